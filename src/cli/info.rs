@@ -1,0 +1,70 @@
+use anyhow::Context;
+use clap::Args;
+use std::path::PathBuf;
+use tandem_models::checkpoint;
+use tandem_models::data::{self, DataSource};
+use tandem_models::device;
+use tandem_models::train::evaluate;
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Model directory (model.toml + weights.safetensors).
+    #[arg(long)]
+    model_dir: PathBuf,
+    /// Data set the model was trained on.
+    #[arg(long, default_value = "fashion-mnist")]
+    dataset: DataSource,
+    /// Data directory.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Evaluate on only the first N test images.
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct InfoArgs {
+    /// Model directory (model.toml + weights.safetensors).
+    #[arg(long)]
+    model_dir: PathBuf,
+}
+
+pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
+    let (net, card) = checkpoint::load(&a.model_dir, &device::cpu()).with_context(|| format!("loading {}", a.model_dir.display()))?;
+    let splits = data::load(&a.dataset, a.data.as_deref())?;
+    let test = match a.limit {
+        Some(n) => splits.test.take(n),
+        None => splits.test,
+    };
+    anyhow::ensure!(
+        test.channels == card.spec.in_channels && test.num_classes == card.spec.num_classes,
+        "model expects {} channels / {} classes, data set has {} / {}",
+        card.spec.in_channels, card.spec.num_classes, test.channels, test.num_classes
+    );
+    let acc = evaluate(&net, &test, 200);
+    println!("{}: test accuracy {:.2} % on {} images", a.model_dir.display(), acc * 100.0, test.len());
+    Ok(())
+}
+
+pub fn info(a: InfoArgs) -> anyhow::Result<()> {
+    let card = checkpoint::read_card(&a.model_dir)?;
+    let s = &card.spec;
+    println!("model      {} ({} in-channels, {} classes, {}x{} input)", s.arch, s.in_channels, s.num_classes, s.input_size, s.input_size);
+    println!("widths     {:?}", s.widths);
+    println!("params     {}", s.params());
+    println!("MACs       {} ({:.2} M)", s.total_macs(), s.total_macs() as f64 / 1e6);
+    if let Some(acc) = card.accuracy {
+        println!("accuracy   {:.2} %", acc * 100.0);
+    }
+    println!("produced   {} on {}, {} epochs, {:.0} s; {}", card.provenance.stage, card.provenance.dataset, card.provenance.epochs, card.provenance.wall_s, card.provenance.detail);
+    println!();
+    println!("{:>3}  {:<8} {:>14} {:>10} {:>12} {:>12} {:>12}", "#", "point", "shape", "elements", "f32 bytes", "MACs before", "MACs after");
+    for p in s.points() {
+        let shape = p.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
+        println!(
+            "{:>3}  {:<8} {:>14} {:>10} {:>12} {:>12} {:>12}",
+            p.index, p.name, shape, p.elements(), p.elements() * 4, s.macs_between(0, p.index), s.macs_between(p.index, s.end())
+        );
+    }
+    Ok(())
+}
