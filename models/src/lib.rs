@@ -13,6 +13,7 @@
 //! - [`params`]: a model's tensors as a plain name → array map — the form surgery works on.
 //! - [`checkpoint`]: a model directory = `model.toml` + `weights.safetensors`.
 //! - [`train`]: SGD training and evaluation.
+//! - [`series`]: the manifest of a pruned-model series (the offline → online contract).
 //! - [`device`]: which burn device runs the work.
 
 pub mod checkpoint;
@@ -20,6 +21,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod params;
+pub mod series;
 pub mod train;
 pub mod zoo;
 

@@ -1,6 +1,13 @@
 //! Command-line interface: one module per subcommand, each `parse → build → run`.
 
+mod device;
+mod edge;
 mod info;
+mod plan;
+mod profile;
+mod prune;
+mod report;
+mod run_cmd;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +28,22 @@ enum Command {
     Eval(info::EvalArgs),
     /// Print a model's widths, parameters, MACs and per-point tensor sizes.
     Info(info::InfoArgs),
+    /// 2-step pruning of a trained model into a series of pruned models.
+    Prune(prune::PruneArgs),
+    /// Print a series: per partition point, elements original / step 1 / best step 2.
+    Series(prune::SeriesArgs),
+    /// Measure per-point compute time, coded bytes and coding cost of every model in a series.
+    Profile(profile::ProfileArgs),
+    /// Choose (model, split, coding) for a bandwidth, RTT and accuracy floor, with baselines.
+    Plan(plan::PlanArgs),
+    /// Write a markdown report with charts from a series and its profiles.
+    Report(report::ReportArgs),
+    /// Run the edge server: decode frames, run model tails, return results.
+    Edge(edge::EdgeArgs),
+    /// Run the device pipeline: camera → front inference → encoder → link.
+    Device(device::DeviceArgs),
+    /// Run edge and device on loopback as two processes (the demo).
+    Run(run_cmd::RunArgs),
 }
 
 /// Run the parsed command.
@@ -29,5 +52,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(a) => train::run(a),
         Command::Eval(a) => info::eval(a),
         Command::Info(a) => info::info(a),
+        Command::Prune(a) => prune::run(a),
+        Command::Series(a) => prune::series(a),
+        Command::Profile(a) => profile::run(a),
+        Command::Plan(a) => plan::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Edge(a) => edge::run(a),
+        Command::Device(a) => device::run(a),
+        Command::Run(a) => run_cmd::run(a),
     }
 }
