@@ -21,6 +21,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod params;
+pub mod prune;
 pub mod series;
 pub mod train;
 pub mod zoo;

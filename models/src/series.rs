@@ -88,6 +88,10 @@ pub struct Series {
     /// Whether step 1 has finished.
     #[serde(default)]
     pub step1_done: bool,
+    /// The step-1 model that step 2 starts from (the last iteration within budget, or its final
+    /// fine-tune), once step 1 is done.
+    #[serde(default)]
+    pub step1_kept: Option<u32>,
     /// Convs whose step-2 family has finished.
     #[serde(default)]
     pub step2_done: Vec<u32>,
@@ -153,9 +157,9 @@ impl Series {
         self.members.iter().find(|m| m.kind == MemberKind::Original)
     }
 
-    /// The last step-1 member within budget (the starting point of step 2).
+    /// The step-1 model kept as the starting point of step 2 (see [`Series::step1_kept`]).
     pub fn step1_final(&self) -> Option<&Member> {
-        self.members.iter().filter(|m| matches!(m.kind, MemberKind::Step1 { .. }) && m.within_budget).last()
+        self.step1_kept.and_then(|id| self.members.iter().find(|m| m.id == id))
     }
 
     /// Next free model id.

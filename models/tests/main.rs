@@ -2,6 +2,7 @@
 //! refuse tampering, training learns. Tiny widths keep them fast on two cores.
 
 mod checkpoint;
+mod prune;
 mod split;
 mod train;
 
