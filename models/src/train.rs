@@ -16,6 +16,7 @@ use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
+use std::io::IsTerminal;
 use std::time::Instant;
 
 /// Learning-rate schedule over the whole run.
@@ -151,7 +152,10 @@ pub fn train(mut net: Net, ds: &Dataset, cfg: &TrainConfig, label: &str, progres
         .with_momentum(Some(MomentumConfig::new().with_momentum(cfg.momentum)))
         .with_weight_decay((cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32)))
         .init();
-    let bar = if progress { ProgressBar::new(total_steps as u64) } else { ProgressBar::hidden() };
+    // A bar on a terminal; periodic log lines when stderr is a file or a pipe (CI, nohup).
+    let tty = std::io::stderr().is_terminal();
+    let bar = if progress && tty { ProgressBar::new(total_steps as u64) } else { ProgressBar::hidden() };
+    let log_every = if progress && !tty { (total_steps / 10).max(1) } else { usize::MAX };
     bar.set_style(
         ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} steps {per_sec} eta {eta} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -182,9 +186,14 @@ pub fn train(mut net: Net, ds: &Dataset, cfg: &TrainConfig, label: &str, progres
             net = optim.step(lr, net, grads);
             step += 1;
             bar.inc(1);
-            if step % 20 == 0 {
+            if step % 20 == 0 || step % log_every == 0 {
                 let tail = &losses[losses.len().saturating_sub(50)..];
-                bar.set_message(format!("loss {:.3} lr {lr:.4}", tail.iter().sum::<f64>() / tail.len() as f64));
+                let mean = tail.iter().sum::<f64>() / tail.len() as f64;
+                bar.set_message(format!("loss {mean:.3} lr {lr:.4}"));
+                if step % log_every == 0 {
+                    let rate = (step * cfg.batch_size) as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                    tracing::info!(run = label, step, total_steps, loss = format!("{mean:.3}"), img_per_s = format!("{rate:.0}"), "training");
+                }
             }
         }
         epoch += 1;

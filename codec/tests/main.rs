@@ -1,0 +1,8 @@
+//! Integration tests for tandem-codec: one binary, one module per concern.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod control;
+mod frame;
+mod regression;
+mod roundtrip;

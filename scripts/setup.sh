@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install what tandem needs on a fresh Debian machine: the Fashion-MNIST package (the default
+# data), fonts for the report charts, and the C toolchain some crates build with. Idempotent;
+# skips apt when everything is already there.
+set -euo pipefail
+need=()
+for pkg in dataset-fashion-mnist fonts-dejavu-core pkg-config; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if ((${#need[@]})); then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+command -v cargo >/dev/null || { echo "cargo not found: install Rust 1.95 (rustup) first" >&2; exit 1; }
