@@ -1,6 +1,7 @@
 //! Command-line interface: one module per subcommand, each `parse → build → run`.
 
 mod bench;
+mod demo;
 mod device;
 mod edge;
 mod info;
@@ -47,6 +48,8 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Measure training throughput or batch-1 latency of the model zoo.
     Bench(bench::BenchArgs),
+    /// The whole story on the embedded default, every stage cached (scripts/demo.sh runs it).
+    Demo(demo::DemoArgs),
 }
 
 /// Run the parsed command.
@@ -64,39 +67,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Device(a) => device::run(a),
         Command::Run(a) => run_cmd::run(a),
         Command::Bench(a) => bench::run(a),
-    }
-}
-
-/// The tokio runtime of the networked subcommands: two workers (the machines are small; the
-/// inference threads are separate OS threads).
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
-}
-
-/// Resolve `host:port` to one socket address.
-async fn resolve(addr: &str) -> anyhow::Result<std::net::SocketAddr> {
-    use anyhow::Context;
-    tokio::net::lookup_host(addr).await.with_context(|| format!("resolving {addr}"))?.next().with_context(|| format!("{addr} resolves to nothing"))
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn terminated() {
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        Command::Demo(a) => demo::run(a),
     }
 }

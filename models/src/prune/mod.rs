@@ -179,7 +179,6 @@ pub struct Run<'a> {
     pub series: Series,
     /// Show training progress bars.
     pub progress: bool,
-    started: Instant,
 }
 
 impl<'a> Run<'a> {
@@ -247,11 +246,6 @@ impl<'a> Run<'a> {
         let (net, card) = checkpoint::load(&self.series.dir_of(self.dir, m), &crate::device::cpu())?;
         Ok((ParamMap::from_module(&net)?, card.spec))
     }
-
-    /// Seconds since the run (or resume) started.
-    pub fn elapsed(&self) -> f64 {
-        self.started.elapsed().as_secs_f64()
-    }
 }
 
 /// Run (or resume) 2-step pruning of the model in `base_dir` into the series directory `out`.
@@ -286,13 +280,13 @@ pub fn prune(base_dir: &Path, out: &Path, cfg: &PruneConfig, data: &Splits, resu
             step1_kept: None,
             step2_done: Vec::new(),
         };
-        let mut run = Run { dir: out, cfg, data, eval_set, series, progress, started: Instant::now() };
+        let mut run = Run { dir: out, cfg, data, eval_set, series, progress };
         let acc = run.accuracy(&net);
         report(&format!("original: {:?}, {:.2} M MACs, accuracy {:.2} %", card.spec.widths, card.spec.total_macs() as f64 / 1e6, acc * 100.0));
         run.record(&net, &card.spec, "original".into(), MemberKind::Original, "original".into(), acc, true, card.provenance.epochs, card.provenance.wall_s, &base_dir.display().to_string())?;
         return finish(run, report);
     };
-    let run = Run { dir: out, cfg, data, eval_set, series, progress, started: Instant::now() };
+    let run = Run { dir: out, cfg, data, eval_set, series, progress };
     finish(run, report)
 }
 

@@ -22,6 +22,8 @@ pub fn run(run: &mut Run, report: Report) -> Result<()> {
         return Err(ModelError::Config(format!("step2.families names conv {bad}, the model has {n_convs}")));
     }
     let names = conv_names(run);
+    let started = std::time::Instant::now();
+    let mut built = 0usize;
     for (done, &conv) in families.iter().enumerate() {
         if run.series.step2_done.contains(&(conv as u32)) {
             continue;
@@ -29,8 +31,9 @@ pub fn run(run: &mut Run, report: Report) -> Result<()> {
         family(run, &start, conv, reference, &names[conv], report)?;
         run.series.step2_done.push(conv as u32);
         run.series.save(run.dir)?;
+        built += 1;
         let left = families.len() - done - 1;
-        let per_family = run.elapsed() / (done + 1) as f64;
+        let per_family = started.elapsed().as_secs_f64() / built as f64;
         report(&format!("step 2: family {} done ({left} left, ~{:.0} min to go)", names[conv], per_family * left as f64 / 60.0));
     }
     Ok(())
