@@ -1,10 +1,231 @@
-//! `tandem device`: not built yet.
+//! `tandem device`: the device pipeline — camera → front inference → encoder → link → edge.
 
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
 use clap::Args;
+use prometheus::Registry;
+use tandem_actors::config::{self, DeviceConfig, SourceKind};
+use tandem_actors::device::{Device, DeviceSettings, Queues};
+use tandem_actors::metrics::{DeviceMetrics, serve};
+use tandem_actors::plan::PlanSpec;
+use tandem_models::data::{self, DataSource};
+use tandem_models::series::Series;
 
 #[derive(Args, Debug)]
-pub struct DeviceArgs {}
+pub struct DeviceArgs {
+    /// Edge address HOST:PORT [config `edge`].
+    #[arg(long)]
+    edge: Option<String>,
+    /// Series directory [config `series`].
+    #[arg(long)]
+    series: Option<PathBuf>,
+    /// Plan MODEL_ID:POINT[:CODING], e.g. 3:pool2:q8-lz4; POINT `end` runs everything locally
+    /// [config `plan`].
+    #[arg(long)]
+    plan: Option<String>,
+    /// TOML config (see configs/device.toml); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Camera frames per second [config `camera.fps`; default 30].
+    #[arg(long)]
+    fps: Option<f64>,
+    /// Stop after N frames [config `camera.frames`].
+    #[arg(long, conflicts_with = "duration")]
+    frames: Option<u64>,
+    /// Stop after this long: 500ms, 60s, 2m [config `camera.duration_ms`].
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Serve Prometheus metrics at http://ADDR/metrics [config `metrics`].
+    #[arg(long)]
+    metrics: Option<String>,
+    /// Frame source: fashion-mnist or synthetic [config `camera.source`].
+    #[arg(long, value_parser = parse_source)]
+    source: Option<SourceKind>,
+    /// Fashion-MNIST directory [config `camera.data_dir`].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Print a live status line on stderr every second.
+    #[arg(long)]
+    status: bool,
+}
 
-pub fn run(_a: DeviceArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`tandem device` is not implemented yet")
+/// `500ms`, `60s`, `2m`, `1h`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.find(|c: char| c.is_ascii_alphabetic()).map_or((s, "s"), |i| (&s[..i], &s[i..]));
+    let v: f64 = num.trim().parse().map_err(|_| format!("bad duration {s:?} (e.g. 500ms, 60s, 2m)"))?;
+    let secs = match unit {
+        "ms" => v / 1e3,
+        "s" => v,
+        "m" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return Err(format!("bad duration unit {unit:?} (ms, s, m, h)")),
+    };
+    if !(secs.is_finite() && secs > 0.0 && secs < 1e7) {
+        return Err(format!("duration {s:?} out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_source(s: &str) -> Result<SourceKind, String> {
+    match s {
+        "fashion-mnist" | "fmnist" => Ok(SourceKind::FashionMnist),
+        "synthetic" => Ok(SourceKind::Synthetic),
+        other => Err(format!("unknown source {other:?} (fashion-mnist or synthetic)")),
+    }
+}
+
+pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
+    let mut cfg: DeviceConfig = match &a.config {
+        Some(p) => config::load(p)?,
+        None => DeviceConfig::default(),
+    };
+    if a.edge.is_some() {
+        cfg.edge = a.edge;
+    }
+    if a.series.is_some() {
+        cfg.series = a.series;
+    }
+    if a.plan.is_some() {
+        cfg.plan = a.plan;
+    }
+    if a.metrics.is_some() {
+        cfg.metrics = a.metrics;
+    }
+    if let Some(v) = a.fps {
+        cfg.camera.fps = v;
+    }
+    if let Some(v) = a.frames {
+        cfg.camera.frames = Some(v);
+        cfg.camera.duration_ms = None;
+    }
+    if let Some(d) = a.duration {
+        cfg.camera.duration_ms = Some(d.as_millis().max(1) as u64);
+        cfg.camera.frames = None;
+    }
+    if let Some(v) = a.source {
+        cfg.camera.source = v;
+    }
+    if a.data.is_some() {
+        cfg.camera.data_dir = a.data;
+    }
+    cfg.validate()?;
+    let edge = cfg.edge.clone().context("no edge address: pass --edge HOST:PORT or set `edge` in the config")?;
+    let series_dir = cfg.series.clone().context("no series directory: pass --series DIR or set `series` in the config")?;
+    let plan_text = cfg.plan.clone().context("no plan: pass --plan MODEL_ID:POINT[:CODING] or set `plan` in the config")?;
+    let series = Series::load(&series_dir).with_context(|| format!("reading the series in {}", series_dir.display()))?;
+    let plan = plan_text.parse::<PlanSpec>()?.resolve(&series)?;
+    let frames = match cfg.camera.source {
+        SourceKind::FashionMnist => data::load(&DataSource::FashionMnist, cfg.camera.data_dir.as_deref()).context("loading Fashion-MNIST")?.test,
+        SourceKind::Synthetic => data::synthetic(series.base.in_channels, series.base.num_classes, 0, 512, 7).test,
+    };
+    let settings = DeviceSettings {
+        series: series_dir,
+        plan,
+        camera: cfg.camera_settings(),
+        queues: Queues { front: cfg.queues.front, encoder: cfg.queues.encoder, link: cfg.queues.link, ledger: cfg.queues.ledger, samples: 0 },
+        link: cfg.link_settings(edge.clone()),
+        drain: cfg.drain(),
+        connect_wait: Duration::from_millis(cfg.link.connect_wait_ms),
+        keep_results: false,
+    };
+    let duration = cfg.camera.duration_ms.map(Duration::from_millis);
+    let rt = runtime()?;
+    let summary = rt.block_on(async move {
+        let registry = Registry::new();
+        let metrics = DeviceMetrics::register(&registry)?;
+        let http = match &cfg.metrics {
+            Some(m) => Some(serve(resolve(m).await?, registry.clone()).await?),
+            None => None,
+        };
+        if let Some(h) = &http {
+            println!("metrics on http://{}/metrics", h.addr);
+        }
+        println!("device: plan {plan_text} (model {}, point {}, {}), edge {edge}, {} fps", plan.model_id, plan.point, plan.coding, cfg.camera.fps);
+        let device = Device::start(settings, frames, metrics).await?;
+        let stopper = device.stopper();
+        tokio::spawn(async move {
+            match duration {
+                Some(d) => tokio::select! {
+                    _ = tokio::time::sleep(d) => {}
+                    _ = terminated() => tracing::info!("stopping: camera first, then the pipeline drains"),
+                },
+                None => {
+                    terminated().await;
+                    tracing::info!("stopping: camera first, then the pipeline drains");
+                }
+            }
+            stopper.stop();
+        });
+        if a.status {
+            let snapshot = device.snapshot();
+            let link = device.link_state();
+            let plan = device.plan().subscribe();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let tty = std::io::stderr().is_terminal();
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let c = *snapshot.borrow();
+                    let p = *plan.borrow();
+                    let state = if link.borrow().is_up() { "up" } else { "DOWN (local)" };
+                    let line = format!(
+                        "[{:>5.1}s] results {} (edge {}, local {}), dropped {}, link {state}, plan epoch {} {}",
+                        started.elapsed().as_secs_f64(), c.edge + c.local, c.edge, c.local, c.dropped, p.epoch, p.choice
+                    );
+                    if tty { eprint!("\r{line}\x1b[K") } else { eprintln!("{line}") }
+                }
+            });
+        }
+        let summary = device.finish().await?;
+        if let Some(h) = http {
+            h.stop();
+        }
+        anyhow::Ok(summary)
+    })?;
+    if a.status && std::io::stderr().is_terminal() {
+        eprintln!();
+    }
+    println!("{summary}");
+    anyhow::ensure!(summary.balanced(), "the accounting does not balance");
+    Ok(())
+}
+
+/// The tokio runtime of the networked subcommands: two workers (the machines are small; the
+/// inference threads are separate OS threads).
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
+}
+
+/// Resolve `host:port` to one socket address.
+pub(super) async fn resolve(addr: &str) -> anyhow::Result<std::net::SocketAddr> {
+    use anyhow::Context;
+    tokio::net::lookup_host(addr).await.with_context(|| format!("resolving {addr}"))?.next().with_context(|| format!("{addr} resolves to nothing"))
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub(super) async fn terminated() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

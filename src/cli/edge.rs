@@ -1,10 +1,104 @@
-//! `tandem edge`: not built yet.
+//! `tandem edge`: serve devices — decode their frames, run model tails, return results.
 
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
 use clap::Args;
+use prometheus::Registry;
+use tandem_actors::config::{self, EdgeConfig};
+use tandem_actors::edge::EdgeServer;
+use tandem_actors::metrics::{EdgeMetrics, serve};
 
 #[derive(Args, Debug)]
-pub struct EdgeArgs {}
+pub struct EdgeArgs {
+    /// Address to accept devices on [config `listen`; default 127.0.0.1:7878].
+    #[arg(long)]
+    listen: Option<String>,
+    /// Series directory (series.toml + model directories) [config `series`].
+    #[arg(long)]
+    series: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics [config `metrics`].
+    #[arg(long)]
+    metrics: Option<String>,
+    /// Devices served at once; more are rejected [config `max_connections`; default 16].
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Inference threads [config `workers`; default 2].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// TOML config (see configs/edge.toml); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Shut down when standard input closes (used by `tandem run`).
+    #[arg(long, hide = true)]
+    exit_on_stdin_eof: bool,
+}
 
-pub fn run(_a: EdgeArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`tandem edge` is not implemented yet")
+pub fn run(a: EdgeArgs) -> anyhow::Result<()> {
+    let mut cfg: EdgeConfig = match &a.config {
+        Some(p) => config::load(p)?,
+        None => EdgeConfig::default(),
+    };
+    if let Some(v) = a.listen {
+        cfg.listen = v;
+    }
+    if let Some(v) = a.series {
+        cfg.series = Some(v);
+    }
+    if let Some(v) = a.metrics {
+        cfg.metrics = Some(v);
+    }
+    if let Some(v) = a.max_connections {
+        cfg.max_connections = v;
+    }
+    if let Some(v) = a.workers {
+        cfg.workers = v;
+    }
+    cfg.validate()?;
+    let series = cfg.series.clone().context("no series directory: pass --series DIR or set `series` in the config")?;
+    let rt = super::device::runtime()?;
+    rt.block_on(async move {
+        let listen = super::device::resolve(&cfg.listen).await?;
+        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+        let registry = Registry::new();
+        let metrics = EdgeMetrics::register(&registry)?;
+        let http = match &cfg.metrics {
+            Some(m) => Some(serve(super::device::resolve(m).await?, registry.clone()).await?),
+            None => None,
+        };
+        let edge = EdgeServer::start(listener, cfg.settings(series.clone()), metrics.clone()).await?;
+        println!("edge listening on {} (series {}, {} workers, max {} devices)", edge.addr, series.display(), cfg.workers, cfg.max_connections);
+        if let Some(h) = &http {
+            println!("metrics on http://{}/metrics", h.addr);
+        }
+        std::io::stdout().flush()?;
+        if a.exit_on_stdin_eof {
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            std::thread::spawn(move || {
+                // Read to EOF; the parent closes our stdin when it wants us gone.
+                let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+                let _ = tx.send(());
+            });
+            tokio::select! {
+                _ = rx => {}
+                _ = super::device::terminated() => {}
+            }
+        } else {
+            super::device::terminated().await;
+        }
+        tracing::info!("edge shutting down");
+        edge.shutdown().await;
+        if let Some(h) = http {
+            h.stop();
+        }
+        println!(
+            "edge stopped: {} devices served ({} rejected), {} frames answered, {} bytes received",
+            metrics.accepted.get(),
+            metrics.rejected.get(),
+            metrics.frames.get(),
+            metrics.bytes_received.get()
+        );
+        Ok(())
+    })
 }

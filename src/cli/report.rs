@@ -1,10 +1,80 @@
-//! `tandem report`: not built yet.
+//! `tandem report`: `report.md` with charts from a series and its profiles.
 
+use std::path::PathBuf;
+
+use anyhow::Context;
 use clap::Args;
+use tandem_models::series::Series;
+use tandem_report::units::{accuracy_floor, parse_bandwidth, parse_duration_ms};
+use tandem_report::{ChartFormat, ReportOptions, load_profiles, write_report};
 
 #[derive(Args, Debug)]
-pub struct ReportArgs {}
+pub struct ReportArgs {
+    /// Series directory (holds series.toml).
+    #[arg(long)]
+    series: PathBuf,
+    /// One profile for both sides (the device optionally emulated with --slowdown).
+    #[arg(long, conflicts_with_all = ["device_profile", "edge_profile"])]
+    profile: Option<PathBuf>,
+    /// The device's profile (with --edge-profile).
+    #[arg(long, requires = "edge_profile")]
+    device_profile: Option<PathBuf>,
+    /// The edge's profile (with --device-profile).
+    #[arg(long, requires = "device_profile")]
+    edge_profile: Option<PathBuf>,
+    /// Emulate the device as R times slower than its profile says (the paper: 10).
+    #[arg(long)]
+    slowdown: Option<f64>,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Round-trip time added to offloading plans (the paper's analysis has none).
+    #[arg(long, default_value = "0ms")]
+    rtt: String,
+    /// Bandwidth of the latency-breakdown chart.
+    #[arg(long, default_value = "1Mbit")]
+    breakdown_bandwidth: String,
+    /// Accuracy floor in points below the original (default: the series' pruning budget).
+    #[arg(long, conflicts_with = "min_accuracy")]
+    max_loss: Option<String>,
+    /// Accuracy floor in percent.
+    #[arg(long)]
+    min_accuracy: Option<String>,
+    /// Chart files: png, svg or both.
+    #[arg(long, default_value = "png")]
+    format: ChartFormat,
+}
 
-pub fn run(_a: ReportArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`tandem report` is not implemented yet")
+pub fn run(a: ReportArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        a.profile.is_some() || a.device_profile.is_some(),
+        "give --profile P, or --device-profile P --edge-profile Q"
+    );
+    let series = Series::load(&a.series)
+        .with_context(|| format!("loading the series in {}", a.series.display()))?;
+    let profiles = load_profiles(
+        a.profile.as_deref(),
+        a.device_profile.as_deref(),
+        a.edge_profile.as_deref(),
+        a.slowdown,
+    )
+    .context("loading profiles")?;
+    let floor = match (&a.max_loss, &a.min_accuracy) {
+        (None, None) => None,
+        (l, m) => Some(accuracy_floor(l.as_deref(), m.as_deref())?),
+    };
+    let opts = ReportOptions {
+        rtt_ms: parse_duration_ms(&a.rtt)?,
+        breakdown_bps: parse_bandwidth(&a.breakdown_bandwidth)?,
+        floor,
+        format: a.format,
+        ..ReportOptions::default()
+    };
+    let files = write_report(&series, &profiles, &opts, &a.out)?;
+    println!(
+        "wrote {} and {} charts",
+        files.markdown.display(),
+        files.charts.len()
+    );
+    Ok(())
 }

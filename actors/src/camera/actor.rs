@@ -1,0 +1,135 @@
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use tandem_models::data::Dataset;
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+
+use super::msg::{CameraCmd, CameraReport, CapturedFrame, WhenFull};
+use crate::ledger::DropReason;
+use crate::metrics::DeviceMetrics;
+
+/// How the camera runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CameraSettings {
+    /// Frames per second (> 0).
+    pub fps: f64,
+    /// Stop after this many frames (`None`: until stopped).
+    pub frames: Option<u64>,
+    /// Full-policy of the front queue.
+    pub when_full: WhenFull,
+}
+
+/// The camera → front queue: bounded crossbeam channel of `capacity` frames (≥ 1).
+pub fn front_queue(capacity: usize) -> (Sender<CapturedFrame>, Receiver<CapturedFrame>) {
+    crossbeam_channel::bounded(capacity.max(1))
+}
+
+/// The camera actor.
+#[derive(Debug)]
+pub struct Camera {
+    settings: CameraSettings,
+    source: Dataset,
+    out: Sender<CapturedFrame>,
+    /// A receiver of the same queue, used only to discard the oldest frame (drop-oldest).
+    out_oldest: Receiver<CapturedFrame>,
+    inbox: mpsc::Receiver<CameraCmd>,
+    metrics: DeviceMetrics,
+}
+
+impl Camera {
+    /// A camera playing `source` (must hold at least one image) into the front queue.
+    pub fn new(
+        settings: CameraSettings,
+        source: Dataset,
+        out: (Sender<CapturedFrame>, Receiver<CapturedFrame>),
+        metrics: DeviceMetrics,
+    ) -> (Camera, mpsc::Sender<CameraCmd>) {
+        let (tx, inbox) = mpsc::channel(1);
+        (Camera { settings, source, out: out.0, out_oldest: out.1, inbox, metrics }, tx)
+    }
+
+    /// Capture until the frame count is reached or a Stop arrives (or its sender is dropped).
+    pub async fn run(mut self) -> CameraReport {
+        let mut report = CameraReport::default();
+        let (c, s) = (self.source.channels, self.source.size);
+        let len = self.source.len() as u64;
+        if len == 0 {
+            tracing::error!("camera source is empty");
+            return report;
+        }
+        let period = Duration::from_secs_f64(1.0 / self.settings.fps.max(1e-3));
+        let mut tick = tokio::time::interval(period);
+        // A late tick (the runtime was busy) is skipped, not burst: the camera is a clock.
+        tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        loop {
+            if self.settings.frames.is_some_and(|n| report.captured >= n) {
+                break;
+            }
+            tokio::select! {
+                biased;
+                cmd = self.inbox.recv() => match cmd {
+                    Some(CameraCmd::Stop) | None => break,
+                },
+                _ = tick.tick() => {}
+            }
+            let i = (report.captured % len) as usize;
+            let frame = CapturedFrame {
+                frame_id: report.captured,
+                captured_at: Instant::now(),
+                image: self.source.image_f32(i),
+                shape: [1, c, s, s],
+                label: self.source.labels.get(i).copied(),
+            };
+            report.captured += 1;
+            self.metrics.frames.inc();
+            if !self.offer(frame, &mut report) {
+                tracing::warn!("front inference is gone; camera stops");
+                break;
+            }
+        }
+        tracing::info!(captured = report.captured, overrun = report.overrun, "camera stopped");
+        report
+    }
+
+    /// Queue a frame without blocking; false when the front stage is gone.
+    fn offer(&self, frame: CapturedFrame, report: &mut CameraReport) -> bool {
+        let overrun = |report: &mut CameraReport| {
+            report.overrun += 1;
+            self.metrics.dropped(DropReason::CameraOverrun);
+        };
+        match self.out.try_send(frame) {
+            Ok(()) => true,
+            Err(TrySendError::Disconnected(_)) => {
+                report.orphaned += 1;
+                self.metrics.dropped(DropReason::Shutdown);
+                false
+            }
+            Err(TrySendError::Full(frame)) => match self.settings.when_full {
+                WhenFull::DropNewest => {
+                    overrun(report);
+                    true
+                }
+                WhenFull::DropOldest => {
+                    if self.out_oldest.try_recv().is_ok() {
+                        overrun(report);
+                    }
+                    match self.out.try_send(frame) {
+                        Ok(()) => true,
+                        // Front took nothing and the slot we freed was refilled: impossible with
+                        // one producer, but count it rather than assume.
+                        Err(TrySendError::Full(_)) => {
+                            overrun(report);
+                            true
+                        }
+                        Err(TrySendError::Disconnected(_)) => {
+                            report.orphaned += 1;
+                            self.metrics.dropped(DropReason::Shutdown);
+                            false
+                        }
+                    }
+                }
+            },
+        }
+    }
+}

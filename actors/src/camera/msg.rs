@@ -1,0 +1,48 @@
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+/// One captured frame: provenance plus the normalised image it owns.
+#[derive(Clone, Debug)]
+pub struct CapturedFrame {
+    /// Frame id, 0-based in capture order.
+    pub frame_id: u64,
+    /// Capture instant (end-to-end latency starts here).
+    pub captured_at: Instant,
+    /// Normalised image, `shape` row-major.
+    pub image: Vec<f32>,
+    /// `[1, C, H, W]`.
+    pub shape: [usize; 4],
+    /// Ground-truth label.
+    pub label: Option<u8>,
+}
+
+/// What the camera does when front inference is busy (its queue is full).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WhenFull {
+    /// Drop the frame just captured.
+    DropNewest,
+    /// Drop the oldest queued frame and queue the new one (lower latency for a live view).
+    #[default]
+    DropOldest,
+}
+
+/// The camera's inbox. Capacity 1, sent with `try_send` (a second Stop while one is queued is
+/// redundant and dropped).
+#[derive(Debug)]
+pub enum CameraCmd {
+    /// Stop capturing; the camera task then ends and reports.
+    Stop,
+}
+
+/// What the camera counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CameraReport {
+    /// Frames captured.
+    pub captured: u64,
+    /// Frames dropped because front inference was busy.
+    pub overrun: u64,
+    /// Frames captured after the front stage had gone (counted as `shutdown` drops).
+    pub orphaned: u64,
+}

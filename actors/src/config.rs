@@ -1,0 +1,314 @@
+//! The TOML configs of both roles (`configs/edge.toml`, `configs/device.toml`, and the demo's
+//! `[edge]` + `[device]` sections). Every field is documented and has a named default; unknown
+//! fields are refused; [`EdgeConfig::validate`] / [`DeviceConfig::validate`] check ranges and
+//! cross-field rules after parsing. Durations are milliseconds (`*_ms`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tandem_codec::Limits;
+
+use crate::camera::{CameraSettings, WhenFull};
+use crate::edge::EdgeSettings;
+use crate::error::ActorError;
+use crate::link::LinkSettings;
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<(), ActorError> {
+    if ok { Ok(()) } else { Err(ActorError::Config(msg())) }
+}
+
+/// Read and parse a TOML file into `T`.
+pub fn load<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ActorError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ActorError::Config(format!("reading {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| ActorError::Config(format!("{}: {e}", path.display())))
+}
+
+/// `configs/edge.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EdgeConfig {
+    /// Address to accept devices on. Default `127.0.0.1:7878`.
+    pub listen: String,
+    /// Series directory (`series.toml` + model dirs). Required here or as `--series`.
+    pub series: Option<PathBuf>,
+    /// Address to serve `/metrics` on; unset = no metrics endpoint.
+    pub metrics: Option<String>,
+    /// Devices served at once; more are rejected (`Reject { Busy }`). Default 16.
+    pub max_connections: usize,
+    /// Inference threads. Default 2.
+    pub workers: usize,
+    /// Tensor frames queued or in inference over all devices (full: the reading connection
+    /// waits, pushing back over TCP). Default 8.
+    pub queue: usize,
+    /// Replies queued per connection (full: the reply is dropped and counted). Default 64.
+    pub outbox: usize,
+    /// Close a connection silent for this long. Default 30000.
+    pub idle_timeout_ms: u64,
+    /// Time a new connection has to say Hello. Default 5000.
+    pub handshake_timeout_ms: u64,
+    /// Timeout for writing one reply. Default 5000.
+    pub write_timeout_ms: u64,
+    /// Largest frame payload accepted, bytes. Default 16 MiB.
+    pub max_payload_bytes: u64,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        EdgeConfig {
+            listen: "127.0.0.1:7878".into(),
+            series: None,
+            metrics: None,
+            max_connections: 16,
+            workers: 2,
+            queue: 8,
+            outbox: 64,
+            idle_timeout_ms: 30_000,
+            handshake_timeout_ms: 5_000,
+            write_timeout_ms: 5_000,
+            max_payload_bytes: 16 << 20,
+        }
+    }
+}
+
+impl EdgeConfig {
+    /// Range checks.
+    pub fn validate(&self) -> Result<(), ActorError> {
+        check(self.max_connections >= 1, || "max_connections must be at least 1".into())?;
+        check((1..=64).contains(&self.workers), || format!("workers must be in 1..=64, got {}", self.workers))?;
+        check(self.queue >= 1, || "queue must be at least 1".into())?;
+        check(self.outbox >= 1, || "outbox must be at least 1".into())?;
+        check(self.idle_timeout_ms >= 100, || "idle_timeout_ms must be at least 100".into())?;
+        check(self.handshake_timeout_ms >= 10, || "handshake_timeout_ms must be at least 10".into())?;
+        check(self.write_timeout_ms >= 10, || "write_timeout_ms must be at least 10".into())?;
+        check((1024..=1 << 30).contains(&self.max_payload_bytes), || "max_payload_bytes must be in 1 KiB..=1 GiB".into())
+    }
+
+    /// Runtime settings, with the series directory resolved.
+    pub fn settings(&self, series: PathBuf) -> EdgeSettings {
+        EdgeSettings {
+            series,
+            max_connections: self.max_connections,
+            workers: self.workers,
+            queue: self.queue,
+            outbox: self.outbox,
+            idle_timeout: ms(self.idle_timeout_ms),
+            handshake_timeout: ms(self.handshake_timeout_ms),
+            write_timeout: ms(self.write_timeout_ms),
+            limits: Limits { max_payload_bytes: self.max_payload_bytes, ..Limits::default() },
+        }
+    }
+}
+
+/// Where camera frames come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// The Fashion-MNIST test set, played in order and looped.
+    #[default]
+    FashionMnist,
+    /// Deterministic synthetic images (tests, smoke runs; no data files needed).
+    Synthetic,
+}
+
+/// `[camera]` of the device config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CameraConfig {
+    /// `fashion-mnist` (default) or `synthetic`.
+    pub source: SourceKind,
+    /// Fashion-MNIST directory; default Debian's `/usr/share/datasets/fashion-mnist`.
+    pub data_dir: Option<PathBuf>,
+    /// Frames per second. Default 30.
+    pub fps: f64,
+    /// Stop after this many frames; unset = run until `duration_ms` or Ctrl-C.
+    pub frames: Option<u64>,
+    /// Stop after this long; unset = run until `frames` or Ctrl-C.
+    pub duration_ms: Option<u64>,
+    /// `drop-oldest` (default) or `drop-newest`: what the camera drops when front inference is busy.
+    pub when_full: WhenFull,
+}
+
+impl Default for CameraConfig {
+    fn default() -> Self {
+        CameraConfig { source: SourceKind::FashionMnist, data_dir: None, fps: 30.0, frames: None, duration_ms: None, when_full: WhenFull::DropOldest }
+    }
+}
+
+/// `[queues]` of the device config: capacities of the pipeline's bounded queues.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// camera → front (full: the camera drops, `camera_overrun`). Default 1.
+    pub front: usize,
+    /// front → encoder (full: front waits). Default 2.
+    pub encoder: usize,
+    /// encoder → link (full: encoder waits). Default 2.
+    pub link: usize,
+    /// outcomes → ledger (full: the stage waits). Default 1024.
+    pub ledger: usize,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig { front: 1, encoder: 2, link: 2, ledger: 1024 }
+    }
+}
+
+/// `[link]` of the device config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinkConfig {
+    /// Frames sent and not yet answered, at most (full: the link stops reading its queue). Default 4.
+    pub max_in_flight: usize,
+    /// Drop a frame with no result this long after capture (`deadline`). Default 2000.
+    pub deadline_ms: u64,
+    /// TCP connect timeout. Default 1000.
+    pub connect_timeout_ms: u64,
+    /// Hello → HelloAck timeout. Default 2000.
+    pub handshake_timeout_ms: u64,
+    /// Timeout for writing one frame. Default 2000.
+    pub write_timeout_ms: u64,
+    /// First reconnect delay; doubles up to `backoff_max_ms`. Default 100.
+    pub backoff_min_ms: u64,
+    /// Largest reconnect delay. Default 3000.
+    pub backoff_max_ms: u64,
+    /// Ping after this long without sending (must be below the edge's idle timeout). Default 5000.
+    pub keepalive_ms: u64,
+    /// At start, wait this long for the session before the camera starts (frames meanwhile would
+    /// run locally). Default 2000.
+    pub connect_wait_ms: u64,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        LinkConfig {
+            max_in_flight: 4,
+            deadline_ms: 2_000,
+            connect_timeout_ms: 1_000,
+            handshake_timeout_ms: 2_000,
+            write_timeout_ms: 2_000,
+            backoff_min_ms: 100,
+            backoff_max_ms: 3_000,
+            keepalive_ms: 5_000,
+            connect_wait_ms: 2_000,
+        }
+    }
+}
+
+/// `configs/device.toml`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceConfig {
+    /// Edge address `host:port`. Required here or as `--edge`.
+    pub edge: Option<String>,
+    /// Series directory. Required here or as `--series`.
+    pub series: Option<PathBuf>,
+    /// Plan `MODEL_ID:POINT[:CODING]`, e.g. `3:pool2:q8-lz4`. Required here or as `--plan`.
+    pub plan: Option<String>,
+    /// Name sent to the edge in Hello. Default `device`.
+    pub device_id: Option<String>,
+    /// Address to serve `/metrics` on; unset = none.
+    pub metrics: Option<String>,
+    /// Drain deadline at shutdown: frames still in the pipeline after it are dropped as
+    /// `shutdown`. Default 3000.
+    pub drain_ms: Option<u64>,
+    /// Frame source and rate.
+    pub camera: CameraConfig,
+    /// Queue capacities.
+    pub queues: QueueConfig,
+    /// Session with the edge.
+    pub link: LinkConfig,
+}
+
+impl DeviceConfig {
+    /// Range checks and cross-field rules (run after CLI overrides are applied).
+    pub fn validate(&self) -> Result<(), ActorError> {
+        let c = &self.camera;
+        check(c.fps.is_finite() && c.fps > 0.0 && c.fps <= 10_000.0, || format!("camera.fps must be in (0, 10000], got {}", c.fps))?;
+        check(c.frames != Some(0), || "camera.frames must be at least 1".into())?;
+        check(c.duration_ms != Some(0), || "camera.duration_ms must be at least 1".into())?;
+        let q = &self.queues;
+        check(q.front >= 1 && q.encoder >= 1 && q.link >= 1, || "queue capacities must be at least 1".into())?;
+        check(q.ledger >= 16, || "queues.ledger must be at least 16".into())?;
+        let l = &self.link;
+        check((1..=1024).contains(&l.max_in_flight), || "link.max_in_flight must be in 1..=1024".into())?;
+        check(l.deadline_ms >= 10, || "link.deadline_ms must be at least 10".into())?;
+        check(l.connect_timeout_ms >= 10 && l.handshake_timeout_ms >= 10 && l.write_timeout_ms >= 10, || "link timeouts must be at least 10 ms".into())?;
+        check(l.backoff_min_ms >= 1 && l.backoff_min_ms <= l.backoff_max_ms, || "link.backoff_min_ms must be in 1..=backoff_max_ms".into())?;
+        check(l.keepalive_ms >= 100, || "link.keepalive_ms must be at least 100".into())?;
+        check(self.drain_ms.is_none_or(|d| d >= 10), || "drain_ms must be at least 10".into())?;
+        check(self.device_id.as_ref().is_none_or(|d| d.len() <= tandem_codec::control::MAX_DEVICE_ID_LEN), || "device_id too long (64 bytes at most)".into())
+    }
+
+    /// Camera settings.
+    pub fn camera_settings(&self) -> CameraSettings {
+        CameraSettings { fps: self.camera.fps, frames: self.camera.frames, when_full: self.camera.when_full }
+    }
+
+    /// Link settings for the edge at `edge`.
+    pub fn link_settings(&self, edge: String) -> LinkSettings {
+        let l = &self.link;
+        LinkSettings {
+            edge,
+            device_id: self.device_id.clone().unwrap_or_else(|| "device".into()),
+            connect_timeout: ms(l.connect_timeout_ms),
+            handshake_timeout: ms(l.handshake_timeout_ms),
+            write_timeout: ms(l.write_timeout_ms),
+            backoff_min: ms(l.backoff_min_ms),
+            backoff_max: ms(l.backoff_max_ms),
+            max_in_flight: l.max_in_flight,
+            deadline: ms(l.deadline_ms),
+            keepalive: ms(l.keepalive_ms),
+            limits: Limits::default(),
+        }
+    }
+
+    /// Drain deadline.
+    pub fn drain(&self) -> Duration {
+        ms(self.drain_ms.unwrap_or(3_000))
+    }
+}
+
+/// `configs/demo.toml`: both roles for `tandem run`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoConfig {
+    /// Series directory for both roles (overrides theirs); `--series` overrides this.
+    pub series: Option<PathBuf>,
+    /// The edge process.
+    pub edge: EdgeConfig,
+    /// The device process (`edge` is filled in with the edge's address).
+    pub device: DeviceConfig,
+}
+
+impl DemoConfig {
+    /// Both sections' checks.
+    pub fn validate(&self) -> Result<(), ActorError> {
+        self.edge.validate()?;
+        self.device.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_refused_and_defaults_apply() {
+        let d: DeviceConfig = toml::from_str("plan = \"0:pool1:q8-lz4\"\n[camera]\nfps = 10.0\n").unwrap();
+        assert_eq!(d.camera.fps, 10.0);
+        assert_eq!(d.queues, QueueConfig::default());
+        d.validate().unwrap();
+        assert!(toml::from_str::<DeviceConfig>("[camera]\nfsp = 10.0\n").is_err());
+        assert!(toml::from_str::<EdgeConfig>("wrokers = 2\n").is_err());
+        let mut bad = d.clone();
+        bad.link.backoff_min_ms = 10_000;
+        assert!(bad.validate().is_err());
+        assert!(EdgeConfig { workers: 0, ..EdgeConfig::default() }.validate().is_err());
+    }
+}

@@ -1,0 +1,228 @@
+//! The device runtime: builds the pipeline, starts it, and owns its shutdown.
+//!
+//! Start order is downstream first (ledger, link, encoder, front) so that nothing is sent into a
+//! stage that does not exist; the camera starts last, once the link is up or `connect_wait` has
+//! passed. Shutdown has one owner, [`DeviceHandle::finish`]: the camera stops first (frame count
+//! reached, [`Stopper::stop`], or Ctrl-C in the CLI), its queue closes, each stage drains and
+//! closes the next; if the ledger has not heard the last outcome within the drain deadline the
+//! abort signal is set and every stage drops what it still holds as `shutdown`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tandem_models::data::Dataset;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::camera::{Camera, CameraCmd, CameraReport, CameraSettings, front_queue};
+use crate::encoder::{Encoder, link_queue};
+use crate::error::ActorError;
+use crate::front::{Front, encoder_queue};
+use crate::ledger::{DropReason, Ledger, Snapshot, Summary};
+use crate::link::{Link, LinkCommand, LinkSettings, LinkState, TransferSample, command_queue, sample_queue};
+use crate::metrics::DeviceMetrics;
+use crate::models::ModelCache;
+use crate::plan::{PlanChoice, PlanHandle};
+use crate::shutdown::AbortSwitch;
+
+/// Queue capacities of the pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Queues {
+    /// camera → front.
+    pub front: usize,
+    /// front → encoder.
+    pub encoder: usize,
+    /// encoder → link.
+    pub link: usize,
+    /// outcomes → ledger.
+    pub ledger: usize,
+    /// link → transfer-sample consumer (0 = no samples).
+    pub samples: usize,
+}
+
+/// Everything the device pipeline needs.
+#[derive(Clone, Debug)]
+pub struct DeviceSettings {
+    /// Series directory.
+    pub series: PathBuf,
+    /// The first plan (epoch 1).
+    pub plan: PlanChoice,
+    /// Camera.
+    pub camera: CameraSettings,
+    /// Queues.
+    pub queues: Queues,
+    /// Link.
+    pub link: LinkSettings,
+    /// Drain deadline at shutdown.
+    pub drain: Duration,
+    /// Wait this long for the session before starting the camera.
+    pub connect_wait: Duration,
+    /// Keep every result in the summary (tests).
+    pub keep_results: bool,
+}
+
+/// Builds and starts the device pipeline.
+#[derive(Debug)]
+pub struct Device;
+
+/// Stops the camera (the start of a graceful shutdown). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Stopper(mpsc::Sender<CameraCmd>);
+
+impl Stopper {
+    /// Ask the camera to stop; idempotent, never blocks.
+    pub fn stop(&self) {
+        // Full means a Stop is already queued; Closed means the camera already ended.
+        let _ = self.0.try_send(CameraCmd::Stop);
+    }
+}
+
+/// A running device pipeline.
+#[derive(Debug)]
+pub struct DeviceHandle {
+    plan: PlanHandle,
+    stopper: Stopper,
+    snapshot: watch::Receiver<Snapshot>,
+    link_state: watch::Receiver<LinkState>,
+    link_commands: mpsc::Sender<LinkCommand>,
+    samples: Option<mpsc::Receiver<TransferSample>>,
+    camera: JoinHandle<CameraReport>,
+    ledger: JoinHandle<Summary>,
+    link: JoinHandle<()>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    abort: AbortSwitch,
+    drain: Duration,
+}
+
+impl Device {
+    /// Start the pipeline playing `source` (its images must match the series' input).
+    pub async fn start(settings: DeviceSettings, source: Dataset, metrics: DeviceMetrics) -> Result<DeviceHandle, ActorError> {
+        let cache = ModelCache::open(&settings.series)?;
+        let base = &cache.series().base;
+        if source.channels != base.in_channels || source.size != base.input_size {
+            return Err(ActorError::Config(format!(
+                "frames are {}x{}x{} but the series expects {}x{}x{}",
+                source.channels, source.size, source.size, base.in_channels, base.input_size, base.input_size
+            )));
+        }
+        if source.is_empty() {
+            return Err(ActorError::Config("the frame source holds no image".into()));
+        }
+        let q = settings.queues;
+        let plan = PlanHandle::new(settings.plan);
+        metrics.plan(&plan.current());
+        let (abort_switch, abort) = AbortSwitch::new();
+        let (ledger, ledger_tx, snapshot) = Ledger::new(q.ledger, metrics.clone(), settings.keep_results);
+        let ledger = tokio::spawn(ledger.run().instrument(tracing::info_span!("ledger")));
+
+        let (link_tx, link_rx) = link_queue(q.link);
+        let (cmd_tx, cmd_rx) = command_queue();
+        let (samples_tx, samples_rx) = if q.samples > 0 {
+            let (tx, rx) = sample_queue(q.samples);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let (link, link_state) = Link::new(settings.link.clone(), link_rx, cmd_rx, ledger_tx.clone(), abort.clone(), metrics.clone(), samples_tx);
+        let link = tokio::spawn(link.run().instrument(tracing::info_span!("link")));
+
+        let (enc_tx, enc_rx) = encoder_queue(q.encoder);
+        let encoder = Encoder { input: enc_rx, out: link_tx, ledger: ledger_tx.clone(), abort: abort.clone() }.spawn()?;
+        let (front_tx, front_rx) = front_queue(q.front);
+        let front = Front {
+            cache,
+            input: front_rx.clone(),
+            out: enc_tx,
+            plan: plan.subscribe(),
+            link: link_state.clone(),
+            ledger: ledger_tx,
+            abort,
+            metrics: metrics.clone(),
+        }
+        .spawn()?;
+
+        let mut up = link_state.clone();
+        if tokio::time::timeout(settings.connect_wait, up.wait_for(LinkState::is_up)).await.is_err() {
+            tracing::warn!(edge = %settings.link.edge, "edge not reachable yet; starting with local inference");
+        }
+        let (camera, cmd) = Camera::new(settings.camera, source, (front_tx, front_rx), metrics);
+        let camera = tokio::spawn(camera.run().instrument(tracing::info_span!("camera")));
+        Ok(DeviceHandle {
+            plan,
+            stopper: Stopper(cmd),
+            snapshot,
+            link_state,
+            link_commands: cmd_tx,
+            samples: samples_rx,
+            camera,
+            ledger,
+            link,
+            threads: vec![front, encoder],
+            abort: abort_switch,
+            drain: settings.drain,
+        })
+    }
+}
+
+impl DeviceHandle {
+    /// The control plane: publish a new plan here to switch at the next frame boundary.
+    pub fn plan(&self) -> &PlanHandle {
+        &self.plan
+    }
+
+    /// Live counts.
+    pub fn snapshot(&self) -> watch::Receiver<Snapshot> {
+        self.snapshot.clone()
+    }
+
+    /// Link state.
+    pub fn link_state(&self) -> watch::Receiver<LinkState> {
+        self.link_state.clone()
+    }
+
+    /// Commands for the link (plan preparation on the edge).
+    pub fn link_commands(&self) -> mpsc::Sender<LinkCommand> {
+        self.link_commands.clone()
+    }
+
+    /// Per-frame transfer samples (once; `None` when disabled or already taken).
+    pub fn take_samples(&mut self) -> Option<mpsc::Receiver<TransferSample>> {
+        self.samples.take()
+    }
+
+    /// A handle that stops the camera.
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
+    }
+
+    /// Wait for the camera to end (frame count reached or stopped), drain, and report.
+    pub async fn finish(self) -> Result<Summary, ActorError> {
+        let DeviceHandle { camera, mut ledger, link, threads, abort, drain, link_commands, .. } = self;
+        drop(link_commands);
+        let report = camera.await.map_err(|_| ActorError::StageFailed("camera"))?;
+        let mut summary = match tokio::time::timeout(drain, &mut ledger).await {
+            Ok(s) => s.map_err(|_| ActorError::StageFailed("ledger"))?,
+            Err(_) => {
+                tracing::warn!(drain_ms = drain.as_millis() as u64, "drain deadline passed; dropping what is left as shutdown");
+                abort.set();
+                ledger.await.map_err(|_| ActorError::StageFailed("ledger"))?
+            }
+        };
+        if link.await.is_err() {
+            tracing::warn!("link task ended abnormally");
+        }
+        let joined = tokio::task::spawn_blocking(move || threads.into_iter().all(|t| t.join().is_ok())).await;
+        if !matches!(joined, Ok(true)) {
+            return Err(ActorError::StageFailed("front/encoder thread"));
+        }
+        summary.captured = report.captured;
+        if report.overrun > 0 {
+            *summary.dropped.entry(DropReason::CameraOverrun).or_default() += report.overrun;
+        }
+        if report.orphaned > 0 {
+            *summary.dropped.entry(DropReason::Shutdown).or_default() += report.orphaned;
+        }
+        Ok(summary)
+    }
+}

@@ -1,0 +1,25 @@
+//! The edge server: many devices, one model store, a pool of inference threads.
+//!
+//! ```text
+//!  accept (task) ──limit── conn (task per device) ──Semaphore(queue)+crossbeam(queue)──▶ workers (threads)
+//!                            │  ▲ outbox mpsc(N)                                          │ try_send (drop newest)
+//!                            │  └──────────────── writer (task per device) ◀──────────────┘
+//!                            └──Prepare/Get──▶ store (thread: loads tails by id, caches them)
+//! ```
+//!
+//! - `conn`: handshake (`Hello` → `HelloAck`, protocol version checked, or `Reject`), then
+//!   `frame::check → parse` under an idle timeout. A bad frame is counted and answered with a
+//!   `FrameError`; if its header was valid the stream continues after it, otherwise that one
+//!   connection is closed. Other devices are never affected.
+//! - `store`: the only owner of loaded models; `PlanSwitch` asks it to load a tail before the
+//!   `PlanAck`, and workers ask it on a cache miss (frames carry model id and point, so frames
+//!   of an old epoch still complete after a switch).
+//! - `worker`: decode + tail inference + `InferResult`, on dedicated threads.
+
+mod conn;
+mod msg;
+mod server;
+mod store;
+mod worker;
+
+pub use server::{EdgeHandle, EdgeServer, EdgeSettings};

@@ -1,0 +1,117 @@
+use std::collections::HashMap;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+use tandem_codec::{Codec, Control, ErrorCode};
+use tokio::sync::{mpsc, oneshot};
+
+use super::msg::{Job, StoreMsg};
+use crate::error::ActorError;
+use crate::metrics::{EdgeMetrics, Stage};
+use crate::models::{Loaded, classify};
+
+/// Start inference thread `index`; it ends when the job queue is closed.
+pub(crate) fn spawn(index: usize, jobs: Receiver<Job>, store: Sender<StoreMsg>, metrics: EdgeMetrics) -> Result<JoinHandle<()>, ActorError> {
+    std::thread::Builder::new()
+        .name(format!("edge-worker-{index}"))
+        .spawn(move || Worker { store, metrics, models: HashMap::new(), codec: Codec::new(), decoded: Vec::new() }.run(jobs))
+        .map_err(|source| ActorError::Spawn { name: "edge-worker", source })
+}
+
+struct Worker {
+    store: Sender<StoreMsg>,
+    metrics: EdgeMetrics,
+    /// This thread's copies of the tails it has served (clones share the weights).
+    models: HashMap<u32, Loaded>,
+    codec: Codec,
+    decoded: Vec<f32>,
+}
+
+impl Worker {
+    fn run(mut self, jobs: Receiver<Job>) {
+        let span = tracing::info_span!("edge_worker");
+        let _enter = span.enter();
+        for job in jobs.iter() {
+            let picked = Instant::now();
+            self.metrics.stage(Stage::EdgeQueue, picked.saturating_duration_since(job.received_at).as_secs_f64());
+            let frame_id = job.meta.frame_id;
+            let reply = match self.infer(&job) {
+                Ok(msg) => {
+                    self.metrics.frames.inc();
+                    msg
+                }
+                Err(code) => {
+                    self.metrics.error(code);
+                    tracing::debug!(frame_id, code = code.as_str(), "frame refused");
+                    Control::FrameError { frame_id, code }
+                }
+            };
+            send(&job.reply, reply, &self.metrics);
+        }
+    }
+
+    fn model(&mut self, model_id: u32) -> Result<&Loaded, ErrorCode> {
+        if !self.models.contains_key(&model_id) {
+            let (tx, rx) = oneshot::channel();
+            self.store.send(StoreMsg::Get { model_id, reply: tx }).map_err(|_| ErrorCode::Internal)?;
+            let loaded = rx.blocking_recv().map_err(|_| ErrorCode::Internal)??;
+            self.models.insert(model_id, loaded);
+        }
+        self.models.get(&model_id).ok_or(ErrorCode::Internal)
+    }
+
+    fn infer(&mut self, job: &Job) -> Result<Control, ErrorCode> {
+        let meta = job.meta;
+        let t0 = Instant::now();
+        // Decode first: a corrupt payload is reported as such even for a valid model.
+        self.codec.decode_into(&job.tensor, &mut self.decoded).map_err(|e| ErrorCode::from(&e))?;
+        let decoded = std::mem::take(&mut self.decoded);
+        let t1 = Instant::now();
+        let model = self.model(meta.model_id)?;
+        let point = usize::from(meta.point);
+        if point >= model.end() {
+            return Err(ErrorCode::BadPoint);
+        }
+        let dims = job.tensor.shape().dims();
+        let expected = model.shapes.get(point).ok_or(ErrorCode::BadPoint)?;
+        let [n, rest @ ..] = dims else { return Err(ErrorCode::Malformed) };
+        if *n != 1 || rest != expected.as_slice() || rest.len() != 3 {
+            return Err(ErrorCode::Malformed);
+        }
+        let shape = [1, rest[0], rest[1], rest[2]];
+        let t2 = Instant::now();
+        let (logits, _) = model.run(decoded, shape, point, model.end()).map_err(|e| {
+            tracing::warn!(error = %e, "tail inference failed");
+            ErrorCode::Inference
+        })?;
+        let t3 = Instant::now();
+        let decode = t1.saturating_duration_since(t0);
+        let infer = t3.saturating_duration_since(t2);
+        self.metrics.stage(Stage::EdgeDecode, decode.as_secs_f64());
+        self.metrics.stage(Stage::EdgeInfer, infer.as_secs_f64());
+        let (class, confidence) = classify(&logits);
+        let us = |d: std::time::Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
+        Ok(Control::InferResult {
+            frame_id: meta.frame_id,
+            epoch: meta.plan_epoch,
+            class: u16::try_from(class).unwrap_or(u16::MAX),
+            confidence,
+            logits,
+            edge_decode_us: us(decode),
+            edge_infer_us: us(infer),
+        })
+    }
+}
+
+fn send(reply: &mpsc::Sender<Control>, msg: Control, metrics: &EdgeMetrics) {
+    match reply.try_send(msg) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            metrics.replies_dropped.inc();
+            tracing::warn!("connection outbox full; reply dropped");
+        }
+        // The connection is gone; its device has counted the frame as link_down.
+        Err(mpsc::error::TrySendError::Closed(_)) => {}
+    }
+}

@@ -1,0 +1,123 @@
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+use tokio::sync::watch;
+
+use super::msg::HeadFrame;
+use crate::Abort;
+use crate::camera::CapturedFrame;
+use crate::error::ActorError;
+use crate::ledger::{DropReason, FrameResult, LedgerHandle, Outcome, Timeline};
+use crate::link::LinkState;
+use crate::metrics::{DeviceMetrics, Origin};
+use crate::models::{ModelCache, classify};
+use crate::plan::ActivePlan;
+
+/// The front-inference actor (a thread).
+#[derive(Debug)]
+pub struct Front {
+    /// Models by id, loaded on first use.
+    pub cache: ModelCache,
+    /// Camera queue.
+    pub input: Receiver<CapturedFrame>,
+    /// Encoder queue (Block).
+    pub out: Sender<HeadFrame>,
+    /// Control plane.
+    pub plan: watch::Receiver<ActivePlan>,
+    /// Whether the edge is reachable.
+    pub link: watch::Receiver<LinkState>,
+    /// Accounting.
+    pub ledger: LedgerHandle,
+    /// Drain deadline passed.
+    pub abort: Abort,
+    /// Metrics.
+    pub metrics: DeviceMetrics,
+}
+
+impl Front {
+    /// Start the thread. It ends when the camera queue is closed and empty.
+    pub fn spawn(self) -> Result<JoinHandle<()>, ActorError> {
+        std::thread::Builder::new()
+            .name("front".into())
+            .spawn(move || self.run())
+            .map_err(|source| ActorError::Spawn { name: "front", source })
+    }
+
+    fn run(mut self) {
+        let span = tracing::info_span!("front");
+        let _enter = span.enter();
+        let mut last_epoch = 0;
+        while let Ok(frame) = self.input.recv() {
+            if self.abort.is_set() {
+                self.ledger.blocking_drop(frame.frame_id, DropReason::Shutdown);
+                continue;
+            }
+            // The plan is read once per frame: a switch takes effect at a frame boundary.
+            let plan = *self.plan.borrow();
+            if plan.epoch != last_epoch {
+                last_epoch = plan.epoch;
+                self.metrics.plan(&plan);
+                tracing::info!(epoch = plan.epoch, plan = %plan.choice, "plan in force");
+            }
+            let link_up = self.link.borrow().is_up();
+            if let Err(reason) = self.process(frame, plan, link_up) {
+                // `process` has already reported the outcome; the error is only for logs.
+                tracing::debug!(?reason, "frame not processed");
+            }
+        }
+        tracing::debug!("camera queue closed");
+    }
+
+    fn process(&mut self, frame: CapturedFrame, plan: ActivePlan, link_up: bool) -> Result<(), DropReason> {
+        let CapturedFrame { frame_id, captured_at, image, shape, label } = frame;
+        let mut timeline = Timeline::starting(captured_at);
+        let model = match self.cache.get(plan.choice.model_id) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "model unavailable");
+                self.ledger.blocking_drop(frame_id, DropReason::ModelError);
+                return Err(DropReason::ModelError);
+            }
+        };
+        let end = model.end();
+        let point = usize::from(plan.choice.point);
+        let local = point >= end || !link_up;
+        let to = if local { end } else { point };
+        timeline.front_start = Some(Instant::now());
+        let out = model.run(image, shape, 0, to);
+        timeline.front_end = Some(Instant::now());
+        let (tensor, dims) = match out {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(error = %e, "inference failed");
+                self.ledger.blocking_drop(frame_id, DropReason::ModelError);
+                return Err(DropReason::ModelError);
+            }
+        };
+        if local {
+            let (class, confidence) = classify(&tensor);
+            timeline.done = timeline.front_end;
+            self.ledger.blocking_record(Outcome::Result(Box::new(FrameResult {
+                frame_id,
+                origin: Origin::Local,
+                plan,
+                class: u16::try_from(class).unwrap_or(u16::MAX),
+                confidence,
+                logits: tensor,
+                label,
+                timeline,
+                bytes_sent: 0,
+                edge_decode_us: 0,
+                edge_infer_us: 0,
+            })));
+            return Ok(());
+        }
+        let head = HeadFrame { frame_id, plan, tensor, shape: dims, label, timeline };
+        if let Err(e) = self.out.send(head) {
+            self.ledger.blocking_drop(e.0.frame_id, DropReason::Shutdown);
+            return Err(DropReason::Shutdown);
+        }
+        Ok(())
+    }
+}

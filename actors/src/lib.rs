@@ -1,0 +1,62 @@
+//! # tandem-actors — the online half of tandem
+//!
+//! The device pipeline and the edge server that together run one CNN split in two: the device
+//! captures frames, runs the head of the current plan's model up to a partition point, codes the
+//! tensor and sends it over TCP; the edge decodes it, runs the tail and answers with the class.
+//!
+//! # Layout
+//!
+//! ```text
+//!  camera ──crossbeam(1, drop newest|oldest)──▶ front ──crossbeam(N, block)──▶ encoder ──mpsc(N, block)──▶ link ══TCP══▶ edge
+//!  (tokio task)                                 (thread)                       (thread)                    (tokio task)
+//!                                                  │ local results / drops          │ drops                    │ results / drops
+//!                                                  └───────────────────────▶ ledger ◀┴──────────────────────────┘
+//!                                                                        (tokio task, mpsc(1024, block))
+//! ```
+//!
+//! - [`camera`]: plays a [`tandem_models::data::Dataset`] as a video at a fixed FPS; never
+//!   blocks — when front inference is busy it drops (newest or oldest) and counts `camera_overrun`.
+//! - [`front`]: the head of the current plan's model on its own thread, or the whole model when
+//!   the plan says `end` or the link is down (local fallback).
+//! - [`encoder`]: quantise + compress ([`tandem_codec::Codec`]) and frame the tensor.
+//! - [`link`]: the TCP session with the edge — handshake, plan announcements, frames out,
+//!   results back, per-frame bytes and transfer time, deadline, reconnect with backoff.
+//! - [`ledger`]: where every frame ends — a result or a drop with a reason — plus latency
+//!   accounting and the final [`ledger::Summary`].
+//! - [`edge`]: the edge server — connection limit, handshake, `check → parse`, a model store
+//!   that loads tails by id, inference threads behind a bounded queue, error replies.
+//! - [`plan`]: the control plane — the [`plan::PlanHandle`] stages read between frames.
+//! - [`device`]: wires the device actors together and owns their shutdown.
+//! - [`metrics`]: Prometheus metrics registered into a caller's `Registry`, and `/metrics` over HTTP.
+//! - [`wire`]: reading frames from a byte stream (cancel-safe) and writing them.
+//! - [`config`]: the TOML configs of both roles.
+//! - [`models`]: loading series members by id and running segments of them.
+//! - [`testkit`]: a tiny random-weight series for tests and smoke runs.
+//!
+//! # Queues
+//! Every queue is bounded and says what happens when it is full; see each actor's `msg.rs`.
+//! Actors are tokio tasks or OS threads that own their state and read one typed inbox
+//! (Alice Ryhl's "actors with Tokio" shape rather than actix: the whole data path is tokio I/O
+//! and crossbeam-fed inference threads, and plain bounded channels make every full-policy explicit).
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod camera;
+pub mod config;
+pub mod device;
+pub mod edge;
+pub mod encoder;
+pub mod error;
+pub mod front;
+pub mod ledger;
+pub mod link;
+pub mod metrics;
+pub mod models;
+pub mod plan;
+pub mod testkit;
+pub mod wire;
+
+mod shutdown;
+
+pub use error::ActorError;
+pub use shutdown::Abort;

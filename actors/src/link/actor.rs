@@ -1,0 +1,449 @@
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use tandem_codec::control::PROTOCOL_VERSION;
+use tandem_codec::{Control, Limits, PlanResult};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::MissedTickBehavior;
+
+use super::msg::{LinkCommand, LinkError, LinkState, TransferSample};
+use crate::Abort;
+use crate::encoder::WireFrame;
+use crate::ledger::{DropReason, FrameResult, LedgerHandle, Outcome};
+use crate::metrics::{DeviceMetrics, Origin};
+use crate::plan::ActivePlan;
+use crate::wire::{FrameReader, Read, as_control, put_control};
+
+/// How the link behaves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinkSettings {
+    /// Edge address, `host:port`.
+    pub edge: String,
+    /// Sent in `Hello`.
+    pub device_id: String,
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// Hello → HelloAck timeout.
+    pub handshake_timeout: Duration,
+    /// Timeout for writing one frame.
+    pub write_timeout: Duration,
+    /// First reconnect delay.
+    pub backoff_min: Duration,
+    /// Largest reconnect delay (the delay doubles up to it).
+    pub backoff_max: Duration,
+    /// Frames sent and not yet answered, at most.
+    pub max_in_flight: usize,
+    /// A frame without a result this long after capture is dropped as `deadline`.
+    pub deadline: Duration,
+    /// Send a `Ping` after this long without sending anything.
+    pub keepalive: Duration,
+    /// Limits on frames read from the edge.
+    pub limits: Limits,
+}
+
+/// A frame sent and awaiting its answer (the bytes are gone; their count stays).
+struct InFlight {
+    frame: WireFrame,
+    wire_len: u64,
+}
+
+/// How a session ended.
+enum SessionEnd {
+    /// The connection failed; reconnect.
+    Lost,
+    /// Inbox closed and drained, or aborted: the link is done.
+    Finished,
+}
+
+/// The link actor (a tokio task).
+#[derive(Debug)]
+pub struct Link {
+    settings: LinkSettings,
+    inbox: mpsc::Receiver<WireFrame>,
+    inbox_open: bool,
+    commands: mpsc::Receiver<LinkCommand>,
+    commands_open: bool,
+    state: watch::Sender<LinkState>,
+    ledger: LedgerHandle,
+    abort: Abort,
+    metrics: DeviceMetrics,
+    samples: Option<mpsc::Sender<TransferSample>>,
+    next_nonce: u64,
+}
+
+impl Link {
+    /// A link reading `inbox` (encoder output) and `commands`; publishes its state on the
+    /// returned receiver.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        settings: LinkSettings,
+        inbox: mpsc::Receiver<WireFrame>,
+        commands: mpsc::Receiver<LinkCommand>,
+        ledger: LedgerHandle,
+        abort: Abort,
+        metrics: DeviceMetrics,
+        samples: Option<mpsc::Sender<TransferSample>>,
+    ) -> (Link, watch::Receiver<LinkState>) {
+        let (state, state_rx) = watch::channel(LinkState::Connecting);
+        let link = Link {
+            settings,
+            inbox,
+            inbox_open: true,
+            commands,
+            commands_open: true,
+            state,
+            ledger,
+            abort,
+            metrics,
+            samples,
+            next_nonce: 0,
+        };
+        (link, state_rx)
+    }
+
+    /// Run until the inbox is closed and every frame answered, or the abort signal.
+    pub async fn run(mut self) {
+        let mut backoff = self.settings.backoff_min;
+        loop {
+            if !self.inbox_open || self.abort.is_set() {
+                self.drain_inbox(DropReason::Shutdown).await;
+                break;
+            }
+            self.state.send_replace(LinkState::Connecting);
+            let mut abort = self.abort.clone();
+            let attempt = tokio::select! {
+                r = self.connect() => r,
+                _ = abort.wait() => continue,
+            };
+            match attempt {
+                Ok((session_id, stream)) => {
+                    backoff = self.settings.backoff_min;
+                    tracing::info!(edge = %self.settings.edge, session_id, "link up");
+                    self.metrics.connects.inc();
+                    self.metrics.connected.set(1);
+                    self.state.send_replace(LinkState::Up { session_id });
+                    let end = self.session(stream).await;
+                    self.metrics.connected.set(0);
+                    self.metrics.in_flight.set(0);
+                    self.state.send_replace(LinkState::Down);
+                    if let SessionEnd::Finished = end {
+                        break;
+                    }
+                    tracing::warn!(edge = %self.settings.edge, "link lost; running locally until it is back");
+                }
+                Err(e) => {
+                    self.state.send_replace(LinkState::Down);
+                    tracing::warn!(edge = %self.settings.edge, error = %e, retry_in_ms = backoff.as_millis() as u64, "edge unreachable");
+                    self.wait_down(backoff).await;
+                    backoff = (backoff * 2).min(self.settings.backoff_max);
+                }
+            }
+        }
+        self.state.send_replace(LinkState::Down);
+        tracing::debug!("link finished");
+    }
+
+    /// While down: wait `delay`, dropping frames that arrive (`link_down`) and refusing commands.
+    async fn wait_down(&mut self, delay: Duration) {
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        let mut abort = self.abort.clone();
+        loop {
+            tokio::select! {
+                _ = &mut sleep => return,
+                _ = abort.wait() => return,
+                f = self.inbox.recv(), if self.inbox_open => match f {
+                    Some(f) => self.ledger.record(Outcome::Dropped { frame_id: f.frame_id, reason: DropReason::LinkDown }).await,
+                    None => {
+                        self.inbox_open = false;
+                        return;
+                    }
+                },
+                c = self.commands.recv(), if self.commands_open => self.refuse(c),
+            }
+        }
+    }
+
+    fn refuse(&mut self, c: Option<LinkCommand>) {
+        match c {
+            Some(LinkCommand::Prepare { reply, .. }) => {
+                // The caller may have given up waiting; nothing to do then.
+                let _ = reply.send(Err(LinkError::Down));
+            }
+            None => self.commands_open = false,
+        }
+    }
+
+    async fn drain_inbox(&mut self, reason: DropReason) {
+        self.inbox.close();
+        while let Ok(f) = self.inbox.try_recv() {
+            self.drop_frame(f.frame_id, reason).await;
+        }
+        self.inbox_open = false;
+    }
+
+    async fn connect(&mut self) -> Result<(u64, TcpStream), String> {
+        let s = &self.settings;
+        let mut stream = tokio::time::timeout(s.connect_timeout, TcpStream::connect(&s.edge))
+            .await
+            .map_err(|_| format!("connect timed out after {:?}", s.connect_timeout))?
+            .map_err(|e| format!("connect: {e}"))?;
+        stream.set_nodelay(true).map_err(|e| format!("TCP_NODELAY: {e}"))?;
+        let mut buf = Vec::new();
+        put_control(Control::Hello { protocol_version: PROTOCOL_VERSION, device_id: s.device_id.clone(), token: None }, &mut buf)
+            .map_err(|e| format!("hello: {e}"))?;
+        let handshake = async {
+            stream.write_all(&buf).await.map_err(|e| format!("hello: {e}"))?;
+            let mut reader = FrameReader::new(&mut stream, s.limits);
+            match reader.next().await {
+                Ok(Some(Read::Frame { frame, .. })) => match as_control(&frame) {
+                    Some(Control::HelloAck { protocol_version, session_id }) if *protocol_version == PROTOCOL_VERSION => Ok(*session_id),
+                    Some(Control::HelloAck { protocol_version, .. }) => Err(format!("edge speaks protocol {protocol_version}, we speak {PROTOCOL_VERSION}")),
+                    Some(Control::Reject { code, reason }) => Err(format!("edge rejected the session: {code:?} ({reason})")),
+                    other => Err(format!("unexpected handshake reply {other:?}")),
+                },
+                Ok(Some(Read::Bad { error, .. })) => Err(format!("bad handshake frame: {error}")),
+                Ok(None) => Err("edge closed the connection during the handshake".into()),
+                Err(e) => Err(format!("handshake: {e}")),
+            }
+        };
+        let session_id = tokio::time::timeout(s.handshake_timeout, handshake).await.map_err(|_| "handshake timed out".to_string())??;
+        Ok((session_id, stream))
+    }
+
+    async fn session(&mut self, stream: TcpStream) -> SessionEnd {
+        let (rd, mut wr) = stream.into_split();
+        let mut reader = FrameReader::new(rd, self.settings.limits);
+        let mut in_flight: HashMap<u64, InFlight> = HashMap::new();
+        let mut acks: HashMap<u32, oneshot::Sender<Result<PlanResult, LinkError>>> = HashMap::new();
+        let mut announced: Option<u32> = None;
+        let period = (self.settings.deadline / 4).max(Duration::from_millis(10));
+        let mut sweep = tokio::time::interval(period);
+        sweep.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut keepalive = tokio::time::interval(self.settings.keepalive);
+        keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_sent = Instant::now();
+        let mut abort = self.abort.clone();
+        let end = loop {
+            if !self.inbox_open && in_flight.is_empty() {
+                self.say_bye(&mut wr).await;
+                break SessionEnd::Finished;
+            }
+            let can_send = self.inbox_open && in_flight.len() < self.settings.max_in_flight;
+            tokio::select! {
+                _ = abort.wait() => {
+                    for (id, _) in in_flight.drain() {
+                        self.drop_frame(id, DropReason::Shutdown).await;
+                    }
+                    self.drain_inbox(DropReason::Shutdown).await;
+                    self.say_bye(&mut wr).await;
+                    break SessionEnd::Finished;
+                }
+                r = reader.next() => match r {
+                    Ok(Some(Read::Frame { frame, wire_len })) => {
+                        self.metrics.bytes_received.inc_by(wire_len as u64);
+                        match as_control(&frame) {
+                            Some(msg) => {
+                                if !self.on_control(msg.clone(), &mut in_flight, &mut acks).await {
+                                    break SessionEnd::Lost;
+                                }
+                            }
+                            None => {
+                                tracing::warn!("edge sent a tensor frame; closing the session");
+                                break SessionEnd::Lost;
+                            }
+                        }
+                    }
+                    Ok(Some(Read::Bad { error, .. })) => {
+                        tracing::warn!(%error, "bad frame from the edge; closing the session");
+                        break SessionEnd::Lost;
+                    }
+                    Ok(None) => break SessionEnd::Lost,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "link read failed");
+                        break SessionEnd::Lost;
+                    }
+                },
+                f = self.inbox.recv(), if can_send => match f {
+                    None => self.inbox_open = false,
+                    Some(f) => {
+                        if f.timeline.captured.elapsed() > self.settings.deadline {
+                            self.drop_frame(f.frame_id, DropReason::Deadline).await;
+                            continue;
+                        }
+                        // Announce each newer epoch once, before its first frame. Frames of an
+                        // older epoch still in the pipeline need no announcement: they carry
+                        // their model id and point.
+                        if announced.is_none_or(|a| f.plan.epoch > a) {
+                            announced = Some(f.plan.epoch);
+                            if !self.write_control(&mut wr, plan_switch(&f.plan)).await {
+                                self.drop_frame(f.frame_id, DropReason::LinkDown).await;
+                                break SessionEnd::Lost;
+                            }
+                        }
+                        let (frame_id, ok) = self.send_frame(&mut wr, f, &mut in_flight).await;
+                        last_sent = Instant::now();
+                        if !ok {
+                            self.drop_frame(frame_id, DropReason::LinkDown).await;
+                            break SessionEnd::Lost;
+                        }
+                    }
+                },
+                c = self.commands.recv(), if self.commands_open => match c {
+                    Some(LinkCommand::Prepare { plan, reply }) => {
+                        if self.write_control(&mut wr, plan_switch(&plan)).await {
+                            announced = Some(announced.map_or(plan.epoch, |a| a.max(plan.epoch)));
+                            acks.insert(plan.epoch, reply);
+                            last_sent = Instant::now();
+                        } else {
+                            let _ = reply.send(Err(LinkError::Down));
+                            break SessionEnd::Lost;
+                        }
+                    }
+                    None => self.commands_open = false,
+                },
+                _ = sweep.tick() => {
+                    let deadline = self.settings.deadline;
+                    let expired: Vec<u64> = in_flight.iter().filter(|(_, f)| f.frame.timeline.captured.elapsed() > deadline).map(|(&id, _)| id).collect();
+                    for id in expired {
+                        in_flight.remove(&id);
+                        self.drop_frame(id, DropReason::Deadline).await;
+                    }
+                    self.metrics.in_flight.set(in_flight.len() as i64);
+                }
+                _ = keepalive.tick() => {
+                    if last_sent.elapsed() >= self.settings.keepalive {
+                        self.next_nonce += 1;
+                        if !self.write_control(&mut wr, Control::Ping { nonce: self.next_nonce }).await {
+                            break SessionEnd::Lost;
+                        }
+                        last_sent = Instant::now();
+                    }
+                }
+            }
+        };
+        if matches!(end, SessionEnd::Lost) {
+            for (id, _) in in_flight.drain() {
+                self.drop_frame(id, DropReason::LinkDown).await;
+            }
+        }
+        for (_, reply) in acks.drain() {
+            let _ = reply.send(Err(LinkError::Down));
+        }
+        end
+    }
+
+    /// Handle one control message; false when the session must end.
+    async fn on_control(
+        &mut self,
+        msg: Control,
+        in_flight: &mut HashMap<u64, InFlight>,
+        acks: &mut HashMap<u32, oneshot::Sender<Result<PlanResult, LinkError>>>,
+    ) -> bool {
+        match msg {
+            Control::InferResult { frame_id, class, confidence, logits, edge_decode_us, edge_infer_us, .. } => {
+                let now = Instant::now();
+                let Some(InFlight { frame, wire_len }) = in_flight.remove(&frame_id) else {
+                    tracing::debug!(frame_id, "late result ignored (already dropped)");
+                    return true;
+                };
+                self.metrics.in_flight.set(in_flight.len() as i64);
+                let mut timeline = frame.timeline;
+                timeline.done = Some(now);
+                let edge_time = Duration::from_micros(u64::from(edge_decode_us) + u64::from(edge_infer_us));
+                if let (Some(samples), Some(start)) = (&self.samples, timeline.sent_start) {
+                    let sample = TransferSample { bytes: wire_len, duration: now.saturating_duration_since(start).saturating_sub(edge_time), at: now };
+                    // DropNewest: the consumer lags; samples are advisory.
+                    let _ = samples.try_send(sample);
+                }
+                self.ledger
+                    .record(Outcome::Result(Box::new(FrameResult {
+                        frame_id,
+                        origin: Origin::Edge,
+                        plan: frame.plan,
+                        class,
+                        confidence,
+                        logits,
+                        label: frame.label,
+                        timeline,
+                        bytes_sent: wire_len,
+                        edge_decode_us,
+                        edge_infer_us,
+                    })))
+                    .await;
+                true
+            }
+            Control::FrameError { frame_id, code } => {
+                if in_flight.remove(&frame_id).is_some() {
+                    tracing::warn!(frame_id, code = code.as_str(), "edge refused a frame");
+                    self.drop_frame(frame_id, DropReason::EdgeError).await;
+                } else {
+                    tracing::warn!(frame_id, code = code.as_str(), "edge reported an error for an unknown frame");
+                }
+                true
+            }
+            Control::PlanAck { epoch, result } => {
+                if result != PlanResult::Applied {
+                    tracing::warn!(epoch, ?result, "edge did not apply the plan");
+                }
+                if let Some(reply) = acks.remove(&epoch) {
+                    let _ = reply.send(Ok(result));
+                }
+                true
+            }
+            Control::Pong { .. } => true,
+            Control::Bye => {
+                tracing::info!("edge said bye");
+                false
+            }
+            other => {
+                tracing::debug!(?other, "unexpected control message from the edge ignored");
+                true
+            }
+        }
+    }
+
+    async fn send_frame(&mut self, wr: &mut OwnedWriteHalf, mut f: WireFrame, in_flight: &mut HashMap<u64, InFlight>) -> (u64, bool) {
+        let frame_id = f.frame_id;
+        f.timeline.sent_start = Some(Instant::now());
+        let bytes = std::mem::take(&mut f.bytes);
+        let ok = matches!(tokio::time::timeout(self.settings.write_timeout, wr.write_all(&bytes)).await, Ok(Ok(())));
+        if ok {
+            f.timeline.sent_end = Some(Instant::now());
+            self.metrics.bytes_sent.inc_by(bytes.len() as u64);
+            in_flight.insert(frame_id, InFlight { frame: f, wire_len: bytes.len() as u64 });
+            self.metrics.in_flight.set(in_flight.len() as i64);
+        }
+        (frame_id, ok)
+    }
+
+    async fn write_control(&mut self, wr: &mut OwnedWriteHalf, msg: Control) -> bool {
+        let mut buf = Vec::new();
+        if let Err(e) = put_control(msg, &mut buf) {
+            tracing::error!(error = %e, "could not encode a control message");
+            return true;
+        }
+        let ok = matches!(tokio::time::timeout(self.settings.write_timeout, wr.write_all(&buf)).await, Ok(Ok(())));
+        if ok {
+            self.metrics.bytes_sent.inc_by(buf.len() as u64);
+        }
+        ok
+    }
+
+    async fn say_bye(&mut self, wr: &mut OwnedWriteHalf) {
+        self.write_control(wr, Control::Bye).await;
+        // Best effort: the edge may already be gone.
+        let _ = wr.shutdown().await;
+    }
+
+    async fn drop_frame(&self, frame_id: u64, reason: DropReason) {
+        self.ledger.record(Outcome::Dropped { frame_id, reason }).await;
+    }
+}
+
+fn plan_switch(plan: &ActivePlan) -> Control {
+    Control::PlanSwitch { epoch: plan.epoch, model_id: plan.choice.model_id, point: plan.choice.point, coding: plan.choice.coding }
+}

@@ -1,0 +1,103 @@
+use std::collections::HashMap;
+
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+use super::{Origin, Stage, latency_buckets, stage_histogram};
+use crate::ledger::DropReason;
+use crate::plan::ActivePlan;
+
+/// The device's metrics. Cheap to clone (handles to atomics).
+#[derive(Clone, Debug)]
+pub struct DeviceMetrics {
+    /// `tandem_frames_total`: frames captured by the camera.
+    pub frames: IntCounter,
+    dropped: HashMap<DropReason, IntCounter>,
+    results: HashMap<Origin, IntCounter>,
+    stages: HashMap<Stage, Histogram>,
+    /// `tandem_e2e_seconds`: capture → result.
+    pub e2e: Histogram,
+    /// `tandem_link_bytes_total{direction="sent"}`.
+    pub bytes_sent: IntCounter,
+    /// `tandem_link_bytes_total{direction="received"}`.
+    pub bytes_received: IntCounter,
+    /// `tandem_plan_model_id`.
+    pub plan_model: IntGauge,
+    /// `tandem_plan_point`.
+    pub plan_point: IntGauge,
+    /// `tandem_plan_epoch`.
+    pub plan_epoch: IntGauge,
+    /// `tandem_link_connected`: 1 while a session with the edge is up.
+    pub connected: IntGauge,
+    /// `tandem_link_connects_total`: sessions established.
+    pub connects: IntCounter,
+    /// `tandem_link_in_flight_frames`: frames sent and not yet answered.
+    pub in_flight: IntGauge,
+}
+
+impl DeviceMetrics {
+    /// Create and register every device metric into `registry`.
+    pub fn register(registry: &Registry) -> prometheus::Result<DeviceMetrics> {
+        let counter = |name: &str, help: &str| -> prometheus::Result<IntCounter> {
+            let c = IntCounter::new(name, help)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        let gauge = |name: &str, help: &str| -> prometheus::Result<IntGauge> {
+            let g = IntGauge::new(name, help)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let dropped_vec = IntCounterVec::new(Opts::new("tandem_frames_dropped_total", "Frames that ended without a result, by reason"), &["reason"])?;
+        registry.register(Box::new(dropped_vec.clone()))?;
+        let results_vec = IntCounterVec::new(Opts::new("tandem_results_total", "Frames that ended with a result, by where it was computed"), &["origin"])?;
+        registry.register(Box::new(results_vec.clone()))?;
+        let bytes_vec = IntCounterVec::new(Opts::new("tandem_link_bytes_total", "Bytes on the device-edge link (frames incl. headers)"), &["direction"])?;
+        registry.register(Box::new(bytes_vec.clone()))?;
+        let stage_vec = stage_histogram(registry)?;
+        let e2e = Histogram::with_opts(HistogramOpts::new("tandem_e2e_seconds", "Capture to result, per frame").buckets(latency_buckets()))?;
+        registry.register(Box::new(e2e.clone()))?;
+        Ok(DeviceMetrics {
+            frames: counter("tandem_frames_total", "Frames captured by the camera")?,
+            dropped: DropReason::ALL.iter().map(|&r| (r, dropped_vec.with_label_values(&[r.as_str()]))).collect(),
+            results: [Origin::Edge, Origin::Local].iter().map(|&o| (o, results_vec.with_label_values(&[o.as_str()]))).collect(),
+            stages: Stage::ALL.iter().map(|&s| (s, stage_vec.with_label_values(&[s.as_str()]))).collect(),
+            e2e,
+            bytes_sent: bytes_vec.with_label_values(&["sent"]),
+            bytes_received: bytes_vec.with_label_values(&["received"]),
+            plan_model: gauge("tandem_plan_model_id", "Model id of the plan in force")?,
+            plan_point: gauge("tandem_plan_point", "Partition point index of the plan in force")?,
+            plan_epoch: gauge("tandem_plan_epoch", "Epoch of the plan in force")?,
+            connected: gauge("tandem_link_connected", "1 while a session with the edge is established, else 0")?,
+            connects: counter("tandem_link_connects_total", "Sessions established with the edge")?,
+            in_flight: gauge("tandem_link_in_flight_frames", "Frames sent to the edge and not yet answered")?,
+        })
+    }
+
+    /// Count one dropped frame.
+    pub fn dropped(&self, reason: DropReason) {
+        if let Some(c) = self.dropped.get(&reason) {
+            c.inc();
+        }
+    }
+
+    /// Count one result.
+    pub fn result(&self, origin: Origin) {
+        if let Some(c) = self.results.get(&origin) {
+            c.inc();
+        }
+    }
+
+    /// Observe one stage duration in seconds.
+    pub fn stage(&self, stage: Stage, seconds: f64) {
+        if let Some(h) = self.stages.get(&stage) {
+            h.observe(seconds);
+        }
+    }
+
+    /// Set the plan gauges.
+    pub fn plan(&self, plan: &ActivePlan) {
+        self.plan_model.set(i64::from(plan.choice.model_id));
+        self.plan_point.set(i64::from(plan.choice.point));
+        self.plan_epoch.set(i64::from(plan.epoch));
+    }
+}

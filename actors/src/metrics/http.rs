@@ -1,0 +1,89 @@
+//! A minimal HTTP/1.1 responder for `GET /metrics` (Prometheus text format). One request per
+//! connection, request head bounded to 8 KiB and read under a timeout; anything but
+//! `GET /metrics` gets a 404. Enough for a scraper and `curl`; no web framework.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use prometheus::{Encoder, Registry, TextEncoder};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use crate::error::ActorError;
+
+const MAX_REQUEST_HEAD: usize = 8 << 10;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A running responder; dropping it does not stop it — call [`MetricsServer::stop`].
+#[derive(Debug)]
+pub struct MetricsServer {
+    /// Where it listens (useful with port 0).
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl MetricsServer {
+    /// Stop accepting (open responses are cut).
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}
+
+/// Bind `addr` and serve `registry` at `/metrics` until stopped.
+pub async fn serve(addr: SocketAddr, registry: Registry) -> Result<MetricsServer, ActorError> {
+    let listener = TcpListener::bind(addr).await.map_err(|source| ActorError::Io { what: "binding metrics on", addr, source })?;
+    let addr = listener.local_addr().map_err(|source| ActorError::Io { what: "metrics address of", addr, source })?;
+    let task = tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let registry = registry.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = respond(stream, &registry).await {
+                            tracing::debug!(error = %e, "metrics request failed");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics accept failed");
+                    // Out of descriptors and the like: back off instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    });
+    Ok(MetricsServer { addr, task })
+}
+
+async fn respond(mut stream: TcpStream, registry: &Registry) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(1024);
+    let read = async {
+        let mut chunk = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_REQUEST_HEAD {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, read).await.map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let mut words = line.split(|&b| b == b' ');
+    let (method, path) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
+    let (status, content_type, body) = if method == b"GET" && (path == b"/metrics" || path.starts_with(b"/metrics?")) {
+        let mut body = Vec::new();
+        match TextEncoder::new().encode(&registry.gather(), &mut body) {
+            Ok(()) => ("200 OK", prometheus::TEXT_FORMAT, body),
+            Err(e) => ("500 Internal Server Error", "text/plain", e.to_string().into_bytes()),
+        }
+    } else {
+        ("404 Not Found", "text/plain", b"only GET /metrics is served\n".to_vec())
+    };
+    let header = format!("HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    stream.write_all(header.as_bytes()).await?;
+    stream.write_all(&body).await?;
+    stream.shutdown().await
+}

@@ -1,0 +1,155 @@
+//! The control plane: which (model, partition point, coding) the device runs now.
+//!
+//! The owner of the plan (the CLI for a fixed plan; the controller in the adaptation issue)
+//! holds a [`PlanHandle`] and publishes choices; each publish gets a new, larger epoch. Stages
+//! read the current [`ActivePlan`] between frames from a `watch` receiver — a frame is processed
+//! entirely under the plan it started with, and every tensor frame carries epoch, model id and
+//! point, so frames in flight under an old epoch still complete on the edge after a switch.
+
+use std::fmt;
+use std::str::FromStr;
+
+use tandem_codec::Coding;
+use tandem_models::series::Series;
+use tokio::sync::watch;
+
+use crate::error::ActorError;
+
+/// A choice of model, split and coding, without an epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PlanChoice {
+    /// Series member id (the model id on the wire).
+    pub model_id: u32,
+    /// Partition point index: the device runs layers `0..point`, the edge `point..end`.
+    pub point: u16,
+    /// How the tensor at `point` is coded (ignored when `point` is the model's `end`).
+    pub coding: Coding,
+}
+
+/// The plan in force, stamped with the epoch it was published under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ActivePlan {
+    /// Increases with every publish; 1 is the first plan.
+    pub epoch: u32,
+    /// What to run.
+    pub choice: PlanChoice,
+}
+
+impl fmt::Display for PlanChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.model_id, self.point, self.coding)
+    }
+}
+
+/// A plan as written by a user: `MODEL_ID:POINT[:CODING]`, `POINT` a name (`pool2`) or an index,
+/// `CODING` a codec name (`q8-lz4`; default `f32`). Resolved against a series by
+/// [`PlanSpec::resolve`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanSpec {
+    /// Model id.
+    pub model_id: u32,
+    /// Point name or index, as written.
+    pub point: String,
+    /// Coding.
+    pub coding: Coding,
+}
+
+impl FromStr for PlanSpec {
+    type Err = ActorError;
+    fn from_str(s: &str) -> Result<Self, ActorError> {
+        let bad = |why: &str| ActorError::BadPlan { plan: s.chars().take(64).collect(), why: why.to_string() };
+        let mut parts = s.split(':');
+        let model_id = parts
+            .next()
+            .and_then(|m| m.trim().parse::<u32>().ok())
+            .ok_or_else(|| bad("expected MODEL_ID:POINT[:CODING] with a numeric model id"))?;
+        let point = parts.next().map(str::trim).filter(|p| !p.is_empty()).ok_or_else(|| bad("missing POINT"))?.to_string();
+        let coding = match parts.next() {
+            Some(c) => c.trim().parse::<Coding>().map_err(|e| bad(&e.to_string()))?,
+            None => Coding::F32,
+        };
+        if parts.next().is_some() {
+            return Err(bad("too many ':'-separated fields"));
+        }
+        Ok(PlanSpec { model_id, point, coding })
+    }
+}
+
+impl PlanSpec {
+    /// Check the model and point against `series` and resolve the point name to its index.
+    pub fn resolve(&self, series: &Series) -> Result<PlanChoice, ActorError> {
+        let plan = format!("{}:{}:{}", self.model_id, self.point, self.coding);
+        let bad = |why: String| ActorError::BadPlan { plan: plan.clone(), why };
+        let member = series.member(self.model_id).map_err(|e| bad(e.to_string()))?;
+        let spec = series.spec_of(member).map_err(|e| bad(e.to_string()))?;
+        let point = spec.point(&self.point).map_err(|e| bad(e.to_string()))?;
+        if !self.coding.compression().is_available() {
+            return Err(bad(format!("coding {} is not available in this build", self.coding)));
+        }
+        let point = u16::try_from(point.index).map_err(|_| bad("point index out of range".into()))?;
+        Ok(PlanChoice { model_id: self.model_id, point, coding: self.coding })
+    }
+}
+
+/// The write side of the control plane. Stages get receivers from [`PlanHandle::subscribe`].
+#[derive(Debug)]
+pub struct PlanHandle {
+    tx: watch::Sender<ActivePlan>,
+}
+
+impl PlanHandle {
+    /// Start with `initial` as epoch 1.
+    pub fn new(initial: PlanChoice) -> PlanHandle {
+        let (tx, _rx) = watch::channel(ActivePlan { epoch: 1, choice: initial });
+        PlanHandle { tx }
+    }
+
+    /// Publish a new choice under the next epoch; returns that epoch. Stages pick it up at
+    /// their next frame boundary.
+    pub fn publish(&self, choice: PlanChoice) -> u32 {
+        let mut epoch = 0;
+        self.tx.send_modify(|p| {
+            p.epoch = p.epoch.saturating_add(1);
+            p.choice = choice;
+            epoch = p.epoch;
+        });
+        epoch
+    }
+
+    /// The plan in force now.
+    pub fn current(&self) -> ActivePlan {
+        *self.tx.borrow()
+    }
+
+    /// A receiver for a stage.
+    pub fn subscribe(&self) -> watch::Receiver<ActivePlan> {
+        self.tx.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_specs_parse() {
+        let p: PlanSpec = "3:pool2:q8-lz4".parse().unwrap();
+        assert_eq!(p, PlanSpec { model_id: 3, point: "pool2".into(), coding: Coding::Q8_LZ4 });
+        let p: PlanSpec = "0:end".parse().unwrap();
+        assert_eq!(p.coding, Coding::F32);
+        assert!("x:pool2".parse::<PlanSpec>().is_err());
+        assert!("1".parse::<PlanSpec>().is_err());
+        assert!("1:pool2:q9".parse::<PlanSpec>().is_err());
+        assert!("1:pool2:q8:x".parse::<PlanSpec>().is_err());
+    }
+
+    #[test]
+    fn publishing_bumps_the_epoch() {
+        let c = PlanChoice { model_id: 0, point: 3, coding: Coding::Q8_LZ4 };
+        let h = PlanHandle::new(c);
+        let rx = h.subscribe();
+        assert_eq!(h.current().epoch, 1);
+        assert_eq!(h.publish(PlanChoice { point: 4, ..c }), 2);
+        assert_eq!(rx.borrow().choice.point, 4);
+    }
+}

@@ -1,0 +1,420 @@
+//! `profile_series`: every member × every partition point × every coding, on this machine.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::tensor::Device;
+use indicatif::{ProgressBar, ProgressStyle};
+use tandem_codec::frame::HEADER_LEN;
+use tandem_codec::{Codec, Coding, Compression, EncodedTensor};
+use tandem_models::checkpoint;
+use tandem_models::data::{self, DataSource, Dataset};
+use tandem_models::series::{Member, MemberKind, Series};
+use tandem_models::zoo::Net;
+use tandem_planner::{
+    CodingClass, CodingCost, ModelKind, ModelProfile, PointProfile, Profile, Provenance, Role,
+};
+
+use crate::accuracy::coding_accuracy;
+use crate::error::{ProfileError, Result};
+use crate::exec::{
+    activations, compute_threads, image_tensor, machine_description, median, segment_times,
+};
+
+/// Default [`ProfileOptions::warmup`].
+pub const DEFAULT_WARMUP: usize = 2;
+/// Default [`ProfileOptions::runs`].
+pub const DEFAULT_RUNS: usize = 7;
+/// Default [`ProfileOptions::images`].
+pub const DEFAULT_IMAGES: usize = 4;
+/// Default [`ProfileOptions::accuracy_images`]: 200 (0.5-point resolution; the difference is
+/// paired, so its noise is lower than that of either accuracy). It dominates the cost — one tail
+/// per point per lossy coding per image, ≈ 6 s per quarter-width VGG-16 member on 2 cores — and
+/// only the edge's profile needs it: [`tandem_planner::combine`] takes accuracies from the edge.
+pub const DEFAULT_ACCURACY_IMAGES: usize = 200;
+
+/// The codings profiled by default: raw f32 (the paper's baseline), lossless lz4, and 8-/4-bit
+/// quantisation per tensor and per channel with lz4.
+pub fn default_codings() -> Vec<Coding> {
+    vec![
+        Coding::F32,
+        Coding::F32_LZ4,
+        Coding::Q8_LZ4,
+        Coding::Q8C_LZ4,
+        Coding::Q4_LZ4,
+        Coding::Q4C_LZ4,
+    ]
+}
+
+/// What to measure and how hard.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProfileOptions {
+    /// Untimed passes before timing (caches, allocator, thread pool). Default 2.
+    pub warmup: usize,
+    /// Timed passes; each segment's time is the median over them. Also the repetitions of every
+    /// encode and decode. Default 7.
+    pub runs: usize,
+    /// Test images whose real intermediate tensors are coded to measure bytes and coding time
+    /// (averaged over them; quantised + lz4 sizes depend on the content). Default 4.
+    pub images: usize,
+    /// Test images for the accuracy of each lossy coding at each point; 0 skips it (lossy codings
+    /// then carry no accuracy, which the planner reads as "same as the model"). Default 200.
+    pub accuracy_images: usize,
+    /// Codings to measure. `f32` is always measured (the uncoded baseline needs it) and put first.
+    pub codings: Vec<Coding>,
+    /// Data set of the test images; `None` = the one named in the series manifest.
+    pub data: Option<DataSource>,
+    /// Data directory for `data` (see `tandem_models::data::load`).
+    pub data_dir: Option<PathBuf>,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+}
+
+impl Default for ProfileOptions {
+    fn default() -> Self {
+        Self {
+            warmup: DEFAULT_WARMUP,
+            runs: DEFAULT_RUNS,
+            images: DEFAULT_IMAGES,
+            accuracy_images: DEFAULT_ACCURACY_IMAGES,
+            codings: default_codings(),
+            data: None,
+            data_dir: None,
+            progress: false,
+        }
+    }
+}
+
+impl ProfileOptions {
+    /// Reject settings that cannot produce a profile.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(ProfileError::Options(m));
+        if self.runs == 0 || self.runs > 1000 {
+            return bad(format!("runs must be in 1..=1000, got {}", self.runs));
+        }
+        if self.warmup > 1000 {
+            return bad(format!("warmup must be at most 1000, got {}", self.warmup));
+        }
+        if self.images == 0 || self.images > 10_000 {
+            return bad(format!("images must be in 1..=10000, got {}", self.images));
+        }
+        if let Some(c) = self
+            .codings
+            .iter()
+            .find(|c| !c.compression().is_available())
+        {
+            return bad(format!(
+                "coding {c} needs compression this build lacks (enable the codec's `{}` feature)",
+                c.compression()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The codings actually measured: `f32` first, then the configured ones, without duplicates.
+    pub fn effective_codings(&self) -> Vec<Coding> {
+        let mut out = vec![Coding::F32];
+        for &c in &self.codings {
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+        out
+    }
+}
+
+/// How the planner classes a coding.
+pub fn coding_class(coding: Coding) -> CodingClass {
+    match (coding.is_lossless(), coding.compression()) {
+        (false, _) => CodingClass::Lossy,
+        (true, Compression::None) => CodingClass::Raw,
+        (true, _) => CodingClass::Lossless,
+    }
+}
+
+/// Load the test split named by `data` (or by the manifest when `None`).
+pub fn load_test_set(
+    series: &Series,
+    data: Option<&DataSource>,
+    dir: Option<&Path>,
+) -> Result<Dataset> {
+    let source = match data {
+        Some(s) => s.clone(),
+        None => series.dataset.parse::<DataSource>()?,
+    };
+    Ok(data::load(&source, dir)?.test)
+}
+
+/// Profile every member of the series in `series_dir` on this machine, with test images from
+/// `opts.data` (default: the manifest's data set).
+pub fn profile_series(series_dir: &Path, role: Role, opts: &ProfileOptions) -> Result<Profile> {
+    let series = Series::load(series_dir)?;
+    let test = load_test_set(&series, opts.data.as_ref(), opts.data_dir.as_deref())?;
+    profile_series_on(series_dir, role, opts, &test)
+}
+
+/// [`profile_series`] with a given test set.
+///
+/// For each member: load it; time every segment (`warmup` untimed passes, then `runs` timed
+/// passes at batch 1, median per segment) and sum them into each point's head (`device_ms`) and
+/// tail (`edge_ms`); code the real tensors at every point of `images` test images with every
+/// coding (`runs` repetitions each, median) for bytes on the wire (frame header included) and
+/// encode/decode times; optionally measure the accuracy of each lossy coding at each point.
+///
+/// A lossy coding's accuracy is the member's manifest accuracy plus the paired difference
+/// measured on `accuracy_images` images (coded minus uncoded, same images), clamped to `0..=1`:
+/// the manifest's number is on the full test set, and the difference is what the coding adds.
+pub fn profile_series_on(
+    series_dir: &Path,
+    role: Role,
+    opts: &ProfileOptions,
+    test: &Dataset,
+) -> Result<Profile> {
+    opts.validate()?;
+    let series = Series::load(series_dir)?;
+    check_test_set(&series, test)?;
+    let codings = opts.effective_codings();
+    let device = tandem_models::device::cpu();
+    let bar = if opts.progress {
+        ProgressBar::new(series.members.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} models, eta {eta} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix("profile");
+    let mut models = Vec::with_capacity(series.members.len());
+    for member in &series.members {
+        bar.set_message(member.name.clone());
+        let started = Instant::now();
+        models.push(profile_member(
+            &series, series_dir, member, test, opts, &codings, &device,
+        )?);
+        tracing::debug!(model = %member.name, wall_s = started.elapsed().as_secs_f64(), "profiled");
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let threads = u32::try_from(compute_threads()).unwrap_or(u32::MAX).max(1);
+    let profile = Profile {
+        provenance: Provenance {
+            role,
+            machine: machine_description(),
+            threads,
+            emulated_slowdown: None,
+        },
+        models,
+    };
+    profile.validate()?;
+    Ok(profile)
+}
+
+fn check_test_set(series: &Series, test: &Dataset) -> Result<()> {
+    let b = &series.base;
+    if test.channels != b.in_channels
+        || test.size != b.input_size
+        || test.num_classes != b.num_classes
+    {
+        return Err(ProfileError::DataMismatch(format!(
+            "models take {}x{}x{} images into {} classes, test set has {}x{}x{} into {}",
+            b.in_channels,
+            b.input_size,
+            b.input_size,
+            b.num_classes,
+            test.channels,
+            test.size,
+            test.size,
+            test.num_classes
+        )));
+    }
+    if test.is_empty() {
+        return Err(ProfileError::DataMismatch("the test set is empty".into()));
+    }
+    Ok(())
+}
+
+/// The planner's name for a manifest member kind.
+pub fn model_kind(member: &Member) -> Result<ModelKind> {
+    Ok(match member.kind {
+        MemberKind::Original => ModelKind::Original,
+        MemberKind::Step1 { iter } => ModelKind::Step1 { iter },
+        MemberKind::Step2 { conv, iter } => ModelKind::Step2 {
+            layer: u16::try_from(conv).map_err(|_| ProfileError::Inconsistent {
+                model: member.name.clone(),
+                problem: format!("conv index {conv} exceeds u16"),
+            })?,
+            iter,
+        },
+    })
+}
+
+/// Load a member's checkpoint in eval mode and check it is the model the manifest describes.
+pub fn load_member(
+    series: &Series,
+    series_dir: &Path,
+    member: &Member,
+    device: &Device,
+) -> Result<Net> {
+    let (net, _card) = checkpoint::load(&series.dir_of(series_dir, member), device)?;
+    let want = series.spec_of(member)?;
+    if net.spec != want {
+        return Err(ProfileError::Inconsistent {
+            model: member.name.clone(),
+            problem: format!(
+                "checkpoint widths {:?} differ from the manifest's {:?}",
+                net.spec.widths, want.widths
+            ),
+        });
+    }
+    Ok(net.valid())
+}
+
+/// Coding costs summed over images, before averaging.
+#[derive(Default, Clone)]
+struct CodingSums {
+    bytes: f64,
+    encode_ms: f64,
+    decode_ms: f64,
+}
+
+fn profile_member(
+    series: &Series,
+    series_dir: &Path,
+    member: &Member,
+    test: &Dataset,
+    opts: &ProfileOptions,
+    codings: &[Coding],
+    device: &Device,
+) -> Result<ModelProfile> {
+    let net = load_member(series, series_dir, member, device)?;
+    let spec = net.spec.clone();
+    let points = spec.points();
+    let end = spec.end();
+    let n_images = opts.images.min(test.len());
+
+    // 1. Compute: per-segment medians, then prefix (head) and suffix (tail) sums.
+    for w in 0..opts.warmup {
+        segment_times(&net, image_tensor(test, w % n_images, device), device)?;
+    }
+    let mut samples = vec![Vec::with_capacity(opts.runs); end];
+    for r in 0..opts.runs {
+        for (s, ms) in segment_times(&net, image_tensor(test, r % n_images, device), device)?
+            .into_iter()
+            .enumerate()
+        {
+            samples[s].push(ms);
+        }
+    }
+    let segment_ms: Vec<f64> = samples.iter_mut().map(|v| median(v)).collect();
+    // `fold` from +0.0: an empty `sum` of f64 is -0.0, which would print as "-0.0" at input/end.
+    let head_ms = |p: usize| segment_ms[..p].iter().fold(0.0, |a, b| a + b);
+    let tail_ms = |p: usize| segment_ms[p..].iter().fold(0.0, |a, b| a + b);
+
+    // 2. Coding on real tensors: bytes and encode/decode time per (point, coding), mean over images.
+    let mut sums = vec![vec![CodingSums::default(); codings.len()]; end];
+    let mut codec = Codec::new();
+    let mut encoded = EncodedTensor::default();
+    let mut decoded = Vec::new();
+    let mut times = Vec::with_capacity(opts.runs);
+    for i in 0..n_images {
+        for act in activations(&net, image_tensor(test, i, device))? {
+            for (k, &coding) in codings.iter().enumerate() {
+                let ctx = |source| ProfileError::Codec {
+                    model: member.name.clone(),
+                    point: points[act.point].name.clone(),
+                    coding: coding.to_string(),
+                    source,
+                };
+                codec
+                    .encode_into(&act.data, &act.shape, coding, &mut encoded)
+                    .map_err(ctx)?;
+                times.clear();
+                for _ in 0..opts.runs {
+                    let t = Instant::now();
+                    codec
+                        .encode_into(&act.data, &act.shape, coding, &mut encoded)
+                        .map_err(ctx)?;
+                    times.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+                let encode_ms = median(&mut times);
+                codec.decode_into(&encoded, &mut decoded).map_err(ctx)?;
+                times.clear();
+                for _ in 0..opts.runs {
+                    let t = Instant::now();
+                    codec.decode_into(&encoded, &mut decoded).map_err(ctx)?;
+                    times.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+                let decode_ms = median(&mut times);
+                let s = &mut sums[act.point][k];
+                s.bytes += encoded.wire_len() as f64;
+                s.encode_ms += encode_ms;
+                s.decode_ms += decode_ms;
+            }
+        }
+    }
+
+    // 3. Accuracy of lossy codings (optional).
+    let mut coded_accuracy: HashMap<(usize, Coding), f64> = HashMap::new();
+    if opts.accuracy_images > 0 && codings.iter().any(|c| !c.is_lossless()) {
+        let inner: Vec<usize> = (0..end).collect();
+        for a in coding_accuracy(&net, test, &inner, codings, opts.accuracy_images)? {
+            if !a.coding.is_lossless() {
+                coded_accuracy.insert(
+                    (a.point, a.coding),
+                    (member.accuracy - a.loss()).clamp(0.0, 1.0),
+                );
+            }
+        }
+    }
+
+    let n = n_images as f64;
+    let point_profiles = points
+        .iter()
+        .map(|pt| {
+            let p = pt.index;
+            let codings = if p == end {
+                Vec::new()
+            } else {
+                codings
+                    .iter()
+                    .zip(&sums[p])
+                    .map(|(&coding, s)| CodingCost {
+                        coding: coding.to_string(),
+                        class: coding_class(coding),
+                        bytes: s.bytes / n,
+                        encode_ms: s.encode_ms / n,
+                        decode_ms: s.decode_ms / n,
+                        accuracy: coded_accuracy.get(&(p, coding)).copied(),
+                    })
+                    .collect()
+            };
+            Ok(PointProfile {
+                point: u16::try_from(p).map_err(|_| ProfileError::Inconsistent {
+                    model: member.name.clone(),
+                    problem: format!("point {p} exceeds u16"),
+                })?,
+                name: pt.name.clone(),
+                device_ms: head_ms(p),
+                edge_ms: tail_ms(p),
+                elements: pt.elements() as u64,
+                codings,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ModelProfile {
+        model_id: member.id,
+        name: member.name.clone(),
+        kind: model_kind(member)?,
+        accuracy: member.accuracy,
+        points: point_profiles,
+    })
+}
+
+/// Bytes of a raw (`f32`) frame for `elements` values: what the uncoded baseline sends.
+pub fn raw_frame_bytes(elements: usize) -> usize {
+    HEADER_LEN + 4 * elements
+}

@@ -1,0 +1,3 @@
+//! Integration tests of the `tandem` binary: its subcommands run as real, separate processes.
+
+mod processes;
