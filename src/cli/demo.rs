@@ -28,6 +28,18 @@ pub struct DemoArgs {
     /// Pruning config.
     #[arg(long, default_value = "configs/prune-demo.toml")]
     prune_config: PathBuf,
+    /// Config of the live pipeline stage (`tandem run`).
+    #[arg(long, default_value = "configs/demo.toml")]
+    run_config: PathBuf,
+}
+
+/// Run one stage as the user-facing `tandem` subcommand, showing the command line.
+fn tandem(args: &[&str]) -> anyhow::Result<()> {
+    println!("  $ tandem {}", args.join(" "));
+    let exe = std::env::current_exe().context("locating the tandem binary")?;
+    let status = std::process::Command::new(exe).args(args).status().with_context(|| format!("running tandem {}", args[0]))?;
+    anyhow::ensure!(status.success(), "`tandem {}` failed ({status})", args[0]);
+    Ok(())
 }
 
 fn stage(n: usize, name: &str, started: &Instant) {
@@ -52,6 +64,32 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let mut say = |line: &str| println!("  [{:>5.0} s] {line}", t.elapsed().as_secs_f64());
     let series = prune(&base, &series_dir, &cfg, &splits, true, true, &mut say)?;
     println!("  series: {} models in {}", series.members.len(), series_dir.display());
+
+    stage(3, "profile every model and split point (edge: this machine; device: emulated 10× slower)", &started);
+    let edge_profile = a.dir.join("profile-edge.toml");
+    let device_profile = a.dir.join("profile-device.toml");
+    let series_arg = series_dir.display().to_string();
+    if !edge_profile.is_file() {
+        tandem(&["profile", "--series", &series_arg, "--role", "edge", "--accuracy-images", "100", "--out", &edge_profile.display().to_string()])?;
+    } else {
+        println!("  reusing {}", edge_profile.display());
+    }
+    if !device_profile.is_file() {
+        tandem(&["profile", "--series", &series_arg, "--role", "device", "--out", &device_profile.display().to_string()])?;
+    } else {
+        println!("  reusing {}", device_profile.display());
+    }
+
+    stage(4, "run the split pipeline: edge and device as two processes on loopback", &started);
+    tandem(&["run", "--config", &a.run_config.display().to_string(), "--series", &series_arg])?;
+
+    stage(5, "report with charts", &started);
+    let report = a.dir.join("report");
+    tandem(&[
+        "report", "--series", &series_arg, "--device-profile", &device_profile.display().to_string(), "--edge-profile",
+        &edge_profile.display().to_string(), "--slowdown", "10", "--rtt", "2ms", "--out", &report.display().to_string(),
+    ])?;
+    println!("  open {}", report.join("report.md").display());
 
     println!("\ndemo finished in {:.0} s; outputs in {}", started.elapsed().as_secs_f64(), a.dir.display());
     Ok(())
