@@ -15,6 +15,7 @@
 //! - [`train`]: SGD training and evaluation.
 //! - [`series`]: the manifest of a pruned-model series (the offline → online contract).
 //! - [`device`]: which burn device runs the work.
+//! - [`testkit`]: a tiny random-weight series on disk for tests and examples.
 
 pub mod checkpoint;
 pub mod data;
@@ -23,6 +24,7 @@ pub mod error;
 pub mod params;
 pub mod prune;
 pub mod series;
+pub mod testkit;
 pub mod train;
 pub mod zoo;
 
