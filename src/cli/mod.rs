@@ -7,6 +7,7 @@ mod edge;
 mod info;
 mod plan;
 mod profile;
+mod profiles_args;
 mod prune;
 mod report;
 mod run_cmd;

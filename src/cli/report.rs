@@ -6,25 +6,15 @@ use anyhow::Context;
 use clap::Args;
 use tandem_models::series::Series;
 use tandem_report::units::{accuracy_floor, parse_bandwidth, parse_duration_ms};
-use tandem_report::{ChartFormat, ReportOptions, load_profiles, write_report};
+use tandem_report::{ChartFormat, ReportOptions, write_report};
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
     /// Series directory (holds series.toml).
     #[arg(long)]
     series: PathBuf,
-    /// One profile for both sides (the device optionally emulated with --slowdown).
-    #[arg(long, conflicts_with_all = ["device_profile", "edge_profile"])]
-    profile: Option<PathBuf>,
-    /// The device's profile (with --edge-profile).
-    #[arg(long, requires = "edge_profile")]
-    device_profile: Option<PathBuf>,
-    /// The edge's profile (with --device-profile).
-    #[arg(long, requires = "device_profile")]
-    edge_profile: Option<PathBuf>,
-    /// Emulate the device as R times slower than its profile says (the paper: 10).
-    #[arg(long)]
-    slowdown: Option<f64>,
+    #[command(flatten)]
+    profiles: super::profiles_args::ProfileSource,
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
@@ -46,19 +36,9 @@ pub struct ReportArgs {
 }
 
 pub fn run(a: ReportArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        a.profile.is_some() || a.device_profile.is_some(),
-        "give --profile P, or --device-profile P --edge-profile Q"
-    );
     let series = Series::load(&a.series)
         .with_context(|| format!("loading the series in {}", a.series.display()))?;
-    let profiles = load_profiles(
-        a.profile.as_deref(),
-        a.device_profile.as_deref(),
-        a.edge_profile.as_deref(),
-        a.slowdown,
-    )
-    .context("loading profiles")?;
+    let profiles = a.profiles.load()?;
     let floor = match (&a.max_loss, &a.min_accuracy) {
         (None, None) => None,
         (l, m) => Some(accuracy_floor(l.as_deref(), m.as_deref())?),
