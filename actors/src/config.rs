@@ -182,6 +182,9 @@ pub struct LinkConfig {
     /// At start, wait this long for the session before the camera starts (frames meanwhile would
     /// run locally). Default 2000.
     pub connect_wait_ms: u64,
+    /// Shape the link in-process with this bandwidth trace (`configs/links/*.toml`: token
+    /// bucket + one-way delays; see `tandem_actors::link::shaper`). Unset = the bare socket.
+    pub trace: Option<PathBuf>,
 }
 
 impl Default for LinkConfig {
@@ -196,6 +199,94 @@ impl Default for LinkConfig {
             backoff_max_ms: 3_000,
             keepalive_ms: 5_000,
             connect_wait_ms: 2_000,
+            trace: None,
+        }
+    }
+}
+
+/// `[controller]` of the device config: present = adaptive (the controller picks and swaps
+/// plans; `plan` is only the first one).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControllerConfig {
+    /// Device profile (`tandem profile --role device`). Required.
+    pub device_profile: Option<PathBuf>,
+    /// Edge profile (`tandem profile --role edge`). Required.
+    pub edge_profile: Option<PathBuf>,
+    /// Emulate a device this many times slower than the one profiled (`Profile::slowed`). Unset = 1.
+    pub slowdown: Option<f64>,
+    /// Accuracy floor: `"loss=0.018"` (at most 1.8 points below the original; the default) or
+    /// `"0.92"` (absolute). Changeable at runtime: `POST /floor?0.92` on the metrics server.
+    pub floor: String,
+    /// Planner hysteresis: relative gain needed to switch. Default 0.10.
+    pub margin_frac: f64,
+    /// Planner hysteresis: absolute gain needed to switch, ms. Default 1.0.
+    pub min_gain_ms: f64,
+    /// No second swap within this long of a swap. Default 2000.
+    pub min_dwell_ms: u64,
+    /// Re-plan period. Default 50.
+    pub tick_ms: u64,
+    /// Bytes below which a frame's transfer is no bandwidth sample. Default 2048 (the
+    /// estimator's own default, 16 KiB, is larger than most split tensors).
+    pub min_sample_bytes: u64,
+    /// Probe when no bandwidth sample came for this long (small frames leave a fast link
+    /// unobserved). Default 1000.
+    pub probe_every_ms: u64,
+    /// Probe burst size cap, bytes. Default 8192.
+    pub probe_burst_bytes: u64,
+    /// Bursts per probe. Default 2.
+    pub probe_count: u32,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        ControllerConfig {
+            device_profile: None,
+            edge_profile: None,
+            slowdown: None,
+            floor: "loss=0.018".into(),
+            margin_frac: 0.10,
+            min_gain_ms: 1.0,
+            min_dwell_ms: 2_000,
+            tick_ms: 50,
+            min_sample_bytes: 2048,
+            probe_every_ms: 1000,
+            probe_burst_bytes: 8192,
+            probe_count: 2,
+        }
+    }
+}
+
+impl ControllerConfig {
+    /// Range checks.
+    pub fn validate(&self) -> Result<(), ActorError> {
+        check(self.device_profile.is_some() && self.edge_profile.is_some(), || "controller needs device_profile and edge_profile".into())?;
+        check(self.slowdown.is_none_or(|r| r.is_finite() && r > 0.0), || "controller.slowdown must be positive".into())?;
+        check(crate::controller::policy::parse_floor(&self.floor).is_some(), || format!("controller.floor {:?}: expected 0.92 or loss=0.018", self.floor))?;
+        check(self.margin_frac.is_finite() && self.margin_frac >= 0.0 && self.min_gain_ms.is_finite() && self.min_gain_ms >= 0.0, || "controller margins must be non-negative".into())?;
+        check(self.tick_ms >= 5, || "controller.tick_ms must be at least 5".into())?;
+        check(self.min_sample_bytes >= 64, || "controller.min_sample_bytes must be at least 64".into())?;
+        check(self.probe_every_ms >= 50 && (1..=16).contains(&self.probe_count), || "controller.probe_every_ms must be >= 50 and probe_count in 1..=16".into())?;
+        check(self.probe_burst_bytes >= self.min_sample_bytes, || "controller.probe_burst_bytes must be at least min_sample_bytes".into())
+    }
+
+    /// Runtime settings.
+    pub fn settings(&self) -> crate::controller::ControllerSettings {
+        let d = crate::controller::ControllerSettings::default();
+        crate::controller::ControllerSettings {
+            estimator: tandem_bandwidth_probe::Config {
+                min_sample_bytes: self.min_sample_bytes,
+                stale_after_ms: self.probe_every_ms,
+                probe_count: self.probe_count,
+                probe_initial_bytes: self.probe_burst_bytes,
+                ..d.estimator.clone()
+            },
+            max_probe_burst: self.probe_burst_bytes,
+            hysteresis: tandem_planner::Hysteresis { margin_frac: self.margin_frac, min_gain_ms: self.min_gain_ms },
+            floor: crate::controller::policy::parse_floor(&self.floor).unwrap_or(d.floor),
+            tick: ms(self.tick_ms),
+            min_dwell: ms(self.min_dwell_ms),
+            ..d
         }
     }
 }
@@ -223,6 +314,8 @@ pub struct DeviceConfig {
     pub queues: QueueConfig,
     /// Session with the edge.
     pub link: LinkConfig,
+    /// Adaptation; unset = the fixed `plan`.
+    pub controller: Option<ControllerConfig>,
 }
 
 impl DeviceConfig {
@@ -242,6 +335,9 @@ impl DeviceConfig {
         check(l.backoff_min_ms >= 1 && l.backoff_min_ms <= l.backoff_max_ms, || "link.backoff_min_ms must be in 1..=backoff_max_ms".into())?;
         check(l.keepalive_ms >= 100, || "link.keepalive_ms must be at least 100".into())?;
         check(self.drain_ms.is_none_or(|d| d >= 10), || "drain_ms must be at least 10".into())?;
+        if let Some(c) = &self.controller {
+            c.validate()?;
+        }
         check(self.device_id.as_ref().is_none_or(|d| d.len() <= tandem_codec::control::MAX_DEVICE_ID_LEN), || "device_id too long (64 bytes at most)".into())
     }
 
@@ -265,7 +361,14 @@ impl DeviceConfig {
             deadline: ms(l.deadline_ms),
             keepalive: ms(l.keepalive_ms),
             limits: Limits::default(),
+            shaper: None,
         }
+    }
+
+    /// The link trace, loaded and validated (`None` when `link.trace` is unset). The trace's
+    /// clock starts when the returned [`crate::link::Shaper`] is made: call this at start-up.
+    pub fn shaper(&self) -> Result<Option<crate::link::Shaper>, ActorError> {
+        self.link.trace.as_deref().map(|p| crate::link::Trace::load(p).map(crate::link::Shaper::new)).transpose()
     }
 
     /// Drain deadline.

@@ -8,6 +8,7 @@
 //! abort signal is set and every stage drops what it still holds as `shutdown`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tandem_models::data::Dataset;
@@ -81,7 +82,7 @@ impl Stopper {
 /// A running device pipeline.
 #[derive(Debug)]
 pub struct DeviceHandle {
-    plan: PlanHandle,
+    plan: Arc<PlanHandle>,
     stopper: Stopper,
     snapshot: watch::Receiver<Snapshot>,
     link_state: watch::Receiver<LinkState>,
@@ -110,7 +111,7 @@ impl Device {
             return Err(ActorError::Config("the frame source holds no image".into()));
         }
         let q = settings.queues;
-        let plan = PlanHandle::new(settings.plan);
+        let plan = Arc::new(PlanHandle::new(settings.plan));
         metrics.plan(&plan.current());
         let (abort_switch, abort) = AbortSwitch::new();
         let (ledger, ledger_tx, snapshot) = Ledger::new(q.ledger, metrics.clone(), settings.keep_results);
@@ -169,6 +170,11 @@ impl DeviceHandle {
     /// The control plane: publish a new plan here to switch at the next frame boundary.
     pub fn plan(&self) -> &PlanHandle {
         &self.plan
+    }
+
+    /// The control plane, shared with the controller (the only publisher when one runs).
+    pub fn plan_handle(&self) -> Arc<PlanHandle> {
+        Arc::clone(&self.plan)
     }
 
     /// Live counts.

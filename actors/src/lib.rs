@@ -25,6 +25,8 @@
 //!   accounting and the final [`ledger::Summary`].
 //! - [`edge`]: the edge server — connection limit, handshake, `check → parse`, a model store
 //!   that loads tails by id, inference threads behind a bounded queue, error replies.
+//! - [`controller`]: adapts the plan to the link — bandwidth estimate, active probes, planner
+//!   with hysteresis, and the swap protocol (prepare on the edge, then publish).
 //! - [`plan`]: the control plane — the [`plan::PlanHandle`] stages read between frames.
 //! - [`device`]: wires the device actors together and owns their shutdown.
 //! - [`metrics`]: Prometheus metrics registered into a caller's `Registry`, and `/metrics` over HTTP.
@@ -43,6 +45,7 @@
 
 pub mod camera;
 pub mod config;
+pub mod controller;
 pub mod device;
 pub mod edge;
 pub mod encoder;

@@ -3,6 +3,7 @@
 //! package's tests run them as separate processes). Synchronisation is by waiting on published
 //! state (`watch`), never by sleeping; timeouts are only a guard against hangs.
 
+mod adaptation;
 mod common;
 mod edge_faults;
 mod metrics;

@@ -9,7 +9,9 @@ use clap::Args;
 use prometheus::Registry;
 use tandem_actors::config::{self, DeviceConfig, SourceKind};
 use tandem_actors::device::{Device, DeviceSettings, Queues};
-use tandem_actors::metrics::{DeviceMetrics, serve};
+use tandem_actors::config::ControllerConfig;
+use tandem_actors::controller::{Controller, ControllerMetrics, SwapEvent, SwapResult};
+use tandem_actors::metrics::{DeviceMetrics, serve_with_floor};
 use tandem_actors::plan::PlanSpec;
 use tandem_models::data::{self, DataSource};
 use tandem_models::series::Series;
@@ -50,6 +52,25 @@ pub struct DeviceArgs {
     /// Print a live status line on stderr every second.
     #[arg(long)]
     status: bool,
+    /// Adapt: device profile for the controller [config `controller.device_profile`].
+    #[arg(long)]
+    device_profile: Option<PathBuf>,
+    /// Adapt: edge profile for the controller [config `controller.edge_profile`].
+    #[arg(long)]
+    edge_profile: Option<PathBuf>,
+    /// Emulate a device R times slower than the profiled one [config `controller.slowdown`].
+    #[arg(long)]
+    slowdown: Option<f64>,
+    /// Accuracy floor, 0.92 or loss=0.018 [config `controller.floor`]; at runtime:
+    /// `curl -X POST 'http://METRICS/floor?0.92'`.
+    #[arg(long)]
+    floor: Option<String>,
+    /// Run the configured plan only: no controller even if the config has one.
+    #[arg(long)]
+    fixed_plan: bool,
+    /// Shape the link with this trace (configs/links/*.toml) [config `link.trace`].
+    #[arg(long)]
+    trace: Option<PathBuf>,
 }
 
 /// `500ms`, `60s`, `2m`, `1h`, or plain seconds.
@@ -112,7 +133,28 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
     if a.data.is_some() {
         cfg.camera.data_dir = a.data;
     }
+    if a.fixed_plan {
+        cfg.controller = None;
+    } else if a.device_profile.is_some() || a.edge_profile.is_some() || a.slowdown.is_some() || a.floor.is_some() {
+        let c = cfg.controller.get_or_insert_with(Default::default);
+        if a.device_profile.is_some() {
+            c.device_profile = a.device_profile;
+        }
+        if a.edge_profile.is_some() {
+            c.edge_profile = a.edge_profile;
+        }
+        if a.slowdown.is_some() {
+            c.slowdown = a.slowdown;
+        }
+        if let Some(f) = a.floor {
+            c.floor = f;
+        }
+    }
+    if a.trace.is_some() {
+        cfg.link.trace = a.trace;
+    }
     cfg.validate()?;
+    let planner = cfg.controller.as_ref().map(load_planner).transpose()?;
     let edge = cfg.edge.clone().context("no edge address: pass --edge HOST:PORT or set `edge` in the config")?;
     let series_dir = cfg.series.clone().context("no series directory: pass --series DIR or set `series` in the config")?;
     let plan_text = cfg.plan.clone().context("no plan: pass --plan MODEL_ID:POINT[:CODING] or set `plan` in the config")?;
@@ -126,7 +168,7 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
         series: series_dir,
         plan,
         camera: cfg.camera_settings(),
-        queues: Queues { front: cfg.queues.front, encoder: cfg.queues.encoder, link: cfg.queues.link, ledger: cfg.queues.ledger, samples: 0 },
+        queues: Queues { front: cfg.queues.front, encoder: cfg.queues.encoder, link: cfg.queues.link, ledger: cfg.queues.ledger, samples: if planner.is_some() { 256 } else { 0 } },
         link: cfg.link_settings(edge.clone()),
         drain: cfg.drain(),
         connect_wait: Duration::from_millis(cfg.link.connect_wait_ms),
@@ -134,18 +176,51 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
     };
     let duration = cfg.camera.duration_ms.map(Duration::from_millis);
     let rt = runtime()?;
+    let mut settings = settings;
     let summary = rt.block_on(async move {
+        // The trace's clock starts here, inside the runtime.
+        settings.link.shaper = cfg.shaper()?;
+        let shaper = settings.link.shaper.clone();
+        if let Some(s) = &settings.link.shaper {
+            println!("link shaped by {} ({} steps, delay {}+{} ms)", cfg.link.trace.as_deref().unwrap_or(std::path::Path::new("?")).display(), s.trace().steps.len(), s.trace().delay_ms, s.trace().return_delay_ms);
+        }
         let registry = Registry::new();
         let metrics = DeviceMetrics::register(&registry)?;
+        println!("device: plan {plan_text} (model {}, point {}, {}), edge {edge}, {} fps", plan.model_id, plan.point, plan.coding, cfg.camera.fps);
+        let mut device = Device::start(settings, frames, metrics.clone()).await?;
+        let mut controller = None;
+        if let (Some(planner), Some(ccfg)) = (planner, &cfg.controller) {
+            let cmetrics = ControllerMetrics::register(&registry)?;
+            let samples = device.take_samples().context("transfer samples")?;
+            let (ev_tx, mut ev_rx) = tokio::sync::mpsc::channel::<SwapEvent>(64);
+            let c = Controller::spawn(ccfg.settings(), planner, device.plan_handle(), device.link_state(), device.link_commands(), samples, cmetrics, metrics, Some(ev_tx))?;
+            println!("controller: floor {}, hysteresis {} / {} ms, min dwell {} ms", ccfg.floor, ccfg.margin_frac, ccfg.min_gain_ms, ccfg.min_dwell_ms);
+            let started = Instant::now();
+            let trace_clock = shaper.clone();
+            tokio::spawn(async move {
+                while let Some(e) = ev_rx.recv().await {
+                    let on_trace = trace_clock.as_ref().map(|s| format!(" [trace t={:.2}s, now {:.1} Mbit/s]", s.elapsed().as_secs_f64(), s.rate_bps_now() / 1e6)).unwrap_or_default();
+                    let coding = e.plan.coding.as_deref().unwrap_or("local");
+                    let what = match e.result {
+                        SwapResult::Applied => "swap",
+                        SwapResult::Failed => "swap FAILED (rolled back)",
+                        SwapResult::LinkDown => "swap aborted (link down)",
+                    };
+                    println!(
+                        "[{:>5.1}s] {what} epoch {}: model {} {} {coding}, predicted {:.1} ms — bandwidth {:.2} Mbit/s (took {:.0} ms){on_trace}",
+                        started.elapsed().as_secs_f64(), e.epoch, e.plan.model_id, e.plan.point_name, e.plan.predicted.total_ms, e.bandwidth_bps / 1e6, e.took.as_secs_f64() * 1e3
+                    );
+                }
+            });
+            controller = Some(c);
+        }
         let http = match &cfg.metrics {
-            Some(m) => Some(serve(resolve(m).await?, registry.clone()).await?),
+            Some(m) => Some(serve_with_floor(resolve(m).await?, registry.clone(), controller.as_ref().map(|c| c.floor_setter())).await?),
             None => None,
         };
         if let Some(h) = &http {
-            println!("metrics on http://{}/metrics", h.addr);
+            println!("metrics on http://{}/metrics{}", h.addr, if controller.is_some() { format!(", accuracy floor: POST http://{}/floor?0.92", h.addr) } else { String::new() });
         }
-        println!("device: plan {plan_text} (model {}, point {}, {}), edge {edge}, {} fps", plan.model_id, plan.point, plan.coding, cfg.camera.fps);
-        let device = Device::start(settings, frames, metrics).await?;
         let stopper = device.stopper();
         tokio::spawn(async move {
             match duration {
@@ -183,6 +258,11 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
             });
         }
         let summary = device.finish().await?;
+        if let Some(c) = controller {
+            let st = c.status().borrow().clone();
+            println!("controller: {} swaps applied, {} rolled back, {} probes, last estimate {:.2} Mbit/s", st.applied, st.failed, st.probes, st.bandwidth_bps.unwrap_or(0.0) / 1e6);
+            c.stop().await;
+        }
         if let Some(h) = http {
             h.stop();
         }
@@ -228,4 +308,20 @@ pub(super) async fn terminated() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// The controller's planner from its profiles (device profile slowed by `slowdown`).
+fn load_planner(c: &ControllerConfig) -> anyhow::Result<tandem_report::planner::Planner> {
+    let read = |p: &std::path::Path| -> anyhow::Result<tandem_report::planner::Profile> {
+        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        tandem_report::planner::Profile::from_toml_str(&text).with_context(|| format!("parsing {}", p.display()))
+    };
+    let (Some(dp), Some(ep)) = (&c.device_profile, &c.edge_profile) else { anyhow::bail!("the controller needs --device-profile and --edge-profile") };
+    let mut device = read(dp)?;
+    if let Some(r) = c.slowdown {
+        device = device.slowed(r)?;
+    }
+    let edge = read(ep)?;
+    let profiles = tandem_report::planner::combine(&device, &edge)?;
+    Ok(tandem_report::planner::Planner::new(profiles, c.settings().hysteresis)?)
 }

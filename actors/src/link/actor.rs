@@ -3,13 +3,13 @@ use std::time::{Duration, Instant};
 
 use tandem_codec::control::PROTOCOL_VERSION;
 use tandem_codec::{Control, Limits, PlanResult};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::MissedTickBehavior;
 
-use super::msg::{LinkCommand, LinkError, LinkState, TransferSample};
+use super::msg::{LinkCommand, LinkError, LinkState, ProbeReport, TransferSample};
+use super::shaper::Shaper;
 use crate::Abort;
 use crate::encoder::WireFrame;
 use crate::ledger::{DropReason, FrameResult, LedgerHandle, Outcome};
@@ -42,12 +42,37 @@ pub struct LinkSettings {
     pub keepalive: Duration,
     /// Limits on frames read from the edge.
     pub limits: Limits,
+    /// Shape the connection with a bandwidth trace (in-process token bucket + delay); `None`
+    /// = the bare socket.
+    pub shaper: Option<Shaper>,
+}
+
+/// A byte stream to the edge: the socket, or a shaped pipe in front of it.
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+type Stream = Box<dyn Io>;
+type Writer = WriteHalf<Stream>;
+
+/// An active probe in progress: a `Ping` then `count` `Probe` bursts, answered in order.
+struct PendingProbe {
+    nonce: u64,
+    ping_sent: Instant,
+    rtt: Option<Duration>,
+    /// Per burst: wire bytes and when its first byte was written.
+    sent: Vec<(u64, Instant)>,
+    /// Per burst: its transfer time, once its reply is in.
+    times: Vec<Option<Duration>>,
+    last_reply: Option<Instant>,
+    reply: oneshot::Sender<Result<ProbeReport, LinkError>>,
 }
 
 /// A frame sent and awaiting its answer (the bytes are gone; their count stays).
 struct InFlight {
     frame: WireFrame,
     wire_len: u64,
+    /// Whether its transfer time is a fair bandwidth sample: not when it was queued behind a
+    /// probe burst.
+    sample: bool,
 }
 
 /// How a session ended.
@@ -173,6 +198,9 @@ impl Link {
                 // The caller may have given up waiting; nothing to do then.
                 let _ = reply.send(Err(LinkError::Down));
             }
+            Some(LinkCommand::Probe { reply, .. }) => {
+                let _ = reply.send(Err(LinkError::Down));
+            }
             None => self.commands_open = false,
         }
     }
@@ -185,13 +213,18 @@ impl Link {
         self.inbox_open = false;
     }
 
-    async fn connect(&mut self) -> Result<(u64, TcpStream), String> {
+    async fn connect(&mut self) -> Result<(u64, Stream), String> {
         let s = &self.settings;
-        let mut stream = tokio::time::timeout(s.connect_timeout, TcpStream::connect(&s.edge))
+        let tcp = tokio::time::timeout(s.connect_timeout, TcpStream::connect(&s.edge))
             .await
             .map_err(|_| format!("connect timed out after {:?}", s.connect_timeout))?
             .map_err(|e| format!("connect: {e}"))?;
-        stream.set_nodelay(true).map_err(|e| format!("TCP_NODELAY: {e}"))?;
+        tcp.set_nodelay(true).map_err(|e| format!("TCP_NODELAY: {e}"))?;
+        // The handshake goes through the shaper too: it is part of the link.
+        let mut stream: Stream = match &s.shaper {
+            Some(shaper) => Box::new(shaper.wrap(tcp)),
+            None => Box::new(tcp),
+        };
         let mut buf = Vec::new();
         put_control(Control::Hello { protocol_version: PROTOCOL_VERSION, device_id: s.device_id.clone(), token: None }, &mut buf)
             .map_err(|e| format!("hello: {e}"))?;
@@ -214,8 +247,9 @@ impl Link {
         Ok((session_id, stream))
     }
 
-    async fn session(&mut self, stream: TcpStream) -> SessionEnd {
-        let (rd, mut wr) = stream.into_split();
+    async fn session(&mut self, stream: Stream) -> SessionEnd {
+        let (rd, mut wr) = tokio::io::split(stream);
+        let mut probe: Option<PendingProbe> = None;
         let mut reader = FrameReader::new(rd, self.settings.limits);
         let mut in_flight: HashMap<u64, InFlight> = HashMap::new();
         let mut acks: HashMap<u32, oneshot::Sender<Result<PlanResult, LinkError>>> = HashMap::new();
@@ -246,6 +280,26 @@ impl Link {
                     Ok(Some(Read::Frame { frame, wire_len })) => {
                         self.metrics.bytes_received.inc_by(wire_len as u64);
                         match as_control(&frame) {
+                            Some(Control::Pong { nonce }) => {
+                                if let Some(p) = probe.as_mut().filter(|p| p.nonce == *nonce) {
+                                    p.rtt = Some(p.ping_sent.elapsed());
+                                }
+                            }
+                            Some(Control::ProbeReply { seq, .. }) => {
+                                let now = Instant::now();
+                                if let Some(p) = probe.as_mut()
+                                    && let Some(&(_, start)) = p.sent.get(*seq as usize)
+                                {
+                                    // Bursts queue behind each other: time each from when the
+                                    // link could start on it (its first byte, or the previous reply).
+                                    let from = p.last_reply.map_or(start, |r| r.max(start));
+                                    p.times[*seq as usize] = Some(now.saturating_duration_since(from));
+                                    p.last_reply = Some(now);
+                                    if p.times.iter().all(Option::is_some) {
+                                        finish_probe(probe.take());
+                                    }
+                                }
+                            }
                             Some(msg) => {
                                 if !self.on_control(msg.clone(), &mut in_flight, &mut acks).await {
                                     break SessionEnd::Lost;
@@ -284,7 +338,7 @@ impl Link {
                                 break SessionEnd::Lost;
                             }
                         }
-                        let (frame_id, ok) = self.send_frame(&mut wr, f, &mut in_flight).await;
+                        let (frame_id, ok) = self.send_frame(&mut wr, f, &mut in_flight, probe.is_none()).await;
                         last_sent = Instant::now();
                         if !ok {
                             self.drop_frame(frame_id, DropReason::LinkDown).await;
@@ -303,9 +357,26 @@ impl Link {
                             break SessionEnd::Lost;
                         }
                     }
+                    Some(LinkCommand::Probe { burst_bytes, count, reply }) => {
+                        if probe.is_some() {
+                            let _ = reply.send(Err(LinkError::Busy));
+                            continue;
+                        }
+                        match self.send_probe(&mut wr, burst_bytes, count, reply).await {
+                            Some(p) => {
+                                probe = Some(p);
+                                last_sent = Instant::now();
+                            }
+                            None => break SessionEnd::Lost,
+                        }
+                    }
                     None => self.commands_open = false,
                 },
                 _ = sweep.tick() => {
+                    if probe.as_ref().is_some_and(|p| p.ping_sent.elapsed() > self.settings.deadline) {
+                        // Report what came back; missing bursts are simply absent.
+                        finish_probe(probe.take());
+                    }
                     let deadline = self.settings.deadline;
                     let expired: Vec<u64> = in_flight.iter().filter(|(_, f)| f.frame.timeline.captured.elapsed() > deadline).map(|(&id, _)| id).collect();
                     for id in expired {
@@ -333,7 +404,44 @@ impl Link {
         for (_, reply) in acks.drain() {
             let _ = reply.send(Err(LinkError::Down));
         }
+        if let Some(p) = probe.take() {
+            let _ = p.reply.send(Err(LinkError::Down));
+        }
         end
+    }
+
+    /// Write a `Ping` and `count` probe bursts of `burst_bytes` on the wire; `None` if the
+    /// session failed (the reply has been answered then).
+    async fn send_probe(&mut self, wr: &mut Writer, burst_bytes: u32, count: u32, reply: oneshot::Sender<Result<ProbeReport, LinkError>>) -> Option<PendingProbe> {
+        self.next_nonce += 1;
+        let nonce = self.next_nonce;
+        let ping_sent = Instant::now();
+        if !self.write_control(wr, Control::Ping { nonce }).await {
+            let _ = reply.send(Err(LinkError::Down));
+            return None;
+        }
+        let count = count.clamp(1, 16);
+        let padding_len = burst_bytes.min(tandem_codec::control::MAX_PROBE_PADDING);
+        let mut sent = Vec::with_capacity(count as usize);
+        for seq in 0..count {
+            let mut buf = Vec::new();
+            let msg = Control::Probe { seq, sent_at_us: 0, padding_len };
+            if let Err(e) = put_control(msg, &mut buf) {
+                tracing::error!(error = %e, "could not encode a probe");
+                let _ = reply.send(Err(LinkError::Down));
+                return None;
+            }
+            let start = Instant::now();
+            let ok = matches!(tokio::time::timeout(self.settings.write_timeout, wr.write_all(&buf)).await, Ok(Ok(())));
+            if !ok {
+                let _ = reply.send(Err(LinkError::Down));
+                return None;
+            }
+            self.metrics.bytes_sent.inc_by(buf.len() as u64);
+            sent.push((buf.len() as u64, start));
+        }
+        let times = vec![None; sent.len()];
+        Some(PendingProbe { nonce, ping_sent, rtt: None, sent, times, last_reply: None, reply })
     }
 
     /// Handle one control message; false when the session must end.
@@ -346,7 +454,7 @@ impl Link {
         match msg {
             Control::InferResult { frame_id, class, confidence, logits, edge_decode_us, edge_infer_us, .. } => {
                 let now = Instant::now();
-                let Some(InFlight { frame, wire_len }) = in_flight.remove(&frame_id) else {
+                let Some(InFlight { frame, wire_len, sample }) = in_flight.remove(&frame_id) else {
                     tracing::debug!(frame_id, "late result ignored (already dropped)");
                     return true;
                 };
@@ -354,7 +462,7 @@ impl Link {
                 let mut timeline = frame.timeline;
                 timeline.done = Some(now);
                 let edge_time = Duration::from_micros(u64::from(edge_decode_us) + u64::from(edge_infer_us));
-                if let (Some(samples), Some(start)) = (&self.samples, timeline.sent_start) {
+                if let (Some(samples), Some(start), true) = (&self.samples, timeline.sent_start, sample) {
                     let sample = TransferSample { bytes: wire_len, duration: now.saturating_duration_since(start).saturating_sub(edge_time), at: now };
                     // DropNewest: the consumer lags; samples are advisory.
                     let _ = samples.try_send(sample);
@@ -406,7 +514,7 @@ impl Link {
         }
     }
 
-    async fn send_frame(&mut self, wr: &mut OwnedWriteHalf, mut f: WireFrame, in_flight: &mut HashMap<u64, InFlight>) -> (u64, bool) {
+    async fn send_frame(&mut self, wr: &mut Writer, mut f: WireFrame, in_flight: &mut HashMap<u64, InFlight>, sample: bool) -> (u64, bool) {
         let frame_id = f.frame_id;
         f.timeline.sent_start = Some(Instant::now());
         let bytes = std::mem::take(&mut f.bytes);
@@ -414,13 +522,13 @@ impl Link {
         if ok {
             f.timeline.sent_end = Some(Instant::now());
             self.metrics.bytes_sent.inc_by(bytes.len() as u64);
-            in_flight.insert(frame_id, InFlight { frame: f, wire_len: bytes.len() as u64 });
+            in_flight.insert(frame_id, InFlight { frame: f, wire_len: bytes.len() as u64, sample });
             self.metrics.in_flight.set(in_flight.len() as i64);
         }
         (frame_id, ok)
     }
 
-    async fn write_control(&mut self, wr: &mut OwnedWriteHalf, msg: Control) -> bool {
+    async fn write_control(&mut self, wr: &mut Writer, msg: Control) -> bool {
         let mut buf = Vec::new();
         if let Err(e) = put_control(msg, &mut buf) {
             tracing::error!(error = %e, "could not encode a control message");
@@ -433,7 +541,7 @@ impl Link {
         ok
     }
 
-    async fn say_bye(&mut self, wr: &mut OwnedWriteHalf) {
+    async fn say_bye(&mut self, wr: &mut Writer) {
         self.write_control(wr, Control::Bye).await;
         // Best effort: the edge may already be gone.
         let _ = wr.shutdown().await;
@@ -446,4 +554,12 @@ impl Link {
 
 fn plan_switch(plan: &ActivePlan) -> Control {
     Control::PlanSwitch { epoch: plan.epoch, model_id: plan.choice.model_id, point: plan.choice.point, coding: plan.choice.coding }
+}
+
+/// Answer a probe with the bursts that came back.
+fn finish_probe(p: Option<PendingProbe>) {
+    let Some(p) = p else { return };
+    let bursts = p.sent.iter().zip(&p.times).filter_map(|(&(bytes, _), t)| t.map(|t| (bytes, t))).collect();
+    // The controller may have stopped waiting.
+    let _ = p.reply.send(Ok(ProbeReport { rtt: p.rtt, bursts, at: Instant::now() }));
 }

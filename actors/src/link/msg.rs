@@ -32,6 +32,21 @@ pub enum LinkError {
     /// No session with the edge.
     #[error("the link to the edge is down")]
     Down,
+    /// A probe is already in progress.
+    #[error("a probe is already in progress")]
+    Busy,
+}
+
+/// What an active probe measured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeReport {
+    /// `Ping` → `Pong` round trip, if the pong came back.
+    pub rtt: Option<Duration>,
+    /// Per burst answered: wire bytes and transfer time (first byte, or the previous burst's
+    /// reply, → its `ProbeReply`). A bare receipt: no edge compute to subtract.
+    pub bursts: Vec<(u64, Duration)>,
+    /// When the report was made.
+    pub at: Instant,
 }
 
 /// Control-plane commands for the link (for the controller of the adaptation issue).
@@ -45,6 +60,16 @@ pub enum LinkCommand {
         plan: ActivePlan,
         /// The edge's answer.
         reply: oneshot::Sender<Result<PlanResult, LinkError>>,
+    },
+    /// Measure the link actively: a `Ping`, then `count` `Probe` frames of `burst_bytes` padding,
+    /// sent like frames (through the shaper), each answered by the edge's `ProbeReply`.
+    Probe {
+        /// Padding per burst, bytes.
+        burst_bytes: u32,
+        /// Bursts (1..=16).
+        count: u32,
+        /// The measurements.
+        reply: oneshot::Sender<Result<ProbeReport, LinkError>>,
     },
 }
 

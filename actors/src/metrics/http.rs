@@ -10,6 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+use crate::controller::FloorSetter;
+use crate::controller::policy::parse_floor;
 use crate::error::ActorError;
 
 const MAX_REQUEST_HEAD: usize = 8 << 10;
@@ -32,6 +34,12 @@ impl MetricsServer {
 
 /// Bind `addr` and serve `registry` at `/metrics` until stopped.
 pub async fn serve(addr: SocketAddr, registry: Registry) -> Result<MetricsServer, ActorError> {
+    serve_with_floor(addr, registry, None).await
+}
+
+/// As [`serve`], plus `POST /floor?0.92` / `POST /floor?loss=0.018` to change the controller's
+/// accuracy floor when `floor` is given.
+pub async fn serve_with_floor(addr: SocketAddr, registry: Registry, floor: Option<FloorSetter>) -> Result<MetricsServer, ActorError> {
     let listener = TcpListener::bind(addr).await.map_err(|source| ActorError::Io { what: "binding metrics on", addr, source })?;
     let addr = listener.local_addr().map_err(|source| ActorError::Io { what: "metrics address of", addr, source })?;
     let task = tokio::spawn(async move {
@@ -39,8 +47,9 @@ pub async fn serve(addr: SocketAddr, registry: Registry) -> Result<MetricsServer
             match listener.accept().await {
                 Ok((stream, _)) => {
                     let registry = registry.clone();
+                    let floor = floor.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = respond(stream, &registry).await {
+                        if let Err(e) = respond(stream, &registry, floor.as_ref()).await {
                             tracing::debug!(error = %e, "metrics request failed");
                         }
                     });
@@ -56,7 +65,7 @@ pub async fn serve(addr: SocketAddr, registry: Registry) -> Result<MetricsServer
     Ok(MetricsServer { addr, task })
 }
 
-async fn respond(mut stream: TcpStream, registry: &Registry) -> std::io::Result<()> {
+async fn respond(mut stream: TcpStream, registry: &Registry, floor: Option<&FloorSetter>) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(1024);
     let read = async {
         let mut chunk = [0u8; 1024];
@@ -78,6 +87,12 @@ async fn respond(mut stream: TcpStream, registry: &Registry) -> std::io::Result<
         match TextEncoder::new().encode(&registry.gather(), &mut body) {
             Ok(()) => ("200 OK", prometheus::TEXT_FORMAT, body),
             Err(e) => ("500 Internal Server Error", "text/plain", e.to_string().into_bytes()),
+        }
+    } else if let (b"POST", Some(query), Some(setter)) = (method, path.strip_prefix(b"/floor?"), floor) {
+        match std::str::from_utf8(query).ok().and_then(parse_floor) {
+            Some(f) if setter.set(f).await => ("200 OK", "text/plain", format!("floor set to {f:?}\n").into_bytes()),
+            Some(_) => ("503 Service Unavailable", "text/plain", b"the controller is not running\n".to_vec()),
+            None => ("400 Bad Request", "text/plain", b"expected /floor?0.92 or /floor?loss=0.018\n".to_vec()),
         }
     } else {
         ("404 Not Found", "text/plain", b"only GET /metrics is served\n".to_vec())

@@ -12,7 +12,7 @@ mod http;
 
 pub use device::DeviceMetrics;
 pub use edge::EdgeMetrics;
-pub use http::{MetricsServer, serve};
+pub use http::{MetricsServer, serve, serve_with_floor};
 
 use prometheus::{HistogramOpts, HistogramVec, Registry};
 

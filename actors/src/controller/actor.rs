@@ -1,0 +1,392 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tandem_bandwidth_probe::{Config as EstimatorConfig, Estimator};
+use tandem_codec::PlanResult;
+use tandem_planner::{AccuracyFloor, Decision, Hysteresis, LinkState as PlannerLink, Plan, Planner, evaluate};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+use super::metrics::ControllerMetrics;
+use super::policy::{Step, choice_of, held, next_step};
+use crate::link::{LinkCommand, LinkError, LinkState, ProbeReport, TransferSample};
+use crate::metrics::DeviceMetrics;
+use crate::plan::{ActivePlan, PlanChoice, PlanHandle};
+
+/// How the controller behaves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ControllerSettings {
+    /// Bandwidth estimator settings.
+    pub estimator: EstimatorConfig,
+    /// Switching margins.
+    pub hysteresis: Hysteresis,
+    /// The accuracy requirement at start.
+    pub floor: AccuracyFloor,
+    /// How often to re-plan.
+    pub tick: Duration,
+    /// How long the edge has to load a tail.
+    pub prepare_timeout: Duration,
+    /// After a failed swap, do not re-plan for this long (unless the floor changes).
+    pub retry_after: Duration,
+    /// After a swap, do not swap again for this long (unless the floor changes): anti-flapping
+    /// on top of the planner's hysteresis.
+    pub min_dwell: Duration,
+    /// Largest probe burst, bytes: the estimator sizes bursts at its *last* estimate, and after a
+    /// drop a burst sized for the old rate would hold frames behind it for seconds.
+    pub max_probe_burst: u64,
+}
+
+impl Default for ControllerSettings {
+    fn default() -> Self {
+        ControllerSettings {
+            estimator: EstimatorConfig::default(),
+            hysteresis: Hysteresis::default(),
+            floor: AccuracyFloor::MaxLoss(0.018),
+            tick: Duration::from_millis(50),
+            prepare_timeout: Duration::from_secs(5),
+            retry_after: Duration::from_secs(5),
+            min_dwell: Duration::from_secs(2),
+            max_probe_burst: 16 * 1024,
+        }
+    }
+}
+
+/// How a swap ended (the `result` label of `tandem_plan_swaps_total`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SwapResult {
+    /// The edge applied the plan and the device switched.
+    Applied,
+    /// The edge refused or failed to load it, or did not answer in time: rolled back.
+    Failed,
+    /// The link went down during the swap: rolled back.
+    LinkDown,
+}
+
+impl SwapResult {
+    /// Every value, for pre-registering labels.
+    pub const ALL: [SwapResult; 3] = [SwapResult::Applied, SwapResult::Failed, SwapResult::LinkDown];
+
+    /// Label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SwapResult::Applied => "applied",
+            SwapResult::Failed => "failed",
+            SwapResult::LinkDown => "link_down",
+        }
+    }
+}
+
+/// One swap, for the live log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SwapEvent {
+    /// The epoch it was (or would have been) published under.
+    pub epoch: u32,
+    /// What it runs.
+    pub choice: PlanChoice,
+    /// The planner's plan (names, prediction).
+    pub plan: Plan,
+    /// Bandwidth estimate it was chosen at, bit/s.
+    pub bandwidth_bps: f64,
+    /// Outcome.
+    pub result: SwapResult,
+    /// When the decision was taken (the swap was in force at `at + took`).
+    pub at: Instant,
+    /// Decision → published (or rolled back).
+    pub took: Duration,
+}
+
+/// What the controller has done so far (published on a `watch`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ControllerStatus {
+    /// Swaps applied.
+    pub applied: u64,
+    /// Swaps rolled back.
+    pub failed: u64,
+    /// Probes answered.
+    pub probes: u64,
+    /// Every plan published, by epoch (epoch 1 = the initial plan).
+    pub history: Vec<ActivePlan>,
+    /// Latest bandwidth estimate, bit/s.
+    pub bandwidth_bps: Option<f64>,
+    /// The floor in force.
+    pub floor: Option<AccuracyFloor>,
+}
+
+enum Cmd {
+    SetFloor(AccuracyFloor, oneshot::Sender<()>),
+}
+
+/// Talk to a running controller.
+#[derive(Debug)]
+pub struct ControllerHandle {
+    cmds: mpsc::Sender<Cmd>,
+    status: watch::Receiver<ControllerStatus>,
+    join: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cmd::SetFloor(fl, _) => write!(f, "SetFloor({fl:?})"),
+        }
+    }
+}
+
+impl ControllerHandle {
+    /// Change the accuracy requirement; returns once the controller has taken it (and re-planned).
+    pub async fn set_floor(&self, floor: AccuracyFloor) -> bool {
+        let (tx, rx) = oneshot::channel();
+        self.cmds.send(Cmd::SetFloor(floor, tx)).await.is_ok() && rx.await.is_ok()
+    }
+
+    /// A sender usable from elsewhere (e.g. the HTTP endpoint).
+    pub fn floor_setter(&self) -> FloorSetter {
+        FloorSetter(self.cmds.clone())
+    }
+
+    /// Status updates.
+    pub fn status(&self) -> watch::Receiver<ControllerStatus> {
+        self.status.clone()
+    }
+
+    /// Stop and wait for the task.
+    pub async fn stop(self) {
+        self.join.abort();
+        let _ = self.join.await;
+    }
+}
+
+/// Sets the floor from another task. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct FloorSetter(mpsc::Sender<Cmd>);
+
+impl FloorSetter {
+    /// As [`ControllerHandle::set_floor`].
+    pub async fn set(&self, floor: AccuracyFloor) -> bool {
+        let (tx, rx) = oneshot::channel();
+        self.0.send(Cmd::SetFloor(floor, tx)).await.is_ok() && rx.await.is_ok()
+    }
+}
+
+/// The controller task.
+#[derive(Debug)]
+pub struct Controller {
+    settings: ControllerSettings,
+    estimator: Estimator,
+    planner: Planner,
+    floor: AccuracyFloor,
+    plan: Arc<PlanHandle>,
+    link_state: watch::Receiver<LinkState>,
+    link: mpsc::Sender<LinkCommand>,
+    samples: mpsc::Receiver<TransferSample>,
+    metrics: ControllerMetrics,
+    device_metrics: DeviceMetrics,
+    events: Option<mpsc::Sender<SwapEvent>>,
+    status: watch::Sender<ControllerStatus>,
+    origin: Instant,
+    hold_until: Option<Duration>,
+    last_swap: Option<Duration>,
+}
+
+impl Controller {
+    /// Start the controller. `planner` holds the profiles; the plan in force on `plan` becomes
+    /// its current plan if the profiles know it. `events` gets every swap (DropNewest).
+    #[allow(clippy::too_many_arguments)]
+    pub fn spawn(
+        settings: ControllerSettings,
+        mut planner: Planner,
+        plan: Arc<PlanHandle>,
+        link_state: watch::Receiver<LinkState>,
+        link: mpsc::Sender<LinkCommand>,
+        samples: mpsc::Receiver<TransferSample>,
+        metrics: ControllerMetrics,
+        device_metrics: DeviceMetrics,
+        events: Option<mpsc::Sender<SwapEvent>>,
+    ) -> Result<ControllerHandle, crate::ActorError> {
+        let estimator = Estimator::new(settings.estimator.clone()).map_err(|e| crate::ActorError::Config(e.to_string()))?;
+        let now = plan.current();
+        let coding = planner.profiles().model(now.choice.model_id).and_then(|m| m.point(now.choice.point)).map(|p| (!p.is_end()).then(|| now.choice.coding.to_string()));
+        if let Some(coding) = coding
+            && let Ok(p) = evaluate(planner.profiles(), now.choice.model_id, now.choice.point, coding.as_deref(), &PlannerLink::mbps(10.0, 5.0))
+        {
+            planner.set_current(Some(p));
+        }
+        let (cmd_tx, cmd_rx) = mpsc::channel(4);
+        let status = ControllerStatus { history: vec![now], floor: Some(settings.floor), ..ControllerStatus::default() };
+        let (status_tx, status_rx) = watch::channel(status);
+        let c = Controller {
+            floor: settings.floor,
+            settings,
+            estimator,
+            planner,
+            plan,
+            link_state,
+            link,
+            samples,
+            metrics,
+            device_metrics,
+            events,
+            status: status_tx,
+            origin: Instant::now(),
+            hold_until: None,
+            last_swap: None,
+        };
+        let join = tokio::spawn(tracing::Instrument::instrument(c.run(cmd_rx), tracing::info_span!("controller")));
+        Ok(ControllerHandle { cmds: cmd_tx, status: status_rx, join })
+    }
+
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    fn since(&self, at: Instant) -> Duration {
+        at.saturating_duration_since(self.origin)
+    }
+
+    async fn run(mut self, mut cmds: mpsc::Receiver<Cmd>) {
+        let mut tick = tokio::time::interval(self.settings.tick);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut probe: Option<oneshot::Receiver<Result<ProbeReport, LinkError>>> = None;
+        let mut samples_open = true;
+        loop {
+            tokio::select! {
+                s = self.samples.recv(), if samples_open => match s {
+                    Some(s) => {
+                        let at = self.since(s.at);
+                        self.estimator.observe(s.bytes, s.duration, at);
+                        tracing::trace!(bytes = s.bytes, duration_us = s.duration.as_micros() as u64, "transfer sample");
+                    }
+                    None => samples_open = false,
+                },
+                c = cmds.recv() => match c {
+                    Some(Cmd::SetFloor(floor, done)) => {
+                        tracing::info!(?floor, "accuracy floor changed");
+                        self.floor = floor;
+                        self.hold_until = None;
+                        self.last_swap = None;
+                        self.status.send_modify(|s| s.floor = Some(floor));
+                        self.replan().await;
+                        let _ = done.send(());
+                    }
+                    None => return,
+                },
+                r = async { match probe.as_mut() { Some(rx) => rx.await, None => std::future::pending().await } } => {
+                    probe = None;
+                    match r {
+                        Ok(Ok(report)) => {
+                            tracing::debug!(?report, "probe answered");
+                            let at = self.since(report.at);
+                            if let Some(rtt) = report.rtt {
+                                self.estimator.observe_rtt(rtt, at);
+                            }
+                            for (bytes, d) in &report.bursts {
+                                self.estimator.observe(*bytes, *d, at);
+                            }
+                            self.status.send_modify(|s| s.probes += 1);
+                        }
+                        Ok(Err(e)) => tracing::debug!(error = %e, "probe not done"),
+                        Err(_) => tracing::debug!("probe dropped by the link"),
+                    }
+                }
+                _ = tick.tick() => {
+                    let now = self.now();
+                    let held = held(now, self.hold_until, self.last_swap, self.settings.min_dwell);
+                    let up = self.link_state.borrow().is_up();
+                    match next_step(&self.estimator, now, up, probe.is_some(), held) {
+                        Step::Wait => {}
+                        Step::Probe(p) => {
+                            let (tx, rx) = oneshot::channel();
+                            let cmd = LinkCommand::Probe { burst_bytes: u32::try_from(p.burst_bytes.min(self.settings.max_probe_burst)).unwrap_or(u32::MAX), count: p.count, reply: tx };
+                            if self.link.send(cmd).await.is_err() {
+                                return;
+                            }
+                            self.metrics.probes.inc();
+                            probe = Some(rx);
+                        }
+                        Step::Plan(_) => self.replan().await,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ask the planner at the current estimate; swap if it says so.
+    async fn replan(&mut self) {
+        let now = self.now();
+        let Some(e) = self.estimator.estimate(now) else { return };
+        let link = PlannerLink::new(e.bandwidth_bps, e.rtt_ms);
+        self.metrics.bandwidth.set(e.bandwidth_bps);
+        self.metrics.rtt.set(e.rtt_ms / 1e3);
+        self.status.send_modify(|s| s.bandwidth_bps = Some(e.bandwidth_bps));
+        if !self.link_state.borrow().is_up() {
+            return;
+        }
+        let old = self.planner.current().cloned();
+        match self.planner.decide(&link, self.floor) {
+            Decision::Keep => {}
+            Decision::Infeasible => tracing::debug!(bandwidth_bps = e.bandwidth_bps, "no plan meets the floor; keeping the current one"),
+            Decision::Switch(plan) => self.swap(plan, old, e.bandwidth_bps).await,
+        }
+        if let Some(cur) = self.planner.current() {
+            self.metrics.predicted.set(cur.at(&link).total_ms / 1e3);
+        }
+    }
+
+    /// The swap protocol (see the module docs).
+    async fn swap(&mut self, plan: Plan, old: Option<Plan>, bandwidth_bps: f64) {
+        let started = Instant::now();
+        let Some(choice) = choice_of(&plan) else {
+            tracing::warn!(coding = ?plan.coding, "the planner chose a coding this build does not know; keeping the current plan");
+            self.planner.set_current(old);
+            return;
+        };
+        let current = self.plan.current();
+        if current.choice == choice {
+            return;
+        }
+        let active = ActivePlan { epoch: current.epoch.saturating_add(1), choice };
+        let result = if plan.is_local() {
+            SwapResult::Applied
+        } else {
+            let (tx, rx) = oneshot::channel();
+            if self.link.send(LinkCommand::Prepare { plan: active, reply: tx }).await.is_err() {
+                return;
+            }
+            match tokio::time::timeout(self.settings.prepare_timeout, rx).await {
+                Ok(Ok(Ok(PlanResult::Applied))) => SwapResult::Applied,
+                Ok(Ok(Ok(other))) => {
+                    tracing::warn!(epoch = active.epoch, result = ?other, "edge did not apply the plan; rolling back");
+                    SwapResult::Failed
+                }
+                Ok(Ok(Err(_))) | Ok(Err(_)) => SwapResult::LinkDown,
+                Err(_) => {
+                    tracing::warn!(epoch = active.epoch, "edge did not answer in time; rolling back");
+                    SwapResult::Failed
+                }
+            }
+        };
+        if result == SwapResult::Applied {
+            // The tail is ready on the edge: switch at the device's next frame boundary.
+            let epoch = self.plan.publish(choice);
+            debug_assert_eq!(epoch, active.epoch, "the controller is the only publisher");
+            let published = ActivePlan { epoch, choice };
+            self.last_swap = Some(self.now());
+            self.device_metrics.plan(&published);
+            self.status.send_modify(|s| {
+                s.applied += 1;
+                s.history.push(published);
+            });
+            tracing::info!(epoch, model_id = choice.model_id, point = %plan.point_name, coding = %choice.coding, predicted_ms = plan.predicted.total_ms, bandwidth_bps, "plan swapped");
+        } else {
+            self.planner.set_current(old);
+            self.hold_until = Some(self.now() + self.settings.retry_after);
+            self.status.send_modify(|s| s.failed += 1);
+        }
+        self.metrics.swap(result);
+        if let Some(ev) = &self.events {
+            // DropNewest: the log is advisory.
+            let _ = ev.try_send(SwapEvent { epoch: active.epoch, choice, plan, bandwidth_bps, result, at: started, took: started.elapsed() });
+        }
+    }
+}

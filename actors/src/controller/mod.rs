@@ -1,0 +1,30 @@
+//! The controller: adapts the plan (model, partition point, coding) to the link.
+//!
+//! A tokio task that owns an [`Estimator`](tandem_bandwidth_probe::Estimator) and a
+//! [`Planner`](tandem_planner::Planner). It reads the link's per-frame transfer samples
+//! (passive), asks the link for an active probe when the estimator says its samples are stale
+//! ([`LinkCommand::Probe`](crate::link::LinkCommand::Probe)), and every tick asks the planner —
+//! with hysteresis — whether to switch. What to do next is decided by pure functions in
+//! [`policy`]; the actor only moves data.
+//!
+//! # Swap protocol
+//! new plan → next epoch → `LinkCommand::Prepare` (the edge loads the tail and answers
+//! `PlanAck`) → on `Applied`, publish on the [`PlanHandle`](crate::plan::PlanHandle): front
+//! inference picks it up at its next frame boundary. Frames in flight under the old epoch carry
+//! their model and point and still complete. Anything but `Applied` (or no answer within
+//! `prepare_timeout`) rolls back (`Planner::set_current(old)`), is counted
+//! (`tandem_plan_swaps_total{result="failed"}`) and holds re-planning off for `retry_after`.
+//! All-local plans need nothing from the edge and are published directly. While the link is
+//! down the controller waits: front inference already falls back to the whole model locally.
+//!
+//! # Accuracy floor at runtime
+//! [`ControllerHandle::set_floor`]; the device exposes it as `POST /floor?0.92` (absolute
+//! accuracy) or `POST /floor?loss=0.018` (at most 1.8 points below the original) on its metrics
+//! server ([`crate::metrics::serve_with_floor`]).
+
+mod actor;
+mod metrics;
+pub mod policy;
+
+pub use actor::{Controller, ControllerHandle, ControllerSettings, ControllerStatus, FloorSetter, SwapEvent, SwapResult};
+pub use metrics::ControllerMetrics;

@@ -1,0 +1,236 @@
+//! The controller over real sockets on 127.0.0.1: a shaped link that steps from 10 to 1 Mbit/s,
+//! a runtime change of the accuracy floor, a tail that cannot be loaded; and hysteresis on a
+//! noisy trace through the controller's pure policy. Synchronisation is by waiting on the
+//! controller's published status, never by sleeping; nothing asserts on timing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use prometheus::Registry;
+use tandem_actors::controller::policy::{Step, held, next_step};
+use tandem_actors::controller::{Controller, ControllerHandle, ControllerMetrics, ControllerSettings, ControllerStatus};
+use tandem_actors::device::DeviceHandle;
+use tandem_actors::ledger::{DropReason, Summary};
+use tandem_actors::link::{Shaper, Trace};
+use tandem_actors::metrics::{DeviceMetrics, Origin, serve_with_floor};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tandem_actors::plan::{ActivePlan, PlanChoice};
+use tandem_bandwidth_probe::{Config as EstimatorConfig, Estimator};
+use tandem_planner::{
+    AccuracyFloor, CodingClass, CodingCost, Decision, Hysteresis, LinkState, ModelKind, ModelProfile, Planner, PointProfile, Profile, Provenance, Role, combine,
+};
+
+use crate::common::*;
+
+/// One profiled point: (plan text resolving the index, device ms, edge ms, bytes on the wire).
+struct P<'a>(&'a str, f64, f64, f64);
+
+fn model(s: &TestSeries, id: u32, accuracy: f64, points: &[P]) -> ModelProfile {
+    let pts = points
+        .iter()
+        .map(|P(text, device_ms, edge_ms, bytes)| {
+            let c = plan(s, &text.replace("{id}", "0"));
+            let end = text.contains(":end");
+            let name = text.split(':').nth(1).unwrap_or_default().to_string();
+            PointProfile {
+                point: c.point,
+                name,
+                device_ms: *device_ms,
+                edge_ms: *edge_ms,
+                elements: 1,
+                codings: if end {
+                    Vec::new()
+                } else {
+                    vec![CodingCost { coding: c.coding.to_string(), class: CodingClass::Lossy, bytes: *bytes, encode_ms: 0.1, decode_ms: 0.1, accuracy: None }]
+                },
+            }
+        })
+        .collect();
+    let kind = if id == 0 { ModelKind::Original } else { ModelKind::Step1 { iter: id } };
+    ModelProfile { model_id: id, name: format!("m{id}"), kind, accuracy, points: pts }
+}
+
+fn planner(models: Vec<ModelProfile>, h: Hysteresis) -> Planner {
+    let prof = |role| Profile { provenance: Provenance { role, machine: "test".into(), threads: 1, emulated_slowdown: None }, models: models.clone() };
+    Planner::new(combine(&prof(Role::Device), &prof(Role::Edge)).expect("profiles"), h).expect("planner")
+}
+
+/// Model 0 split at the input (4 KB, cheap device) vs after pool2 (small tensor, costly device):
+/// the input split wins above ~4 Mbit/s, pool2 below. All-local is never worth it.
+fn step_profiles(s: &TestSeries) -> Vec<ModelProfile> {
+    vec![model(s, 0, 0.9, &[P("0:input:f32", 0.0, 2.0, 10_000.0), P("0:pool2:q8-lz4", 20.0, 1.0, 1_000.0), P("0:end", 200.0, 0.0, 0.0)])]
+}
+
+fn settings(floor: AccuracyFloor) -> ControllerSettings {
+    // Frames of the tiny series are a few KB: let them count as throughput samples.
+    let estimator = EstimatorConfig { min_sample_bytes: 2048, probe_initial_bytes: 16 * 1024, ..EstimatorConfig::default() };
+    ControllerSettings { estimator, floor, tick: Duration::from_millis(20), retry_after: Duration::from_secs(600), ..ControllerSettings::default() }
+}
+
+fn start_controller(device: &mut DeviceHandle, planner: Planner, settings: ControllerSettings) -> (ControllerHandle, Registry) {
+    let registry = Registry::new();
+    let metrics = ControllerMetrics::register(&registry).expect("metrics");
+    let device_metrics = DeviceMetrics::register(&registry).expect("device metrics");
+    let samples = device.take_samples().expect("samples");
+    let c = Controller::spawn(settings, planner, device.plan_handle(), device.link_state(), device.link_commands(), samples, metrics, device_metrics, None).expect("controller");
+    (c, registry)
+}
+
+async fn wait_status(c: &ControllerHandle, what: &str, pred: impl FnMut(&ControllerStatus) -> bool) -> ControllerStatus {
+    let mut rx = c.status();
+    guarded(what, async { rx.wait_for(pred).await.expect("controller alive").clone() }).await
+}
+
+/// Balanced ledger, no frame lost on the way or counted twice, and every result computed under
+/// the plan its epoch was published with.
+fn assert_consistent(summary: &Summary, history: &[ActivePlan]) {
+    assert!(summary.balanced(), "captured {} != results {} + drops {:?}", summary.captured, summary.results_total(), summary.dropped);
+    for reason in summary.dropped.keys() {
+        assert!(matches!(reason, DropReason::CameraOverrun | DropReason::Shutdown), "frame lost: {reason:?}: {summary}");
+    }
+    let ids: BTreeSet<u64> = summary.results.iter().map(|r| r.frame_id).collect();
+    assert_eq!(ids.len(), summary.results.len(), "a frame has two results");
+    let by_epoch: BTreeMap<u32, PlanChoice> = history.iter().map(|p| (p.epoch, p.choice)).collect();
+    assert_eq!(by_epoch.len(), history.len(), "an epoch was published twice");
+    for r in &summary.results {
+        if r.origin == Origin::Edge {
+            assert_eq!(by_epoch.get(&r.plan.epoch), Some(&r.plan.choice), "frame {} ran {:?}, but its epoch was published as another plan", r.frame_id, r.plan);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bandwidth_step_switches_to_a_smaller_tensor_without_losing_frames() {
+    let s = series();
+    let (edge, _) = start_edge(&s.path, &edge_config()).await;
+    let mut cfg = device_settings(&s, &edge.addr.to_string(), "0:input:f32", 20.0, None);
+    let trace = Trace::from_toml_str("bucket_bytes = 1500\ndelay_ms = 2\nreturn_delay_ms = 2\n[[step]]\nat_ms = 0\nmbps = 10.0\n[[step]]\nat_ms = 2000\nmbps = 1.0\n").expect("trace");
+    cfg.link.shaper = Some(Shaper::new(trace));
+    let shaper = cfg.link.shaper.clone().expect("shaper");
+    let (mut device, _) = start_device(cfg, 16).await;
+    let (ctl, registry) = start_controller(&mut device, planner(step_profiles(&s), Hysteresis::default()), settings(AccuracyFloor::Absolute(0.0)));
+    let small = plan(&s, "0:pool2:q8-lz4");
+
+    let st = wait_status(&ctl, "a swap to the pool2 split", |st| st.history.last().is_some_and(|p| p.choice == small)).await;
+    eprintln!("swapped at trace time {:?} (step at 2 s), estimate {:?} bit/s", shaper.elapsed(), st.bandwidth_bps);
+    let at = device.snapshot().borrow().edge;
+    wait_counts(&device, "results under the new plan", |c| c.edge >= at + 5).await;
+    device.stopper().stop();
+    let summary = guarded("the device run", device.finish()).await.expect("finish");
+    let st = ctl.status().borrow().clone();
+    ctl.stop().await;
+    edge.shutdown().await;
+    eprintln!("{summary}\nhistory {:?}", st.history);
+    assert_consistent(&summary, &st.history);
+    assert!(summary.results.iter().any(|r| r.plan.choice == small && r.origin == Origin::Edge), "no result under the new plan");
+    let text = prometheus::TextEncoder::new().encode_to_string(&registry.gather()).expect("encode");
+    assert!(text.contains("tandem_plan_swaps_total{result=\"applied\"}"), "{text}");
+    assert!(text.contains("tandem_bandwidth_estimate_bits_per_second"));
+}
+
+/// Two members: the original (accuracy 0.9) and a pruned one (0.8) that is faster everywhere.
+fn floor_profiles(s: &TestSeries) -> Vec<ModelProfile> {
+    let pts = |scale: f64| [P("0:pool2:q8-lz4", 10.0 * scale, 2.0, 500.0), P("0:end", 50.0 * scale, 0.0, 0.0)];
+    vec![model(s, 0, 0.9, &pts(1.0)), model(s, 1, 0.8, &pts(0.3))]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raising_the_floor_switches_to_a_more_accurate_model() {
+    let s = series();
+    let (edge, _) = start_edge(&s.path, &edge_config()).await;
+    let cfg = device_settings(&s, &edge.addr.to_string(), "0:pool2:q8-lz4", 20.0, None);
+    let (mut device, _) = start_device(cfg, 16).await;
+    let (ctl, _) = start_controller(&mut device, planner(floor_profiles(&s), Hysteresis::default()), settings(AccuracyFloor::Absolute(0.5)));
+
+    let st = wait_status(&ctl, "a swap to the pruned model", |st| st.history.last().is_some_and(|p| p.choice.model_id == 1)).await;
+    let epoch = st.history.len();
+    // Raise the floor the way an operator does: POST /floor on the device's metrics server.
+    let http = serve_with_floor("127.0.0.1:0".parse().expect("addr"), Registry::new(), Some(ctl.floor_setter())).await.expect("http");
+    let mut conn = tokio::net::TcpStream::connect(http.addr).await.expect("connect");
+    conn.write_all(b"POST /floor?0.85 HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
+    let mut reply = String::new();
+    guarded("the /floor reply", conn.read_to_string(&mut reply)).await.expect("read");
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let mut conn = tokio::net::TcpStream::connect(http.addr).await.expect("connect");
+    conn.write_all(b"POST /floor?85 HTTP/1.1\r\n\r\n").await.expect("write");
+    let mut reply = String::new();
+    guarded("the /floor reply", conn.read_to_string(&mut reply)).await.expect("read");
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    http.stop();
+    let st = wait_status(&ctl, "a swap back to the original", |st| st.history.len() > epoch && st.history.last().is_some_and(|p| p.choice.model_id == 0)).await;
+    let at = device.snapshot().borrow().edge;
+    wait_counts(&device, "results under the accurate model", |c| c.edge >= at + 3).await;
+    device.stopper().stop();
+    let summary = guarded("the device run", device.finish()).await.expect("finish");
+    ctl.stop().await;
+    edge.shutdown().await;
+    assert_consistent(&summary, &st.history);
+    assert!(summary.results.iter().any(|r| r.plan.epoch > 2 && r.plan.choice.model_id == 0), "no result under the raised floor");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tail_that_fails_to_load_rolls_back() {
+    let s = series();
+    let (edge, _) = start_edge(&s.path, &edge_config()).await;
+    let cfg = device_settings(&s, &edge.addr.to_string(), "0:pool2:q8-lz4", 20.0, None);
+    let (mut device, _) = start_device(cfg, 16).await;
+    // Model 7 is in the profiles (and the best choice) but not in the series: the edge cannot load it.
+    let mut models = floor_profiles(&s);
+    models[1].model_id = 7;
+    let (ctl, registry) = start_controller(&mut device, planner(models, Hysteresis::default()), settings(AccuracyFloor::Absolute(0.5)));
+
+    let st = wait_status(&ctl, "a failed swap", |st| st.failed >= 1).await;
+    assert_eq!(st.applied, 0);
+    assert_eq!(device.plan().current().epoch, 1, "the old plan stays in force");
+    let at = device.snapshot().borrow().edge;
+    wait_counts(&device, "frames still served", |c| c.edge >= at + 3).await;
+    device.stopper().stop();
+    let summary = guarded("the device run", device.finish()).await.expect("finish");
+    ctl.stop().await;
+    edge.shutdown().await;
+    assert_consistent(&summary, &st.history);
+    assert!(summary.results.iter().all(|r| r.plan.epoch == 1));
+    let text = prometheus::TextEncoder::new().encode_to_string(&registry.gather()).expect("encode");
+    assert!(text.contains("tandem_plan_swaps_total{result=\"failed\"} 1"), "{text}");
+}
+
+/// The controller's decision path (estimator → policy → planner) fed 4 KB transfers timed on
+/// the seeded cellular trace (±60 % every 200 ms) around the crossover of two plans: with the
+/// default hysteresis the number of swaps stays small; without it the plan flaps.
+#[test]
+fn hysteresis_bounds_swaps_on_a_noisy_trace() {
+    let s = series();
+    // Crossover at 6 Mbit/s: input split = 10 KB, pool2 = 1 KB + 12 ms more device time.
+    let models = vec![model(&s, 0, 0.9, &[P("0:input:f32", 0.0, 2.0, 10_000.0), P("0:pool2:q8-lz4", 12.0, 1.0, 1_000.0), P("0:end", 200.0, 0.0, 0.0)])];
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/links/cellular.toml");
+    let mut trace = Trace::load(&path).expect("cellular trace");
+    trace.steps.truncate(1); // the 6 Mbit/s phase only: the crossover
+    let dwell = ControllerSettings::default().min_dwell;
+    let swaps = |h: Hysteresis, dwell: Duration| {
+        let mut planner = planner(models.clone(), h);
+        let mut est = Estimator::default();
+        let mut swaps = 0;
+        let mut last = None;
+        for frame in 0..600u64 {
+            let now = Duration::from_millis(frame * 50); // 20 fps for 30 s
+            let bytes = 20_000u64;
+            let rate = trace.rate_bps_at(now);
+            est.observe(bytes, Duration::from_secs_f64(bytes as f64 * 8.0 / rate), now);
+            if let Step::Plan(link) = next_step(&est, now, true, false, held(now, None, last, dwell))
+                && let Decision::Switch(_) = planner.decide(&LinkState { ..link }, AccuracyFloor::Absolute(0.0))
+            {
+                swaps += 1;
+                last = Some(now);
+            }
+        }
+        swaps
+    };
+    let damped = swaps(Hysteresis::default(), dwell);
+    let margins_only = swaps(Hysteresis::default(), Duration::ZERO);
+    let bare = swaps(Hysteresis::NONE, Duration::ZERO);
+    eprintln!("swaps over 30 s: {damped} with margins + {dwell:?} dwell, {margins_only} with margins only, {bare} bare argmin");
+    // One swap per dwell at most, and in practice far fewer.
+    assert!(damped <= 30 / dwell.as_secs().max(1) as usize, "{damped} swaps in 30 s");
+    assert!(bare > damped, "the trace is not noisy enough to show anything ({bare} vs {damped})");
+}
+
