@@ -80,8 +80,13 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         println!("  reusing {}", device_profile.display());
     }
 
-    stage(4, "run the split pipeline: edge and device as two processes on loopback", &started);
-    tandem(&["run", "--config", &a.run_config.display().to_string(), "--series", &series_arg])?;
+    stage(4, "adaptive split pipeline: edge and device as two processes over a shaped loopback link", &started);
+    println!("  the link runs 10 Mbit/s then drops to 1 Mbit/s (configs/links/step-10-1.toml); the planner prices");
+    println!("  the device as 10x slower than this machine (the paper's emulation) but the device is not slowed");
+    tandem(&[
+        "run", "--config", &a.run_config.display().to_string(), "--series", &series_arg, "--device-profile",
+        &device_profile.display().to_string(), "--edge-profile", &edge_profile.display().to_string(), "--slowdown", "10",
+    ])?;
 
     stage(5, "report with charts", &started);
     let report = a.dir.join("report");

@@ -154,12 +154,12 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
         cfg.link.trace = a.trace;
     }
     cfg.validate()?;
-    let planner = cfg.controller.as_ref().map(load_planner).transpose()?;
     let edge = cfg.edge.clone().context("no edge address: pass --edge HOST:PORT or set `edge` in the config")?;
     let series_dir = cfg.series.clone().context("no series directory: pass --series DIR or set `series` in the config")?;
     let plan_text = cfg.plan.clone().context("no plan: pass --plan MODEL_ID:POINT[:CODING] or set `plan` in the config")?;
     let series = Series::load(&series_dir).with_context(|| format!("reading the series in {}", series_dir.display()))?;
     let plan = plan_text.parse::<PlanSpec>()?.resolve(&series)?;
+    let planner = cfg.controller.as_ref().map(|c| load_planner(c, &series, &series_dir)).transpose()?;
     let frames = match cfg.camera.source {
         SourceKind::FashionMnist => data::load(&DataSource::FashionMnist, cfg.camera.data_dir.as_deref()).context("loading Fashion-MNIST")?.test,
         SourceKind::Synthetic => data::synthetic(series.base.in_channels, series.base.num_classes, 0, 512, 7).test,
@@ -310,8 +310,10 @@ pub(super) async fn terminated() {
     }
 }
 
-/// The controller's planner from its profiles (device profile slowed by `slowdown`).
-fn load_planner(c: &ControllerConfig) -> anyhow::Result<tandem_report::planner::Planner> {
+/// The controller's planner from its profiles (device profile slowed by `slowdown`). The
+/// profiles must describe this series — same model ids, names and points — or every plan the
+/// controller picked would name models the edge cannot serve.
+fn load_planner(c: &ControllerConfig, series: &Series, series_dir: &std::path::Path) -> anyhow::Result<tandem_report::planner::Planner> {
     let read = |p: &std::path::Path| -> anyhow::Result<tandem_report::planner::Profile> {
         let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
         tandem_report::planner::Profile::from_toml_str(&text).with_context(|| format!("parsing {}", p.display()))
@@ -323,5 +325,13 @@ fn load_planner(c: &ControllerConfig) -> anyhow::Result<tandem_report::planner::
     }
     let edge = read(ep)?;
     let profiles = tandem_report::planner::combine(&device, &edge)?;
+    for m in profiles.models() {
+        let member = series.member(m.model_id).ok();
+        anyhow::ensure!(
+            member.is_some_and(|s| s.name == m.name && s.elements.len() == m.points.len()),
+            "profile {} describes model {} ({:?}), which series {} does not hold with that name and {} points: re-run `tandem profile` on this series",
+            dp.display(), m.model_id, m.name, series_dir.display(), m.points.len()
+        );
+    }
     Ok(tandem_report::planner::Planner::new(profiles, c.settings().hysteresis)?)
 }
