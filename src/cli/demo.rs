@@ -7,12 +7,11 @@ use anyhow::Context;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tandem_models::checkpoint::{self, ModelCard, Provenance};
+use tandem_models::checkpoint;
 use tandem_models::data::{self, DataSource, Splits};
-use tandem_models::device;
 use tandem_models::prune::{prune, PruneConfig};
-use tandem_models::train::{evaluate, train, Schedule, TrainConfig};
-use tandem_models::zoo::{scaled_widths, Arch, Net, NetSpec};
+use tandem_models::train::{Schedule, TrainConfig};
+use tandem_models::zoo::{scaled_widths, Arch, NetSpec};
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -106,25 +105,9 @@ fn train_base(dir: &Path, splits: &Splits, epochs: f64) -> anyhow::Result<()> {
         return Ok(());
     }
     let spec = NetSpec::new(Arch::Vgg16, 1, 10, scaled_widths(Arch::Vgg16, 0.25))?;
-    let dev = device::cpu_autodiff();
-    dev.seed(1);
-    let cfg = TrainConfig { epochs, schedule: Schedule::Cosine { warmup: 0.03 }, ..TrainConfig::default() };
-    let t = Instant::now();
-    let (net, report): (Net, _) = train(Net::new(&spec, &dev), &splits.train, &cfg, "train", true)?;
-    let acc = evaluate(&net, &splits.test, 200);
-    let card = ModelCard {
-        spec,
-        accuracy: Some(acc),
-        provenance: Provenance {
-            stage: "train".into(),
-            dataset: splits.name.clone(),
-            epochs,
-            wall_s: t.elapsed().as_secs_f64(),
-            seed: 1,
-            detail: format!("demo; {} steps at {:.0} img/s", report.steps, report.images as f64 / report.wall_s.max(1e-9)),
-        },
-    };
-    checkpoint::save(dir, &net, &card)?;
-    println!("  trained in {:.0} s: {:.2} % test accuracy", t.elapsed().as_secs_f64(), acc * 100.0);
+    let cfg = TrainConfig { epochs, schedule: Schedule::Cosine { warmup: 0.03 }, seed: 1, ..TrainConfig::default() };
+    let t = super::train::train_and_save(spec, &splits.train, splits, &cfg, dir)?;
+    let acc = t.accuracy;
+    println!("  trained in {:.0} s: {:.2} % test accuracy", t.wall_s, acc * 100.0);
     Ok(())
 }

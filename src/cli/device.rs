@@ -52,16 +52,23 @@ pub struct DeviceArgs {
     /// Print a live status line on stderr every second.
     #[arg(long)]
     status: bool,
-    /// Adapt: device profile for the controller [config `controller.device_profile`].
+    #[command(flatten)]
+    adapt: AdaptArgs,
+}
+
+/// The adaptation flags shared by `tandem device` and `tandem run`; each overrides its config field.
+#[derive(Args, Debug)]
+pub struct AdaptArgs {
+    /// Controller: device profile [config `controller.device_profile`].
     #[arg(long)]
     device_profile: Option<PathBuf>,
-    /// Adapt: edge profile for the controller [config `controller.edge_profile`].
+    /// Controller: edge profile [config `controller.edge_profile`].
     #[arg(long)]
     edge_profile: Option<PathBuf>,
-    /// Emulate a device R times slower than the profiled one [config `controller.slowdown`].
+    /// Controller: price the device as R times slower than profiled [config `controller.slowdown`].
     #[arg(long)]
     slowdown: Option<f64>,
-    /// Accuracy floor, 0.92 or loss=0.018 [config `controller.floor`]; at runtime:
+    /// Controller: accuracy floor, 0.92 or loss=0.018 [config `controller.floor`]; at runtime:
     /// `curl -X POST 'http://METRICS/floor?0.92'`.
     #[arg(long)]
     floor: Option<String>,
@@ -71,6 +78,32 @@ pub struct DeviceArgs {
     /// Shape the link with this trace (configs/links/*.toml) [config `link.trace`].
     #[arg(long)]
     trace: Option<PathBuf>,
+}
+
+impl AdaptArgs {
+    /// Apply the flags given on the command line to a device config.
+    pub fn apply(&self, cfg: &mut DeviceConfig) {
+        if self.fixed_plan {
+            cfg.controller = None;
+        } else if self.device_profile.is_some() || self.edge_profile.is_some() || self.slowdown.is_some() || self.floor.is_some() {
+            let c = cfg.controller.get_or_insert_with(Default::default);
+            if self.device_profile.is_some() {
+                c.device_profile.clone_from(&self.device_profile);
+            }
+            if self.edge_profile.is_some() {
+                c.edge_profile.clone_from(&self.edge_profile);
+            }
+            if self.slowdown.is_some() {
+                c.slowdown = self.slowdown;
+            }
+            if let Some(f) = &self.floor {
+                c.floor.clone_from(f);
+            }
+        }
+        if self.trace.is_some() {
+            cfg.link.trace.clone_from(&self.trace);
+        }
+    }
 }
 
 /// `500ms`, `60s`, `2m`, `1h`, or plain seconds.
@@ -133,26 +166,7 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
     if a.data.is_some() {
         cfg.camera.data_dir = a.data;
     }
-    if a.fixed_plan {
-        cfg.controller = None;
-    } else if a.device_profile.is_some() || a.edge_profile.is_some() || a.slowdown.is_some() || a.floor.is_some() {
-        let c = cfg.controller.get_or_insert_with(Default::default);
-        if a.device_profile.is_some() {
-            c.device_profile = a.device_profile;
-        }
-        if a.edge_profile.is_some() {
-            c.edge_profile = a.edge_profile;
-        }
-        if a.slowdown.is_some() {
-            c.slowdown = a.slowdown;
-        }
-        if let Some(f) = a.floor {
-            c.floor = f;
-        }
-    }
-    if a.trace.is_some() {
-        cfg.link.trace = a.trace;
-    }
+    a.adapt.apply(&mut cfg);
     cfg.validate()?;
     let edge = cfg.edge.clone().context("no edge address: pass --edge HOST:PORT or set `edge` in the config")?;
     let series_dir = cfg.series.clone().context("no series directory: pass --series DIR or set `series` in the config")?;

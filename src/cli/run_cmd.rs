@@ -31,24 +31,8 @@ pub struct RunArgs {
     /// Stop after this long, e.g. 30s (overrides the config).
     #[arg(long, value_parser = super::device::parse_duration)]
     duration: Option<Duration>,
-    /// Controller: device profile (overrides `[device.controller] device_profile`).
-    #[arg(long)]
-    device_profile: Option<PathBuf>,
-    /// Controller: edge profile (overrides `[device.controller] edge_profile`).
-    #[arg(long)]
-    edge_profile: Option<PathBuf>,
-    /// Controller: emulate a device R times slower than the profiled one.
-    #[arg(long)]
-    slowdown: Option<f64>,
-    /// Controller: accuracy floor, 0.92 or loss=0.018.
-    #[arg(long)]
-    floor: Option<String>,
-    /// Run the plan given by --plan / the config without the controller.
-    #[arg(long)]
-    fixed_plan: bool,
-    /// Shape the loopback link with this trace (overrides `[device.link] trace`).
-    #[arg(long)]
-    trace: Option<PathBuf>,
+    #[command(flatten)]
+    adapt: super::device::AdaptArgs,
 }
 
 pub fn run(a: RunArgs) -> anyhow::Result<()> {
@@ -73,26 +57,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         demo.device.camera.duration_ms = Some(d.as_millis().max(1) as u64);
         demo.device.camera.frames = None;
     }
-    if a.trace.is_some() {
-        demo.device.link.trace = a.trace;
-    }
-    if a.fixed_plan {
-        demo.device.controller = None;
-    } else if a.device_profile.is_some() || a.edge_profile.is_some() || a.slowdown.is_some() || a.floor.is_some() {
-        let c = demo.device.controller.get_or_insert_with(Default::default);
-        if a.device_profile.is_some() {
-            c.device_profile = a.device_profile;
-        }
-        if a.edge_profile.is_some() {
-            c.edge_profile = a.edge_profile;
-        }
-        if a.slowdown.is_some() {
-            c.slowdown = a.slowdown;
-        }
-        if let Some(f) = a.floor {
-            c.floor = f;
-        }
-    }
+    a.adapt.apply(&mut demo.device);
     demo.validate()?;
 
     let dir = std::env::temp_dir().join(format!("tandem-run-{}", std::process::id()));

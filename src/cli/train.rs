@@ -1,10 +1,10 @@
 use anyhow::Context;
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tandem_models::checkpoint::{self, ModelCard, Provenance};
-use tandem_models::data::{self, DataSource};
-use tandem_models::train::{evaluate, train, Schedule, TrainConfig};
+use tandem_models::data::{self, DataSource, Dataset, Splits};
+use tandem_models::train::{evaluate, train, Schedule, TrainConfig, TrainReport};
 use tandem_models::zoo::{scaled_widths, Arch, Net, NetSpec};
 use tandem_models::device;
 
@@ -51,9 +51,6 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     };
     let spec = NetSpec::new(a.model, train_set.channels, train_set.num_classes, scaled_widths(a.model, a.width_mult))?;
     tracing::info!(model = %a.model, widths = ?spec.widths, macs = spec.total_macs(), params = spec.params(), train = train_set.len(), test = splits.test.len(), "training");
-    let dev = device::cpu_autodiff();
-    dev.seed(a.seed);
-    let net = Net::new(&spec, &dev);
     let cfg = TrainConfig {
         epochs: a.epochs,
         batch_size: a.batch_size,
@@ -62,19 +59,44 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         seed: a.seed,
         ..TrainConfig::default()
     };
+    let t = train_and_save(spec, &train_set, &splits, &cfg, &a.out)?;
+    let (wall, acc) = (t.wall_s, t.accuracy);
+    let report = t.report;
+    println!(
+        "trained {} x{} for {} epochs in {:.0} s ({:.1} img/s): test accuracy {:.2} % -> {}",
+        a.model, a.width_mult, a.epochs, wall, report.images as f64 / report.wall_s.max(1e-9), acc * 100.0, a.out.display()
+    );
+    Ok(())
+}
+
+/// What [`train_and_save`] did.
+pub struct Trained {
+    /// Test accuracy in [0, 1].
+    pub accuracy: f64,
+    /// Wall-clock seconds, training and evaluation.
+    pub wall_s: f64,
+    /// The training loop's report.
+    pub report: TrainReport,
+}
+
+/// Train a fresh network of `spec` (seeded by `cfg.seed`), evaluate it on the test split and save
+/// the model directory with its card.
+pub fn train_and_save(spec: NetSpec, train_set: &Dataset, splits: &Splits, cfg: &TrainConfig, out: &Path) -> anyhow::Result<Trained> {
+    let dev = device::cpu_autodiff();
+    dev.seed(cfg.seed);
     let started = Instant::now();
-    let (net, report) = train(net, &train_set, &cfg, "train", true)?;
-    let acc = evaluate(&net, &splits.test, 200);
-    let wall = started.elapsed().as_secs_f64();
+    let (net, report) = train(Net::new(&spec, &dev), train_set, cfg, "train", true)?;
+    let accuracy = evaluate(&net, &splits.test, 200);
+    let wall_s = started.elapsed().as_secs_f64();
     let card = ModelCard {
         spec,
-        accuracy: Some(acc),
+        accuracy: Some(accuracy),
         provenance: Provenance {
             stage: "train".into(),
             dataset: splits.name.clone(),
-            epochs: a.epochs,
-            wall_s: wall,
-            seed: a.seed,
+            epochs: cfg.epochs,
+            wall_s,
+            seed: cfg.seed,
             detail: format!(
                 "SGD momentum {} wd {} batch {} lr {} cosine; {} steps, {:.1} img/s; loss {:.3} -> {:.3}",
                 cfg.momentum, cfg.weight_decay, cfg.batch_size, cfg.lr, report.steps,
@@ -82,10 +104,6 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             ),
         },
     };
-    checkpoint::save(&a.out, &net, &card).with_context(|| format!("saving {}", a.out.display()))?;
-    println!(
-        "trained {} x{} for {} epochs in {:.0} s ({:.1} img/s): test accuracy {:.2} % -> {}",
-        a.model, a.width_mult, a.epochs, wall, report.images as f64 / report.wall_s.max(1e-9), acc * 100.0, a.out.display()
-    );
-    Ok(())
+    checkpoint::save(out, &net, &card).with_context(|| format!("saving {}", out.display()))?;
+    Ok(Trained { accuracy, wall_s, report })
 }
