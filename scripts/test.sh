@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The test command: install what the tests need, then run every test of the workspace in
-# release mode (burn is built once, in release; debug-mode burn is too slow to test with).
+# release mode (burn is built once, in release; debug-mode burn is too slow to test with), then
+# the fault-injection binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo test --release --workspace --locked "$@"
+# Fault injection: fail points are process-global, so they live in their own test binary, built
+# only with the `failpoints` feature (tens of seconds). --nocapture shows its RECOVERY lines.
+cargo test --release --locked -p tandem-actors --features failpoints --test faults -- --nocapture

@@ -1,3 +1,6 @@
 //! Integration tests of the `tandem` binary: its subcommands run as real, separate processes.
 
+mod device;
 mod processes;
+mod soak;
+mod reproduce;

@@ -55,6 +55,14 @@ pub struct EdgeConfig {
     pub write_timeout_ms: u64,
     /// Largest frame payload accepted, bytes. Default 16 MiB.
     pub max_payload_bytes: u64,
+    /// File holding the shared token devices must present (one line; keep it `chmod 600`).
+    /// Unset = no authentication. A file rather than a value so the secret is never on a
+    /// command line.
+    pub token_file: Option<PathBuf>,
+    /// TLS certificate chain (PEM, leaf first). Set together with `tls_key`; unset = plain TCP.
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for EdgeConfig {
@@ -71,6 +79,9 @@ impl Default for EdgeConfig {
             handshake_timeout_ms: 5_000,
             write_timeout_ms: 5_000,
             max_payload_bytes: 16 << 20,
+            token_file: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -85,12 +96,19 @@ impl EdgeConfig {
         check(self.idle_timeout_ms >= 100, || "idle_timeout_ms must be at least 100".into())?;
         check(self.handshake_timeout_ms >= 10, || "handshake_timeout_ms must be at least 10".into())?;
         check(self.write_timeout_ms >= 10, || "write_timeout_ms must be at least 10".into())?;
-        check((1024..=1 << 30).contains(&self.max_payload_bytes), || "max_payload_bytes must be in 1 KiB..=1 GiB".into())
+        check((1024..=1 << 30).contains(&self.max_payload_bytes), || "max_payload_bytes must be in 1 KiB..=1 GiB".into())?;
+        check(self.tls_cert.is_some() == self.tls_key.is_some(), || "tls_cert and tls_key must be set together".into())
     }
 
-    /// Runtime settings, with the series directory resolved.
-    pub fn settings(&self, series: PathBuf) -> EdgeSettings {
-        EdgeSettings {
+    /// Runtime settings, with the series directory resolved; reads the token and TLS files.
+    pub fn settings(&self, series: PathBuf) -> Result<EdgeSettings, ActorError> {
+        let token = self.token_file.as_deref().map(crate::security::Token::load).transpose()?;
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::security::ServerTls::load(cert, key)?),
+            (None, None) => None,
+            _ => return Err(ActorError::Config("tls_cert and tls_key must be set together".into())),
+        };
+        Ok(EdgeSettings {
             series,
             max_connections: self.max_connections,
             workers: self.workers,
@@ -100,7 +118,9 @@ impl EdgeConfig {
             handshake_timeout: ms(self.handshake_timeout_ms),
             write_timeout: ms(self.write_timeout_ms),
             limits: Limits { max_payload_bytes: self.max_payload_bytes, ..Limits::default() },
-        }
+            token,
+            tls,
+        })
     }
 }
 
@@ -175,7 +195,8 @@ pub struct LinkConfig {
     pub write_timeout_ms: u64,
     /// First reconnect delay; doubles up to `backoff_max_ms`. Default 100.
     pub backoff_min_ms: u64,
-    /// Largest reconnect delay. Default 3000.
+    /// Largest reconnect delay. Default 1500: an edge back after an outage is reached again within
+    /// 2 s (the reliability target), at one connection attempt per 1.5 s while it is down.
     pub backoff_max_ms: u64,
     /// Ping after this long without sending (must be below the edge's idle timeout). Default 5000.
     pub keepalive_ms: u64,
@@ -185,6 +206,13 @@ pub struct LinkConfig {
     /// Shape the link in-process with this bandwidth trace (`configs/links/*.toml`: token
     /// bucket + one-way delays; see `tandem_actors::link::shaper`). Unset = the bare socket.
     pub trace: Option<PathBuf>,
+    /// File holding the token to present to the edge (one line). Unset = none.
+    pub token_file: Option<PathBuf>,
+    /// Speak TLS to the edge, trusting the CA certificate(s) in this PEM file. Unset = plain TCP.
+    pub tls_ca: Option<PathBuf>,
+    /// The name the edge's certificate must carry (DNS name or IP). Default: the host part of
+    /// `edge`.
+    pub tls_server_name: Option<String>,
 }
 
 impl Default for LinkConfig {
@@ -196,10 +224,13 @@ impl Default for LinkConfig {
             handshake_timeout_ms: 2_000,
             write_timeout_ms: 2_000,
             backoff_min_ms: 100,
-            backoff_max_ms: 3_000,
+            backoff_max_ms: 1_500,
             keepalive_ms: 5_000,
             connect_wait_ms: 2_000,
             trace: None,
+            token_file: None,
+            tls_ca: None,
+            tls_server_name: None,
         }
     }
 }
@@ -213,8 +244,6 @@ pub struct ControllerConfig {
     pub device_profile: Option<PathBuf>,
     /// Edge profile (`tandem profile --role edge`). Required.
     pub edge_profile: Option<PathBuf>,
-    /// Emulate a device this many times slower than the one profiled (`Profile::slowed`). Unset = 1.
-    pub slowdown: Option<f64>,
     /// Accuracy floor: `"loss=0.018"` (at most 1.8 points below the original; the default) or
     /// `"0.92"` (absolute). Changeable at runtime: `POST /floor?0.92` on the metrics server.
     pub floor: String,
@@ -243,7 +272,6 @@ impl Default for ControllerConfig {
         ControllerConfig {
             device_profile: None,
             edge_profile: None,
-            slowdown: None,
             floor: "loss=0.018".into(),
             margin_frac: 0.10,
             min_gain_ms: 1.0,
@@ -261,7 +289,6 @@ impl ControllerConfig {
     /// Range checks.
     pub fn validate(&self) -> Result<(), ActorError> {
         check(self.device_profile.is_some() && self.edge_profile.is_some(), || "controller needs device_profile and edge_profile".into())?;
-        check(self.slowdown.is_none_or(|r| r.is_finite() && r > 0.0), || "controller.slowdown must be positive".into())?;
         check(crate::controller::policy::parse_floor(&self.floor).is_some(), || format!("controller.floor {:?}: expected 0.92 or loss=0.018", self.floor))?;
         check(self.margin_frac.is_finite() && self.margin_frac >= 0.0 && self.min_gain_ms.is_finite() && self.min_gain_ms >= 0.0, || "controller margins must be non-negative".into())?;
         check(self.tick_ms >= 5, || "controller.tick_ms must be at least 5".into())?;
@@ -308,6 +335,10 @@ pub struct DeviceConfig {
     /// Drain deadline at shutdown: frames still in the pipeline after it are dropped as
     /// `shutdown`. Default 3000.
     pub drain_ms: Option<u64>,
+    /// Emulate a device R times slower than this machine, as the paper does: front inference
+    /// and encoding are stretched to R times their measured time, and the controller prices the
+    /// device profile R times slower (`Profile::slowed`). Unset = 1 (this machine as it is).
+    pub slowdown: Option<f64>,
     /// Frame source and rate.
     pub camera: CameraConfig,
     /// Queue capacities.
@@ -334,7 +365,9 @@ impl DeviceConfig {
         check(l.connect_timeout_ms >= 10 && l.handshake_timeout_ms >= 10 && l.write_timeout_ms >= 10, || "link timeouts must be at least 10 ms".into())?;
         check(l.backoff_min_ms >= 1 && l.backoff_min_ms <= l.backoff_max_ms, || "link.backoff_min_ms must be in 1..=backoff_max_ms".into())?;
         check(l.keepalive_ms >= 100, || "link.keepalive_ms must be at least 100".into())?;
+        check(l.tls_server_name.is_none() || l.tls_ca.is_some(), || "link.tls_server_name needs link.tls_ca".into())?;
         check(self.drain_ms.is_none_or(|d| d >= 10), || "drain_ms must be at least 10".into())?;
+        self.emulation()?;
         if let Some(c) = &self.controller {
             c.validate()?;
         }
@@ -346,10 +379,15 @@ impl DeviceConfig {
         CameraSettings { fps: self.camera.fps, frames: self.camera.frames, when_full: self.camera.when_full }
     }
 
-    /// Link settings for the edge at `edge`.
-    pub fn link_settings(&self, edge: String) -> LinkSettings {
+    /// Link settings for the edge at `edge`; reads the token and TLS CA files.
+    pub fn link_settings(&self, edge: String) -> Result<LinkSettings, ActorError> {
         let l = &self.link;
-        LinkSettings {
+        let token = l.token_file.as_deref().map(crate::security::Token::load).transpose()?;
+        let tls = match &l.tls_ca {
+            Some(ca) => Some(crate::security::ClientTls::load(ca, l.tls_server_name.as_deref().unwrap_or(crate::security::host_of(&edge)))?),
+            None => None,
+        };
+        Ok(LinkSettings {
             edge,
             device_id: self.device_id.clone().unwrap_or_else(|| "device".into()),
             connect_timeout: ms(l.connect_timeout_ms),
@@ -362,13 +400,20 @@ impl DeviceConfig {
             keepalive: ms(l.keepalive_ms),
             limits: Limits::default(),
             shaper: None,
-        }
+            token,
+            tls,
+        })
     }
 
     /// The link trace, loaded and validated (`None` when `link.trace` is unset). The trace's
     /// clock starts when the returned [`crate::link::Shaper`] is made: call this at start-up.
     pub fn shaper(&self) -> Result<Option<crate::link::Shaper>, ActorError> {
         self.link.trace.as_deref().map(|p| crate::link::Trace::load(p).map(crate::link::Shaper::new)).transpose()
+    }
+
+    /// The emulated device speed (`slowdown`, checked).
+    pub fn emulation(&self) -> Result<crate::emulation::Slowdown, ActorError> {
+        self.slowdown.map_or(Ok(crate::emulation::Slowdown::NONE), crate::emulation::Slowdown::new)
     }
 
     /// Drain deadline.
@@ -413,5 +458,30 @@ mod tests {
         bad.link.backoff_min_ms = 10_000;
         assert!(bad.validate().is_err());
         assert!(EdgeConfig { workers: 0, ..EdgeConfig::default() }.validate().is_err());
+        // The emulated device can only be slower than this machine.
+        let slow = DeviceConfig { slowdown: Some(10.0), ..d.clone() };
+        assert_eq!(slow.emulation().unwrap().factor(), 10.0);
+        for r in [0.5, 0.0, f64::NAN] {
+            assert!(DeviceConfig { slowdown: Some(r), ..d.clone() }.validate().is_err(), "slowdown {r} accepted");
+        }
+    }
+
+    #[test]
+    fn security_files_are_checked_and_named_in_errors() {
+        let e: EdgeConfig = toml::from_str("token_file = \"/nonexistent/edge.token\"\n").unwrap();
+        e.validate().unwrap();
+        let err = e.settings(PathBuf::from("series")).unwrap_err().to_string();
+        assert!(err.contains("token file /nonexistent/edge.token"), "{err}");
+        let half = EdgeConfig { tls_cert: Some("c.pem".into()), ..EdgeConfig::default() };
+        assert!(half.validate().unwrap_err().to_string().contains("tls_cert and tls_key"));
+        let d: DeviceConfig = toml::from_str("[link]\ntls_server_name = \"edge\"\n").unwrap();
+        assert!(d.validate().unwrap_err().to_string().contains("tls_ca"));
+        let d: DeviceConfig = toml::from_str("[link]\ntls_ca = \"/nonexistent/ca.pem\"\n").unwrap();
+        let err = d.link_settings("127.0.0.1:7878".into()).unwrap_err().to_string();
+        assert!(err.contains("TLS CA /nonexistent/ca.pem"), "{err}");
+        assert!(toml::from_str::<DeviceConfig>("[link]\ntoken = \"inline\"\n").is_err(), "secrets only from files");
+        // Round trip (`tandem run` writes the sections back out): unset files stay unset.
+        let text = toml::to_string(&EdgeConfig::default()).unwrap();
+        assert_eq!(toml::from_str::<EdgeConfig>(&text).unwrap(), EdgeConfig::default());
     }
 }

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::camera::{Camera, CameraCmd, CameraReport, CameraSettings, front_queue};
+use crate::emulation::Slowdown;
 use crate::encoder::{Encoder, link_queue};
 use crate::error::ActorError;
 use crate::front::{Front, encoder_queue};
@@ -61,6 +62,8 @@ pub struct DeviceSettings {
     pub connect_wait: Duration,
     /// Keep every result in the summary (tests).
     pub keep_results: bool,
+    /// Emulate a device this much slower than this machine (front inference and encoding).
+    pub slowdown: Slowdown,
 }
 
 /// Builds and starts the device pipeline.
@@ -129,7 +132,7 @@ impl Device {
         let link = tokio::spawn(link.run().instrument(tracing::info_span!("link")));
 
         let (enc_tx, enc_rx) = encoder_queue(q.encoder);
-        let encoder = Encoder { input: enc_rx, out: link_tx, ledger: ledger_tx.clone(), abort: abort.clone() }.spawn()?;
+        let encoder = Encoder { input: enc_rx, out: link_tx, ledger: ledger_tx.clone(), abort: abort.clone(), slowdown: settings.slowdown }.spawn()?;
         let (front_tx, front_rx) = front_queue(q.front);
         let front = Front {
             cache,
@@ -140,6 +143,7 @@ impl Device {
             ledger: ledger_tx,
             abort,
             metrics: metrics.clone(),
+            slowdown: settings.slowdown,
         }
         .spawn()?;
 

@@ -27,6 +27,9 @@ pub enum ActorError {
     /// A configuration value is invalid.
     #[error("config: {0}")]
     Config(String),
+    /// A secret or certificate file could not be read or used (never carries the secret).
+    #[error("{what} {}: {why}", path.display())]
+    Credentials { what: &'static str, path: PathBuf, why: String },
     /// Binding or accepting on an address failed.
     #[error("{what} {addr}: {source}")]
     Io {

@@ -29,8 +29,11 @@
 //!   with hysteresis, and the swap protocol (prepare on the edge, then publish).
 //! - [`plan`]: the control plane — the [`plan::PlanHandle`] stages read between frames.
 //! - [`device`]: wires the device actors together and owns their shutdown.
+//! - [`emulation`]: stretches device-side stages to emulate a device R times slower.
 //! - [`metrics`]: Prometheus metrics registered into a caller's `Registry`, and `/metrics` over HTTP.
 //! - [`wire`]: reading frames from a byte stream (cancel-safe) and writing them.
+//! - [`security`]: the shared token and TLS of the device–edge link.
+//! - [`faults`]: fail points (fail-rs, `failpoints` feature) for the fault-injection tests.
 //! - [`config`]: the TOML configs of both roles.
 //! - [`models`]: loading series members by id and running segments of them.
 //! - [`testkit`]: a tiny random-weight series for tests and smoke runs.
@@ -48,14 +51,17 @@ pub mod config;
 pub mod controller;
 pub mod device;
 pub mod edge;
+pub mod emulation;
 pub mod encoder;
 pub mod error;
+pub mod faults;
 pub mod front;
 pub mod ledger;
 pub mod link;
 pub mod metrics;
 pub mod models;
 pub mod plan;
+pub mod security;
 pub mod testkit;
 pub mod wire;
 

@@ -116,6 +116,20 @@ impl PlanHandle {
         epoch
     }
 
+    /// Publish `choice` under `epoch`, which must be above the current one; false (nothing
+    /// published) otherwise. For a publisher that skips epochs: one announced to the edge by a
+    /// swap that was then rolled back is never reused, as the edge refuses an epoch it has seen.
+    pub fn publish_at(&self, epoch: u32, choice: PlanChoice) -> bool {
+        self.tx.send_if_modified(|p| {
+            if epoch <= p.epoch {
+                return false;
+            }
+            p.epoch = epoch;
+            p.choice = choice;
+            true
+        })
+    }
+
     /// The plan in force now.
     pub fn current(&self) -> ActivePlan {
         *self.tx.borrow()
@@ -151,5 +165,9 @@ mod tests {
         assert_eq!(h.current().epoch, 1);
         assert_eq!(h.publish(PlanChoice { point: 4, ..c }), 2);
         assert_eq!(rx.borrow().choice.point, 4);
+        assert!(h.publish_at(5, PlanChoice { point: 5, ..c }));
+        assert!(!h.publish_at(5, PlanChoice { point: 6, ..c }), "an epoch is never reused");
+        assert_eq!(h.current(), ActivePlan { epoch: 5, choice: PlanChoice { point: 5, ..c } });
+        assert_eq!(h.publish(c), 6);
     }
 }

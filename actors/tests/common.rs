@@ -52,7 +52,7 @@ pub async fn start_edge_on(listener: TcpListener, series: &Path, cfg: &EdgeConfi
     cfg.validate().expect("edge config");
     let registry = Registry::new();
     let metrics = EdgeMetrics::register(&registry).expect("edge metrics");
-    let edge = EdgeServer::start(listener, cfg.settings(series.to_path_buf()), metrics).await.expect("edge starts");
+    let edge = EdgeServer::start(listener, cfg.settings(series.to_path_buf()).expect("edge settings"), metrics).await.expect("edge starts");
     (edge, registry)
 }
 
@@ -74,10 +74,11 @@ pub fn device_settings(s: &TestSeries, edge: &str, plan_text: &str, fps: f64, fr
         plan: plan(s, plan_text),
         camera: CameraSettings { fps, frames, when_full: WhenFull::DropOldest },
         queues: Queues { front: 1, encoder: 2, link: 2, ledger: 1024, samples: 64 },
-        link: cfg.link_settings(edge.to_string()),
+        link: cfg.link_settings(edge.to_string()).expect("link settings"),
         drain: Duration::from_secs(20),
         connect_wait: Duration::from_secs(10),
         keep_results: true,
+        slowdown: tandem_actors::emulation::Slowdown::NONE,
     }
 }
 

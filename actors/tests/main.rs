@@ -4,7 +4,10 @@
 //! state (`watch`), never by sleeping; timeouts are only a guard against hangs.
 
 mod adaptation;
+mod bad_inputs;
 mod common;
 mod edge_faults;
+mod fixtures;
 mod metrics;
 mod pipeline;
+mod security;

@@ -54,6 +54,15 @@ pub enum ModelError {
     /// A configuration value out of its allowed range.
     #[error("invalid config: {0}")]
     Config(String),
+    /// A compute device this binary cannot use: its backend was not built in, or it has no
+    /// working driver here, or it failed while running.
+    #[error("device {device}: {problem}")]
+    Device {
+        /// The device (`--device` name, or burn's description of it).
+        device: String,
+        /// What is wrong, and what to do about it where that is known.
+        problem: String,
+    },
 }
 
 impl ModelError {

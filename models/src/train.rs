@@ -126,6 +126,31 @@ pub struct TrainReport {
     pub wall_s: f64,
 }
 
+/// Steps between reads of the loss back to the host. A read waits for the device: on a GPU,
+/// reading every step would keep the CPU from queueing the next step while this one runs.
+const LOSS_READ_EVERY: usize = 16;
+
+/// Read the queued per-step losses (one device round trip), append them to `losses` and fail on
+/// the first that is not finite. `step` is the number of steps taken so far.
+fn read_losses(pending: &mut Vec<Tensor<1>>, losses: &mut Vec<f64>, step: usize) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let n = pending.len();
+    let values = Tensor::cat(std::mem::take(pending), 0)
+        .into_data()
+        .try_into_vec::<f32>()
+        .map_err(|e| ModelError::Config(format!("reading the loss back: {e:?}")))?;
+    for (i, v) in values.into_iter().enumerate() {
+        let v = v as f64;
+        if !v.is_finite() {
+            return Err(ModelError::Config(format!("loss diverged ({v}) at step {}; lower the learning rate", step - n + i)));
+        }
+        losses.push(v);
+    }
+    Ok(())
+}
+
 fn batch_tensors(images: Vec<f32>, labels: Vec<i64>, ds: &Dataset, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
     let n = labels.len();
     let x = Tensor::<4>::from_data(TensorData::new(images, [n, ds.channels, ds.size, ds.size]), device);
@@ -164,6 +189,7 @@ pub fn train(mut net: Net, ds: &Dataset, cfg: &TrainConfig, label: &str, progres
     bar.set_prefix(label.to_string());
     let started = Instant::now();
     let mut losses = Vec::with_capacity(total_steps);
+    let mut pending = Vec::with_capacity(LOSS_READ_EVERY);
     let mut step = 0;
     let mut epoch = 0u64;
     let augment = if cfg.augment { Augment::CropFlip } else { Augment::None };
@@ -177,16 +203,15 @@ pub fn train(mut net: Net, ds: &Dataset, cfg: &TrainConfig, label: &str, progres
             let (x, y) = batch_tensors(batch.images, batch.labels, ds, &device);
             let logits = net.forward(x);
             let loss = loss_fn.forward(logits, y);
-            let loss_value = loss.clone().into_scalar::<f32>() as f64;
-            if !loss_value.is_finite() {
-                return Err(ModelError::Config(format!("loss diverged ({loss_value}) at step {step}; lower the learning rate")));
-            }
-            losses.push(loss_value);
+            pending.push(loss.clone().detach());
             let grads = GradientsParams::from_grads(loss.backward(), &net);
             net = optim.step(lr, net, grads);
             step += 1;
             bar.inc(1);
-            if step % 20 == 0 || step % log_every == 0 {
+            if pending.len() >= LOSS_READ_EVERY {
+                read_losses(&mut pending, &mut losses, step)?;
+            }
+            if (step % 20 == 0 || step % log_every == 0) && !losses.is_empty() {
                 let tail = &losses[losses.len().saturating_sub(50)..];
                 let mean = tail.iter().sum::<f64>() / tail.len() as f64;
                 bar.set_message(format!("loss {mean:.3} lr {lr:.4}"));
@@ -199,6 +224,9 @@ pub fn train(mut net: Net, ds: &Dataset, cfg: &TrainConfig, label: &str, progres
         epoch += 1;
     }
     bar.finish_and_clear();
+    read_losses(&mut pending, &mut losses, step)?;
+    // The last optimizer steps may still be queued on a GPU: finish them before reading the clock.
+    crate::device::sync(&device)?;
     let k = (losses.len() / 10).max(1);
     let mean = |s: &[f64]| s.iter().sum::<f64>() / s.len().max(1) as f64;
     let report = TrainReport {
@@ -270,6 +298,20 @@ mod tests {
         let mut c = TrainConfig::default();
         c.epochs = f64::NAN;
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn queued_losses_are_read_in_order_and_a_nan_names_its_step() {
+        let dev = crate::device::cpu();
+        let t = |v: f32| Tensor::<1>::from_floats([v], &dev);
+        let mut losses = Vec::new();
+        let mut pending = vec![t(1.0), t(2.0)];
+        read_losses(&mut pending, &mut losses, 2).expect("finite losses");
+        assert_eq!(losses, vec![1.0, 2.0]);
+        assert!(pending.is_empty());
+        let mut pending = vec![t(3.0), t(f32::NAN), t(4.0)];
+        let err = read_losses(&mut pending, &mut losses, 5).expect_err("a NaN loss").to_string();
+        assert!(err.contains("diverged (NaN) at step 3"), "{err}");
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! Running a model point by point: per-segment timings and the activations at every point.
+//! Running a model point by point: the activations at every point, and the time of a head
+//! (`input → p`) or a tail (`p → end`) run the way the runtime runs it.
 //!
 //! A *segment* `s` runs from partition point `s` to `s + 1` (one conv block, one pool, or the
 //! classifier for the last one). Walking the segments in order visits every point once, so one
-//! pass yields the time of every segment and the tensor at every point; the head up to `p` is
-//! segments `0..p`, the tail after `p` segments `p..end`.
+//! pass yields the tensor at every point.
 
 use std::time::Instant;
 
@@ -32,32 +32,25 @@ pub(crate) fn image_tensor(test: &Dataset, i: usize, device: &Device) -> Tensor<
     )
 }
 
-pub(crate) fn sync(device: &Device) -> Result<()> {
-    device
-        .sync()
-        .map_err(|e| ProfileError::Backend(format!("synchronising the device: {e:?}")))
-}
-
 pub(crate) fn to_vec(t: Tensor<4>) -> Result<Vec<f32>> {
     t.into_data()
         .try_into_vec::<f32>()
         .map_err(|e| ProfileError::Backend(format!("reading a tensor back: {e:?}")))
 }
 
-/// Milliseconds of every segment for one input (`end` entries). The device is synchronised after
-/// each segment, so a segment's time includes finishing its output, as a real split must.
-pub(crate) fn segment_times(net: &Net, x: Tensor<4>, device: &Device) -> Result<Vec<f64>> {
-    let end = net.spec.end();
-    let mut t = x;
-    let mut out = Vec::with_capacity(end);
-    sync(device)?;
-    for s in 0..end {
-        let started = Instant::now();
-        t = net.forward_range(t, s, s + 1);
-        sync(device)?;
-        out.push(started.elapsed().as_secs_f64() * 1e3);
-    }
-    Ok(out)
+/// Milliseconds to run `input.point → to` on one batch-1 input held in host memory, exactly as
+/// the runtime runs a head (on the device) or a tail (on the edge): build the tensor, run the range
+/// in one call, read the output back (which waits for the backend).
+///
+/// Whole ranges are timed, not summed from per-segment times: on the CPU backend a range costs
+/// more than the sum of its segments' medians (per-call dispatch, thread-pool hand-offs), and the
+/// sums priced a whole half-width AlexNet at 0.78 ms where it runs in 1.34 ms (median).
+pub(crate) fn range_ms(net: &Net, input: &Activation, to: usize, device: &Device) -> Result<f64> {
+    let data = input.data.clone();
+    let started = Instant::now();
+    let t = Tensor::<4>::from_data(TensorData::new(data, input.shape), device);
+    to_vec(net.forward_range(t, input.point, to))?;
+    Ok(started.elapsed().as_secs_f64() * 1e3)
 }
 
 /// The activation at every point before `end` for one batch-1 input, from one pass.

@@ -6,15 +6,15 @@
 //!
 //! # Layout
 //! - [`profile`]: [`profile_series`] / [`profile_series_on`] and their [`ProfileOptions`]. Per
-//!   member, one pass through the network per run times every *segment* (point `s` → `s + 1`)
-//!   at batch 1; a point's head time is the sum of the segments before it, its tail time the sum
-//!   after it, so a 20-point model costs one forward pass per run, not twenty. The activations
-//!   of a few real test images at every point are then coded with every configured coding for
-//!   bytes on the wire and encode/decode time.
+//!   member and run, every head (`input → p`) and every tail (`p → end`) is timed as one call at
+//!   batch 1 from host memory to host memory, as the runtime runs it (about two forward passes
+//!   per run; summing per-segment times under-priced whole ranges by ~40 %). The activations of
+//!   a few real test images at every point are coded with every configured coding for bytes on
+//!   the wire and encode/decode time.
 //! - [`accuracy`]: [`coding_accuracy`], the test accuracy with a lossy coding applied at a point
 //!   (tail run on decoded tensors), batched for speed but coded image by image.
 //! - [`dump`]: real intermediate tensors as `.f32` + `.shape` files for the codec benchmark.
-//! - `exec`: running a model segment by segment; medians; machine description.
+//! - `exec`: activations at every point, timing one head or tail; medians; machine description.
 //! - [`error`]: the [`ProfileError`] type.
 //!
 //! Nothing here parses command lines or prints: `tandem profile` does that.

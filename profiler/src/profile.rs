@@ -20,15 +20,17 @@ use tandem_planner::{
 use crate::accuracy::coding_accuracy;
 use crate::error::{ProfileError, Result};
 use crate::exec::{
-    activations, compute_threads, image_tensor, machine_description, median, segment_times,
+    activations, compute_threads, image_tensor, machine_description, median, range_ms,
 };
 
 /// Default [`ProfileOptions::warmup`].
 pub const DEFAULT_WARMUP: usize = 2;
 /// Default [`ProfileOptions::runs`].
 pub const DEFAULT_RUNS: usize = 7;
-/// Default [`ProfileOptions::images`].
-pub const DEFAULT_IMAGES: usize = 4;
+/// Default [`ProfileOptions::images`]: frames vary in coded size from image to image (4 images
+/// under-estimated the wire bytes of the input by 13 %), and coding a few dozen small tensors costs
+/// well under a second per model.
+pub const DEFAULT_IMAGES: usize = 32;
 /// Default [`ProfileOptions::accuracy_images`]: 200 (0.5-point resolution; the difference is
 /// paired, so its noise is lower than that of either accuracy). It dominates the cost — one tail
 /// per point per lossy coding per image, ≈ 6 s per quarter-width VGG-16 member on 2 cores — and
@@ -53,7 +55,7 @@ pub fn default_codings() -> Vec<Coding> {
 pub struct ProfileOptions {
     /// Untimed passes before timing (caches, allocator, thread pool). Default 2.
     pub warmup: usize,
-    /// Timed passes; each segment's time is the median over them. Also the repetitions of every
+    /// Timed runs of every head and tail; each time is the median over them. Also the repetitions of every
     /// encode and decode. Default 7.
     pub runs: usize,
     /// Test images whose real intermediate tensors are coded to measure bytes and coding time
@@ -157,9 +159,8 @@ pub fn profile_series(series_dir: &Path, role: Role, opts: &ProfileOptions) -> R
 
 /// [`profile_series`] with a given test set.
 ///
-/// For each member: load it; time every segment (`warmup` untimed passes, then `runs` timed
-/// passes at batch 1, median per segment) and sum them into each point's head (`device_ms`) and
-/// tail (`edge_ms`); code the real tensors at every point of `images` test images with every
+/// For each member: load it; time every head (`device_ms`) and tail (`edge_ms`) as one call each
+/// (`warmup` untimed whole passes, then `runs` timed runs at batch 1, median per point); code the real tensors at every point of `images` test images with every
 /// coding (`runs` repetitions each, median) for bytes on the wire (frame header included) and
 /// encode/decode times; optionally measure the accuracy of each lossy coding at each point.
 ///
@@ -296,23 +297,42 @@ fn profile_member(
     let end = spec.end();
     let n_images = opts.images.min(test.len());
 
-    // 1. Compute: per-segment medians, then prefix (head) and suffix (tail) sums.
+    // The tensor at every point of every profiled image: the inputs of the timed tails and of
+    // the coding measurements.
+    let acts = (0..n_images)
+        .map(|i| activations(&net, image_tensor(test, i, device)))
+        .collect::<Result<Vec<_>>>()?;
+
+    // 1. Compute: the median time of every head (input → p) and every tail (p → end), each run as
+    //    one call the way the runtime runs it. Runs are interleaved over points so that a noisy
+    //    spell of the machine touches every point alike.
     for w in 0..opts.warmup {
-        segment_times(&net, image_tensor(test, w % n_images, device), device)?;
+        range_ms(&net, &acts[w % n_images][0], end, device)?;
     }
-    let mut samples = vec![Vec::with_capacity(opts.runs); end];
+    let mut heads = vec![Vec::with_capacity(opts.runs); end + 1];
+    let mut tails = vec![Vec::with_capacity(opts.runs); end + 1];
     for r in 0..opts.runs {
-        for (s, ms) in segment_times(&net, image_tensor(test, r % n_images, device), device)?
-            .into_iter()
-            .enumerate()
-        {
-            samples[s].push(ms);
+        let image = &acts[r % n_images];
+        for p in 1..=end {
+            heads[p].push(range_ms(&net, &image[0], p, device)?);
+        }
+        for (p, act) in image.iter().enumerate() {
+            tails[p].push(range_ms(&net, act, end, device)?);
         }
     }
-    let segment_ms: Vec<f64> = samples.iter_mut().map(|v| median(v)).collect();
-    // `fold` from +0.0: an empty `sum` of f64 is -0.0, which would print as "-0.0" at input/end.
-    let head_ms = |p: usize| segment_ms[..p].iter().fold(0.0, |a, b| a + b);
-    let tail_ms = |p: usize| segment_ms[p..].iter().fold(0.0, |a, b| a + b);
+    // An empty median is 0.0: the head at `input` and the tail at `end` run nothing.
+    let mut head_ms: Vec<f64> = heads.iter_mut().map(|v| median(v)).collect();
+    let mut tail_ms: Vec<f64> = tails.iter_mut().map(|v| median(v)).collect();
+    // A longer head (tail) runs a superset of the layers, so it never costs less; independent
+    // medians can say otherwise by noise, which would let the planner prefer a split for it.
+    for p in 1..=end {
+        head_ms[p] = head_ms[p].max(head_ms[p - 1]);
+    }
+    for p in (0..end).rev() {
+        tail_ms[p] = tail_ms[p].max(tail_ms[p + 1]);
+    }
+    let head_ms = |p: usize| head_ms[p];
+    let tail_ms = |p: usize| tail_ms[p];
 
     // 2. Coding on real tensors: bytes and encode/decode time per (point, coding), mean over images.
     let mut sums = vec![vec![CodingSums::default(); codings.len()]; end];
@@ -320,8 +340,8 @@ fn profile_member(
     let mut encoded = EncodedTensor::default();
     let mut decoded = Vec::new();
     let mut times = Vec::with_capacity(opts.runs);
-    for i in 0..n_images {
-        for act in activations(&net, image_tensor(test, i, device))? {
+    for image in &acts {
+        for act in image {
             for (k, &coding) in codings.iter().enumerate() {
                 let ctx = |source| ProfileError::Codec {
                     model: member.name.clone(),

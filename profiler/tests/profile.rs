@@ -19,9 +19,6 @@ fn quick() -> ProfileOptions {
     }
 }
 
-/// Tolerance for sums of the same segment times added in different orders.
-const SUM_TOLERANCE_MS: f64 = 1e-9;
-
 #[test]
 fn every_member_and_point_is_profiled_with_consistent_sizes_and_times() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -48,12 +45,10 @@ fn every_member_and_point_is_profiled_with_consistent_sizes_and_times() {
             assert_eq!(usize::from(pp.point), pt.index);
             assert_eq!(pp.name, pt.name);
             assert_eq!(pp.elements as usize, pt.elements());
-            assert!(
-                (pp.device_ms + pp.edge_ms - total).abs() < SUM_TOLERANCE_MS,
-                "{} {}: head + tail != whole",
-                member.name,
-                pt.name
-            );
+            // Heads and tails are timed as whole calls (not summed from segments), so they need
+            // not add up exactly; each is a real, finite time, and only `input` has no head.
+            assert!(pp.device_ms.is_finite() && pp.device_ms >= 0.0 && pp.edge_ms.is_finite() && pp.edge_ms >= 0.0, "{} {}", member.name, pt.name);
+            assert_eq!(pp.device_ms > 0.0, pt.index > 0, "{} {}: a head runs exactly when the point is past the input", member.name, pt.name);
             if pp.is_end() {
                 assert!(pp.codings.is_empty());
                 assert_eq!(pp.edge_ms, 0.0);

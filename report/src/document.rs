@@ -303,6 +303,42 @@ fn ms_cell(p: Option<&Plan>) -> String {
         .unwrap_or_else(|| "–".into())
 }
 
+/// The paper's main table as markdown: elements at every inner split point for the original,
+/// the kept step-1 model and the best step-2 member within budget (with its accuracy).
+pub fn elements_table(series: &Series, original: &Member) -> String {
+    let mut md = String::new();
+    let best2 = best_step2(series);
+    let s1 = step1_model(series);
+    let _ = writeln!(
+        md,
+        "| point | original | step 1 | best step 2 within budget | its accuracy |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|");
+    for (p, best) in best2
+        .iter()
+        .enumerate()
+        .take(series.points.len().saturating_sub(1))
+        .skip(1)
+    {
+        let e = |m: Option<&Member>| {
+            m.and_then(|m| m.elements.get(p))
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "–".into())
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} {} | {} |",
+            series.points[p],
+            e(Some(original)),
+            e(s1),
+            e(*best),
+            best.map(|m| format!("(`{}`)", m.name)).unwrap_or_default(),
+            best.map(|m| pct(m.accuracy)).unwrap_or_else(|| "–".into())
+        );
+    }
+    md
+}
+
 /// Write `report.md` and its charts into `out_dir` (created if needed).
 pub fn write_report(
     series: &Series,
@@ -493,36 +529,8 @@ pub fn write_report(
     // Elements.
     let _ = writeln!(md, "## Elements sent at each split point\n");
     let _ = writeln!(md, "![elements per point](elements.{ext})\n");
-    let best2 = best_step2(series);
-    let s1 = step1_model(series);
-    let _ = writeln!(
-        md,
-        "| point | original | step 1 | best step 2 within budget | its accuracy |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|");
-    for (p, best) in best2
-        .iter()
-        .enumerate()
-        .take(series.points.len().saturating_sub(1))
-        .skip(1)
-    {
-        let e = |m: Option<&Member>| {
-            m.and_then(|m| m.elements.get(p))
-                .map(|e| e.to_string())
-                .unwrap_or_else(|| "–".into())
-        };
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} {} | {} |",
-            series.points[p],
-            e(Some(original)),
-            e(s1),
-            e(*best),
-            best.map(|m| format!("(`{}`)", m.name)).unwrap_or_default(),
-            best.map(|m| pct(m.accuracy)).unwrap_or_else(|| "–".into())
-        );
-    }
-    let _ = writeln!(md);
+    md.push_str(&elements_table(series, original));
+    md.push('\n');
 
     // Breakdown.
     let _ = writeln!(

@@ -80,8 +80,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     }
 
     stage(4, "adaptive split pipeline: edge and device as two processes over a shaped loopback link", &started);
-    println!("  the link runs 10 Mbit/s then drops to 1 Mbit/s (configs/links/step-10-1.toml); the planner prices");
-    println!("  the device as 10x slower than this machine (the paper's emulation) but the device is not slowed");
+    println!("  the link runs 10 Mbit/s then drops to 1 Mbit/s (configs/links/step-10-1.toml); the device is");
+    println!("  emulated as 10x slower than this machine (the paper's emulation), in the runtime and the planner");
     tandem(&[
         "run", "--config", &a.run_config.display().to_string(), "--series", &series_arg, "--device-profile",
         &device_profile.display().to_string(), "--edge-profile", &edge_profile.display().to_string(), "--slowdown", "10",

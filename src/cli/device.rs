@@ -9,6 +9,8 @@ use clap::Args;
 use prometheus::Registry;
 use tandem_actors::config::{self, DeviceConfig, SourceKind};
 use tandem_actors::device::{Device, DeviceSettings, Queues};
+use tandem_actors::link::LinkState;
+use tandem_actors::emulation::Slowdown;
 use tandem_actors::config::ControllerConfig;
 use tandem_actors::controller::{Controller, ControllerMetrics, SwapEvent, SwapResult};
 use tandem_actors::metrics::{DeviceMetrics, serve_with_floor};
@@ -52,6 +54,15 @@ pub struct DeviceArgs {
     /// Print a live status line on stderr every second.
     #[arg(long)]
     status: bool,
+    /// Present the token in this file to the edge (one line, chmod 600) [config `link.token_file`].
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Speak TLS to the edge, trusting the CA certificate(s) in this PEM file [config `link.tls_ca`].
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    /// Name the edge's certificate must carry; default: the host of --edge [config `link.tls_server_name`].
+    #[arg(long)]
+    tls_server_name: Option<String>,
     #[command(flatten)]
     adapt: AdaptArgs,
 }
@@ -65,7 +76,9 @@ pub struct AdaptArgs {
     /// Controller: edge profile [config `controller.edge_profile`].
     #[arg(long)]
     edge_profile: Option<PathBuf>,
-    /// Controller: price the device as R times slower than profiled [config `controller.slowdown`].
+    /// Emulate a device R times slower than this machine (the paper: 10): front inference and
+    /// encoding take R times as long, and the controller prices the device profile R times
+    /// slower [config `slowdown`].
     #[arg(long)]
     slowdown: Option<f64>,
     /// Controller: accuracy floor, 0.92 or loss=0.018 [config `controller.floor`]; at runtime:
@@ -85,7 +98,7 @@ impl AdaptArgs {
     pub fn apply(&self, cfg: &mut DeviceConfig) {
         if self.fixed_plan {
             cfg.controller = None;
-        } else if self.device_profile.is_some() || self.edge_profile.is_some() || self.slowdown.is_some() || self.floor.is_some() {
+        } else if self.device_profile.is_some() || self.edge_profile.is_some() || self.floor.is_some() {
             let c = cfg.controller.get_or_insert_with(Default::default);
             if self.device_profile.is_some() {
                 c.device_profile.clone_from(&self.device_profile);
@@ -93,15 +106,15 @@ impl AdaptArgs {
             if self.edge_profile.is_some() {
                 c.edge_profile.clone_from(&self.edge_profile);
             }
-            if self.slowdown.is_some() {
-                c.slowdown = self.slowdown;
-            }
             if let Some(f) = &self.floor {
                 c.floor.clone_from(f);
             }
         }
         if self.trace.is_some() {
             cfg.link.trace.clone_from(&self.trace);
+        }
+        if self.slowdown.is_some() {
+            cfg.slowdown = self.slowdown;
         }
     }
 }
@@ -166,6 +179,15 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
     if a.data.is_some() {
         cfg.camera.data_dir = a.data;
     }
+    if a.token_file.is_some() {
+        cfg.link.token_file = a.token_file;
+    }
+    if a.tls_ca.is_some() {
+        cfg.link.tls_ca = a.tls_ca;
+    }
+    if a.tls_server_name.is_some() {
+        cfg.link.tls_server_name = a.tls_server_name;
+    }
     a.adapt.apply(&mut cfg);
     cfg.validate()?;
     let edge = cfg.edge.clone().context("no edge address: pass --edge HOST:PORT or set `edge` in the config")?;
@@ -173,7 +195,8 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
     let plan_text = cfg.plan.clone().context("no plan: pass --plan MODEL_ID:POINT[:CODING] or set `plan` in the config")?;
     let series = Series::load(&series_dir).with_context(|| format!("reading the series in {}", series_dir.display()))?;
     let plan = plan_text.parse::<PlanSpec>()?.resolve(&series)?;
-    let planner = cfg.controller.as_ref().map(|c| load_planner(c, &series, &series_dir)).transpose()?;
+    let slowdown = cfg.emulation()?;
+    let planner = cfg.controller.as_ref().map(|c| load_planner(c, slowdown.factor(), &series, &series_dir)).transpose()?;
     let frames = match cfg.camera.source {
         SourceKind::FashionMnist => data::load(&DataSource::FashionMnist, cfg.camera.data_dir.as_deref()).context("loading Fashion-MNIST")?.test,
         SourceKind::Synthetic => data::synthetic(series.base.in_channels, series.base.num_classes, 0, 512, 7).test,
@@ -183,11 +206,15 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
         plan,
         camera: cfg.camera_settings(),
         queues: Queues { front: cfg.queues.front, encoder: cfg.queues.encoder, link: cfg.queues.link, ledger: cfg.queues.ledger, samples: if planner.is_some() { 256 } else { 0 } },
-        link: cfg.link_settings(edge.clone()),
+        link: cfg.link_settings(edge.clone())?,
         drain: cfg.drain(),
         connect_wait: Duration::from_millis(cfg.link.connect_wait_ms),
         keep_results: false,
+        slowdown,
     };
+    if slowdown != Slowdown::NONE {
+        println!("device emulated {}x slower than this machine (front inference and encoding stretched)", slowdown.factor());
+    }
     let duration = cfg.camera.duration_ms.map(Duration::from_millis);
     let rt = runtime()?;
     let mut settings = settings;
@@ -262,7 +289,11 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
                     tick.tick().await;
                     let c = *snapshot.borrow();
                     let p = *plan.borrow();
-                    let state = if link.borrow().is_up() { "up" } else { "DOWN (local)" };
+                    let state = match *link.borrow() {
+                        LinkState::Up { .. } => "up".to_string(),
+                        LinkState::Rejected { code } => format!("REJECTED by the edge: {code:?} (local)"),
+                        LinkState::Connecting | LinkState::Down => "DOWN (local)".to_string(),
+                    };
                     let line = format!(
                         "[{:>5.1}s] results {} (edge {}, local {}), dropped {}, link {state}, plan epoch {} {}",
                         started.elapsed().as_secs_f64(), c.edge + c.local, c.edge, c.local, c.dropped, p.epoch, p.choice
@@ -324,18 +355,19 @@ pub(super) async fn terminated() {
     }
 }
 
-/// The controller's planner from its profiles (device profile slowed by `slowdown`). The
+/// The controller's planner from its profiles (device profile slowed by the emulated `slowdown`, so
+/// that prices match the runtime). The
 /// profiles must describe this series — same model ids, names and points — or every plan the
 /// controller picked would name models the edge cannot serve.
-fn load_planner(c: &ControllerConfig, series: &Series, series_dir: &std::path::Path) -> anyhow::Result<tandem_report::planner::Planner> {
+fn load_planner(c: &ControllerConfig, slowdown: f64, series: &Series, series_dir: &std::path::Path) -> anyhow::Result<tandem_report::planner::Planner> {
     let read = |p: &std::path::Path| -> anyhow::Result<tandem_report::planner::Profile> {
         let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
         tandem_report::planner::Profile::from_toml_str(&text).with_context(|| format!("parsing {}", p.display()))
     };
     let (Some(dp), Some(ep)) = (&c.device_profile, &c.edge_profile) else { anyhow::bail!("the controller needs --device-profile and --edge-profile") };
     let mut device = read(dp)?;
-    if let Some(r) = c.slowdown {
-        device = device.slowed(r)?;
+    if slowdown != 1.0 {
+        device = device.slowed(slowdown)?;
     }
     let edge = read(ep)?;
     let profiles = tandem_report::planner::combine(&device, &edge)?;

@@ -27,6 +27,15 @@ pub struct EdgeArgs {
     /// Inference threads [config `workers`; default 2].
     #[arg(long)]
     workers: Option<usize>,
+    /// Require devices to present the token in this file (one line, chmod 600) [config `token_file`].
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Serve TLS with this certificate chain (PEM; needs --tls-key) [config `tls_cert`].
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) [config `tls_key`].
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// TOML config (see configs/edge.toml); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -55,8 +64,17 @@ pub fn run(a: EdgeArgs) -> anyhow::Result<()> {
     if let Some(v) = a.workers {
         cfg.workers = v;
     }
+    if a.token_file.is_some() {
+        cfg.token_file = a.token_file;
+    }
+    if a.tls_cert.is_some() {
+        cfg.tls_cert = a.tls_cert;
+        cfg.tls_key = a.tls_key;
+    }
     cfg.validate()?;
     let series = cfg.series.clone().context("no series directory: pass --series DIR or set `series` in the config")?;
+    // Reads the token and certificate files now, so a bad one stops the edge before it listens.
+    let settings = cfg.settings(series.clone())?;
     let rt = super::device::runtime()?;
     rt.block_on(async move {
         let listen = super::device::resolve(&cfg.listen).await?;
@@ -67,8 +85,14 @@ pub fn run(a: EdgeArgs) -> anyhow::Result<()> {
             Some(m) => Some(serve(super::device::resolve(m).await?, registry.clone()).await?),
             None => None,
         };
-        let edge = EdgeServer::start(listener, cfg.settings(series.clone()), metrics.clone()).await?;
-        println!("edge listening on {} (series {}, {} workers, max {} devices)", edge.addr, series.display(), cfg.workers, cfg.max_connections);
+        let security = match (settings.tls.is_some(), settings.token.is_some()) {
+            (true, true) => "TLS + token",
+            (true, false) => "TLS, no token",
+            (false, true) => "token, no TLS: the token crosses the network in clear",
+            (false, false) => "plain TCP, no token",
+        };
+        let edge = EdgeServer::start(listener, settings, metrics.clone()).await?;
+        println!("edge listening on {} (series {}, {} workers, max {} devices; {security})", edge.addr, series.display(), cfg.workers, cfg.max_connections);
         if let Some(h) = &http {
             println!("metrics on http://{}/metrics", h.addr);
         }

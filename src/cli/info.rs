@@ -1,9 +1,9 @@
+use super::device_args::ComputeArgs;
 use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
 use tandem_models::checkpoint;
 use tandem_models::data::{self, DataSource};
-use tandem_models::device;
 use tandem_models::train::evaluate;
 
 #[derive(Args, Debug)]
@@ -20,6 +20,8 @@ pub struct EvalArgs {
     /// Evaluate on only the first N test images.
     #[arg(long)]
     limit: Option<usize>,
+    #[command(flatten)]
+    compute: ComputeArgs,
 }
 
 #[derive(Args, Debug)]
@@ -30,7 +32,8 @@ pub struct InfoArgs {
 }
 
 pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
-    let (net, card) = checkpoint::load(&a.model_dir, &device::cpu()).with_context(|| format!("loading {}", a.model_dir.display()))?;
+    let dev = a.compute.device(false)?;
+    let (net, card) = checkpoint::load(&a.model_dir, &dev).with_context(|| format!("loading {}", a.model_dir.display()))?;
     let splits = data::load(&a.dataset, a.data.as_deref())?;
     let test = match a.limit {
         Some(n) => splits.test.take(n),

@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod device;
+mod device_args;
 mod edge;
 mod info;
 mod plan;
@@ -10,7 +11,9 @@ mod profile;
 mod profiles_args;
 mod prune;
 mod report;
+mod reproduce;
 mod run_cmd;
+mod soak;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -47,6 +50,12 @@ enum Command {
     Device(device::DeviceArgs),
     /// Run edge and device on loopback as two processes (the demo).
     Run(run_cmd::RunArgs),
+    /// Run edge and device for a long time over a varying link and check memory, descriptors and
+    /// frame accounting (default: 10 minutes at 30 FPS over configs/links/cellular.toml).
+    Soak(soak::SoakArgs),
+    /// Reproduce the paper's tables from one config (train → prune → profile → report → measured
+    /// end-to-end latency on the runtime) and splice them into docs/RESULTS.md.
+    Reproduce(reproduce::ReproduceArgs),
     /// Measure training throughput or batch-1 latency of the model zoo.
     Bench(bench::BenchArgs),
     /// The whole story on the embedded default, every stage cached (scripts/demo.sh runs it).
@@ -67,6 +76,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Edge(a) => edge::run(a),
         Command::Device(a) => device::run(a),
         Command::Run(a) => run_cmd::run(a),
+        Command::Soak(a) => soak::run(a),
+        Command::Reproduce(a) => reproduce::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Demo(a) => demo::run(a),
     }

@@ -1,11 +1,12 @@
 //! `tandem prune` and `tandem series`.
 
+use super::device_args::ComputeArgs;
 use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Instant;
 use tandem_models::data::{self, DataSource};
-use tandem_models::prune::{prune, PruneConfig};
+use tandem_models::prune::{prune_on, PruneConfig};
 use tandem_models::series::{MemberKind, Series};
 
 #[derive(Args, Debug)]
@@ -31,6 +32,8 @@ pub struct PruneArgs {
     /// Data directory.
     #[arg(long)]
     data: Option<PathBuf>,
+    #[command(flatten)]
+    compute: ComputeArgs,
 }
 
 pub fn run(a: PruneArgs) -> anyhow::Result<()> {
@@ -41,11 +44,12 @@ pub fn run(a: PruneArgs) -> anyhow::Result<()> {
         }
         None => PruneConfig::preset(&a.preset)?,
     };
+    let dev = a.compute.device(false)?;
     let splits = data::load(&a.dataset, a.data.as_deref()).context("loading the data set")?;
     let started = Instant::now();
     let mut say = |line: &str| println!("[{:>6.0} s] {line}", started.elapsed().as_secs_f64());
-    let series = prune(&a.model_dir, &a.out, &cfg, &splits, a.resume, true, &mut say)?;
-    println!("series of {} models in {} ({:.0} s)\n", series.members.len(), a.out.display(), started.elapsed().as_secs_f64());
+    let series = prune_on(&dev, &a.model_dir, &a.out, &cfg, &splits, a.resume, true, &mut say)?;
+    println!("series of {} models in {} ({:.0} s on {})\n", series.members.len(), a.out.display(), started.elapsed().as_secs_f64(), a.compute.kind);
     print_series(&series);
     Ok(())
 }

@@ -1,4 +1,6 @@
+use super::device_args::ComputeArgs;
 use anyhow::Context;
+use burn::tensor::Device;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -40,10 +42,13 @@ pub struct TrainArgs {
     /// Train on only the first N training images (smoke runs).
     #[arg(long)]
     limit_train: Option<usize>,
+    #[command(flatten)]
+    compute: ComputeArgs,
 }
 
 pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     anyhow::ensure!(a.width_mult > 0.0 && a.width_mult <= 4.0, "--width-mult must be in (0, 4], got {}", a.width_mult);
+    let dev = a.compute.device(true)?;
     let splits = data::load(&a.dataset, a.data.as_deref()).context("loading the data set")?;
     let train_set = match a.limit_train {
         Some(n) => splits.train.take(n),
@@ -59,12 +64,12 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         seed: a.seed,
         ..TrainConfig::default()
     };
-    let t = train_and_save(spec, &train_set, &splits, &cfg, &a.out)?;
+    let t = train_and_save_on(&dev, spec, &train_set, &splits, &cfg, &a.out)?;
     let (wall, acc) = (t.wall_s, t.accuracy);
     let report = t.report;
     println!(
-        "trained {} x{} for {} epochs in {:.0} s ({:.1} img/s): test accuracy {:.2} % -> {}",
-        a.model, a.width_mult, a.epochs, wall, report.images as f64 / report.wall_s.max(1e-9), acc * 100.0, a.out.display()
+        "trained {} x{} for {} epochs on {} in {:.0} s ({:.1} img/s): test accuracy {:.2} % -> {}",
+        a.model, a.width_mult, a.epochs, a.compute.kind, wall, report.images as f64 / report.wall_s.max(1e-9), acc * 100.0, a.out.display()
     );
     Ok(())
 }
@@ -79,13 +84,17 @@ pub struct Trained {
     pub report: TrainReport,
 }
 
-/// Train a fresh network of `spec` (seeded by `cfg.seed`), evaluate it on the test split and save
-/// the model directory with its card.
+/// Train a fresh network of `spec` (seeded by `cfg.seed`) on the CPU, evaluate it on the test
+/// split and save the model directory with its card.
 pub fn train_and_save(spec: NetSpec, train_set: &Dataset, splits: &Splits, cfg: &TrainConfig, out: &Path) -> anyhow::Result<Trained> {
-    let dev = device::cpu_autodiff();
+    train_and_save_on(&device::cpu_autodiff(), spec, train_set, splits, cfg, out)
+}
+
+/// [`train_and_save`] on `dev` (an autodiff device).
+pub fn train_and_save_on(dev: &Device, spec: NetSpec, train_set: &Dataset, splits: &Splits, cfg: &TrainConfig, out: &Path) -> anyhow::Result<Trained> {
     dev.seed(cfg.seed);
     let started = Instant::now();
-    let (net, report) = train(Net::new(&spec, &dev), train_set, cfg, "train", true)?;
+    let (net, report) = train(Net::new(&spec, dev), train_set, cfg, "train", true)?;
     let accuracy = evaluate(&net, &splits.test, 200);
     let wall_s = started.elapsed().as_secs_f64();
     let card = ModelCard {

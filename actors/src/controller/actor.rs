@@ -10,6 +10,7 @@ use tokio::time::MissedTickBehavior;
 
 use super::metrics::ControllerMetrics;
 use super::policy::{Step, choice_of, held, next_step};
+use crate::faults;
 use crate::link::{LinkCommand, LinkError, LinkState, ProbeReport, TransferSample};
 use crate::metrics::DeviceMetrics;
 use crate::plan::{ActivePlan, PlanChoice, PlanHandle};
@@ -187,6 +188,10 @@ pub struct Controller {
     origin: Instant,
     hold_until: Option<Duration>,
     last_swap: Option<Duration>,
+    /// The largest epoch ever announced to the edge. A rolled-back swap may have been applied
+    /// there (a late `PlanAck`, a failure after the ack), and the edge refuses an epoch it has
+    /// seen as stale: the next swap must use a larger one.
+    announced: u32,
 }
 
 impl Controller {
@@ -231,6 +236,7 @@ impl Controller {
             origin: Instant::now(),
             hold_until: None,
             last_swap: None,
+            announced: 0,
         };
         let join = tokio::spawn(tracing::Instrument::instrument(c.run(cmd_rx), tracing::info_span!("controller")));
         Ok(ControllerHandle { cmds: cmd_tx, status: status_rx, join })
@@ -345,10 +351,11 @@ impl Controller {
         if current.choice == choice {
             return;
         }
-        let active = ActivePlan { epoch: current.epoch.saturating_add(1), choice };
-        let result = if plan.is_local() {
+        let active = ActivePlan { epoch: current.epoch.max(self.announced).saturating_add(1), choice };
+        let mut result = if plan.is_local() {
             SwapResult::Applied
         } else {
+            self.announced = active.epoch;
             let (tx, rx) = oneshot::channel();
             if self.link.send(LinkCommand::Prepare { plan: active, reply: tx }).await.is_err() {
                 return;
@@ -366,10 +373,15 @@ impl Controller {
                 }
             }
         };
+        if result == SwapResult::Applied && faults::fired(faults::CONTROLLER_APPLY).is_some() {
+            tracing::warn!(epoch = active.epoch, "applying the plan failed (fail point); rolling back");
+            result = SwapResult::Failed;
+        }
         if result == SwapResult::Applied {
             // The tail is ready on the edge: switch at the device's next frame boundary.
-            let epoch = self.plan.publish(choice);
-            debug_assert_eq!(epoch, active.epoch, "the controller is the only publisher");
+            let published_ok = self.plan.publish_at(active.epoch, choice);
+            debug_assert!(published_ok, "the controller is the only publisher");
+            let epoch = active.epoch;
             let published = ActivePlan { epoch, choice };
             self.last_swap = Some(self.now());
             self.device_metrics.plan(&published);

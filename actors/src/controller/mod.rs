@@ -14,7 +14,10 @@
 //! their model and point and still complete. Anything but `Applied` (or no answer within
 //! `prepare_timeout`) rolls back (`Planner::set_current(old)`), is counted
 //! (`tandem_plan_swaps_total{result="failed"}`) and holds re-planning off for `retry_after`.
-//! All-local plans need nothing from the edge and are published directly. While the link is
+//! Epochs are never reused: a rolled-back swap may still have been applied on the edge (a
+//! `PlanAck` after the timeout), which would refuse that epoch again as stale, so the next swap
+//! takes an epoch above every one announced. All-local plans need nothing from the edge and are
+//! published directly. While the link is
 //! down the controller waits: front inference already falls back to the whole model locally.
 //!
 //! # Accuracy floor at runtime

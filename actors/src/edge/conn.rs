@@ -1,17 +1,18 @@
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, TrySendError};
 use tandem_codec::control::PROTOCOL_VERSION;
-use tandem_codec::{Body, Control, ErrorCode, PlanResult, RejectCode};
-use tokio::io::AsyncWriteExt;
+use tandem_codec::{Body, Control, ErrorCode, FrameError, PlanResult, RejectCode};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
 use super::msg::{Job, StoreMsg};
 use super::server::EdgeSettings;
-use crate::metrics::EdgeMetrics;
+use crate::faults;
+use crate::metrics::{EdgeMetrics, RejectReason};
 use crate::wire::{FrameReader, Read, put_control};
 
 /// What a connection shares with the server (all handles; no shared mutable state).
@@ -24,10 +25,23 @@ pub(crate) struct Shared {
     pub metrics: EdgeMetrics,
 }
 
-/// Refuse a connection over the limit: `Reject { Busy }`, then close.
-pub(crate) async fn reject_busy(mut stream: TcpStream, limit: usize, write_timeout: Duration) {
+/// Refuse a connection over the limit: `Reject { Busy }` (inside TLS when the edge speaks TLS,
+/// so the device can read it), then close. Counted by the caller.
+pub(crate) async fn reject_busy(stream: TcpStream, limit: usize, settings: Arc<EdgeSettings>) {
+    let reject = Control::Reject { code: RejectCode::Busy, reason: format!("connection limit {limit} reached") };
+    match &settings.tls {
+        None => write_reject(stream, reject, settings.write_timeout).await,
+        Some(tls) => {
+            if let Ok(Ok(stream)) = tokio::time::timeout(settings.handshake_timeout, tls.accept(stream)).await {
+                write_reject(stream, reject, settings.write_timeout).await;
+            }
+        }
+    }
+}
+
+async fn write_reject<S: AsyncWrite + Unpin>(mut stream: S, reject: Control, write_timeout: Duration) {
     let mut buf = Vec::new();
-    if put_control(Control::Reject { code: RejectCode::Busy, reason: format!("connection limit {limit} reached") }, &mut buf).is_ok() {
+    if put_control(reject, &mut buf).is_ok() {
         let _ = tokio::time::timeout(write_timeout, async {
             stream.write_all(&buf).await?;
             stream.shutdown().await
@@ -36,39 +50,85 @@ pub(crate) async fn reject_busy(mut stream: TcpStream, limit: usize, write_timeo
     }
 }
 
-/// Serve one device until it leaves, misbehaves beyond repair, idles out or the server stops.
-pub(crate) async fn serve(stream: TcpStream, session_id: u64, shared: Shared, mut stop: watch::Receiver<bool>, _slot: OwnedSemaphorePermit) {
+/// Take over an accepted connection: the TLS handshake first when the edge speaks TLS (under the
+/// handshake timeout), then [`serve`]. Plain TCP keeps the socket's own split halves (no lock
+/// between reader and writer); a TLS stream is one state machine, split with `tokio::io::split`.
+pub(crate) async fn accept(stream: TcpStream, session_id: u64, shared: Shared, mut stop: watch::Receiver<bool>, slot: OwnedSemaphorePermit) {
     let peer = stream.peer_addr().ok();
     let _ = stream.set_nodelay(true);
+    let Some(tls) = shared.settings.tls.clone() else {
+        let (rd, wr) = stream.into_split();
+        return serve(rd, wr, peer, session_id, shared, stop, slot).await;
+    };
+    let handshake = tokio::select! {
+        r = tokio::time::timeout(shared.settings.handshake_timeout, tls.accept(stream)) => r,
+        _ = stopped(&mut stop) => return,
+    };
+    match handshake {
+        Ok(Ok(stream)) => {
+            let (rd, wr) = tokio::io::split(stream);
+            serve(rd, wr, peer, session_id, shared, stop, slot).await;
+        }
+        Ok(Err(e)) => {
+            shared.metrics.reject(RejectReason::Tls);
+            tracing::info!(session_id, ?peer, error = %e, "TLS handshake failed");
+        }
+        Err(_) => {
+            shared.metrics.reject(RejectReason::Tls);
+            tracing::info!(session_id, ?peer, "TLS handshake timed out");
+        }
+    }
+}
+
+/// The `Hello` verdict: the device id, or the reason and the reply (`Bye` = close silently).
+fn check_hello(read: Result<Result<Option<Read>, crate::wire::ReadError>, tokio::time::error::Elapsed>, s: &EdgeSettings, m: &EdgeMetrics) -> Result<String, (RejectReason, Control)> {
+    let reject = |reason, code, text: String| Err((reason, Control::Reject { code, reason: text }));
+    match read {
+        Ok(Ok(Some(Read::Frame { frame, wire_len }))) => {
+            m.bytes_received.inc_by(wire_len as u64);
+            match frame.body {
+                Body::Control(Control::Hello { protocol_version, .. }) if protocol_version != PROTOCOL_VERSION => reject(
+                    RejectReason::Protocol,
+                    RejectCode::UnsupportedProtocol,
+                    format!("protocol {protocol_version} not supported (this edge speaks {PROTOCOL_VERSION})"),
+                ),
+                Body::Control(Control::Hello { device_id, token, .. }) => match (&s.token, token) {
+                    (None, _) => Ok(device_id),
+                    (Some(want), Some(got)) if want.matches(&got) => Ok(device_id),
+                    (Some(_), Some(_)) => reject(RejectReason::Unauthorized, RejectCode::BadToken, "wrong token".into()),
+                    (Some(_), None) => reject(RejectReason::Unauthorized, RejectCode::BadToken, "this edge requires a token".into()),
+                },
+                _ => reject(RejectReason::Handshake, RejectCode::Other, "expected Hello".into()),
+            }
+        }
+        Ok(Ok(Some(Read::Bad { error, .. }))) => reject(RejectReason::Handshake, RejectCode::Other, format!("bad frame: {error}")),
+        Ok(Ok(None)) | Ok(Err(_)) | Err(_) => Err((RejectReason::Handshake, Control::Bye)),
+    }
+}
+
+/// Serve one device until it leaves, misbehaves beyond repair, idles out or the server stops.
+async fn serve<R, W>(rd: R, wr: W, peer: Option<SocketAddr>, session_id: u64, shared: Shared, mut stop: watch::Receiver<bool>, _slot: OwnedSemaphorePermit)
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let s = shared.settings.clone();
     let m = shared.metrics.clone();
-    let (rd, wr) = stream.into_split();
     let mut reader = FrameReader::new(rd, s.limits);
 
     // Handshake, before anything else is accepted.
     let hello = tokio::time::timeout(s.handshake_timeout, reader.next()).await;
     let (outbox, outbox_rx) = mpsc::channel::<Control>(s.outbox.max(1));
     let writer = tokio::spawn(write_loop(wr, outbox_rx, s.write_timeout, m.clone()));
-    let verdict = match hello {
-        Ok(Ok(Some(Read::Frame { frame, wire_len }))) => {
-            m.bytes_received.inc_by(wire_len as u64);
-            match frame.body {
-                Body::Control(Control::Hello { protocol_version, device_id, .. }) if protocol_version == PROTOCOL_VERSION => Ok(device_id),
-                Body::Control(Control::Hello { protocol_version, .. }) => Err(Control::Reject {
-                    code: RejectCode::UnsupportedProtocol,
-                    reason: format!("protocol {protocol_version} not supported (this edge speaks {PROTOCOL_VERSION})"),
-                }),
-                _ => Err(Control::Reject { code: RejectCode::Other, reason: "expected Hello".into() }),
-            }
-        }
-        Ok(Ok(Some(Read::Bad { error, .. }))) => Err(Control::Reject { code: RejectCode::Other, reason: format!("bad frame: {error}") }),
-        Ok(Ok(None)) | Ok(Err(_)) | Err(_) => Err(Control::Bye),
-    };
-    let device_id = match verdict {
+    let device_id = match check_hello(hello, &s, &m) {
         Ok(id) => id,
-        Err(reply) => {
-            m.rejected.inc();
-            tracing::info!(session_id, ?peer, reply = ?reply, "handshake failed");
+        Err((reason, reply)) => {
+            m.reject(reason);
+            if reason == RejectReason::Unauthorized {
+                tracing::warn!(session_id, ?peer, reply = ?reply, "device refused: bad token");
+            } else {
+                tracing::info!(session_id, ?peer, reply = ?reply, "handshake failed");
+            }
             if !matches!(reply, Control::Bye) {
                 let _ = outbox.send(reply).await;
             }
@@ -94,6 +154,10 @@ pub(crate) async fn serve(stream: TcpStream, session_id: u64, shared: Shared, mu
             r = tokio::time::timeout(s.idle_timeout, reader.next()) => r,
         };
         let read = match next {
+            // The edge-side decode fault: a tensor frame that arrived intact is treated as corrupt.
+            Ok(Ok(Some(Read::Frame { frame, wire_len }))) if matches!(frame.body, Body::Tensor(_)) && faults::fired(faults::EDGE_DECODE).is_some() => {
+                Read::Bad { meta: Some(frame.meta), error: FrameError::Checksum { expected: 0, got: 0 }, resync: true, wire_len }
+            }
             Err(_) => {
                 m.idle_closed.inc();
                 tracing::info!(session_id, idle_ms = s.idle_timeout.as_millis() as u64, "idle device disconnected");
@@ -157,6 +221,10 @@ pub(crate) async fn serve(stream: TcpStream, session_id: u64, shared: Shared, mu
                                 Some(Control::PlanAck { epoch: e, result })
                             }
                             Control::Ping { nonce } => Some(Control::Pong { nonce }),
+                            Control::Probe { seq, .. } if faults::fired(faults::EDGE_PROBE_REPLY).is_some() => {
+                                tracing::debug!(session_id, seq, "probe left unanswered (fail point)");
+                                None
+                            }
                             Control::Probe { seq, sent_at_us, .. } => {
                                 Some(Control::ProbeReply { seq, sent_at_us, received_len: u32::try_from(wire_len).unwrap_or(u32::MAX) })
                             }
@@ -199,7 +267,7 @@ async fn prepare(store: &Sender<StoreMsg>, model_id: u32, point: u16) -> PlanRes
     }
 }
 
-async fn write_loop(mut wr: OwnedWriteHalf, mut outbox: mpsc::Receiver<Control>, write_timeout: Duration, m: EdgeMetrics) {
+async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut outbox: mpsc::Receiver<Control>, write_timeout: Duration, m: EdgeMetrics) {
     let mut buf = Vec::with_capacity(1024);
     while let Some(msg) = outbox.recv().await {
         buf.clear();

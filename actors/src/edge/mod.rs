@@ -7,7 +7,9 @@
 //!                            └──Prepare/Get──▶ store (thread: loads tails by id, caches them)
 //! ```
 //!
-//! - `conn`: handshake (`Hello` → `HelloAck`, protocol version checked, or `Reject`), then
+//! - `conn`: optional TLS handshake (rustls; plain TCP by default), then the session handshake
+//!   (`Hello` → `HelloAck`; protocol version and, when configured, the shared token checked in
+//!   constant time; otherwise `Reject`, counted by reason in `tandem_edge_rejections_total`), then
 //!   `frame::check → parse` under an idle timeout. A bad frame is counted and answered with a
 //!   `FrameError`; if its header was valid the stream continues after it, otherwise that one
 //!   connection is closed. Other devices are never affected.

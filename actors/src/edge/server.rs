@@ -13,8 +13,9 @@ use super::conn::{self, Shared};
 use super::msg::StoreMsg;
 use super::{store, worker};
 use crate::error::ActorError;
-use crate::metrics::EdgeMetrics;
+use crate::metrics::{EdgeMetrics, RejectReason};
 use crate::models::ModelCache;
+use crate::security::{ServerTls, Token};
 
 /// How the edge server behaves.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,6 +38,11 @@ pub struct EdgeSettings {
     pub write_timeout: Duration,
     /// Limits on incoming frames.
     pub limits: Limits,
+    /// Devices must present this token in `Hello` (`Reject { BadToken }` otherwise); `None` =
+    /// no authentication.
+    pub token: Option<Token>,
+    /// Serve TLS with this certificate; `None` = plain TCP.
+    pub tls: Option<ServerTls>,
 }
 
 /// Starts the edge server.
@@ -66,6 +72,7 @@ impl EdgeServer {
             threads.push(worker::spawn(i, jobs_rx.clone(), store_tx.clone(), metrics.clone())?);
         }
         drop(jobs_rx);
+        let (shared_tls, shared_token) = (settings.tls.is_some(), settings.token.is_some());
         let shared = Shared {
             settings: Arc::new(settings),
             jobs: jobs_tx,
@@ -75,7 +82,7 @@ impl EdgeServer {
         };
         let (stop, stop_rx) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(listener, shared, stop_rx).instrument(tracing::info_span!("edge", %addr)));
-        tracing::info!(%addr, "edge listening");
+        tracing::info!(%addr, tls = shared_tls, token = shared_token, "edge listening");
         Ok(EdgeHandle { addr, stop, accept, threads })
     }
 }
@@ -123,12 +130,12 @@ async fn accept_loop(listener: TcpListener, shared: Shared, mut stop: watch::Rec
                 let session_id = next_session;
                 next_session += 1;
                 let span = tracing::info_span!("edge_conn", session_id, %peer);
-                conns.spawn(conn::serve(stream, session_id, shared.clone(), stop.clone(), slot).instrument(span));
+                conns.spawn(conn::accept(stream, session_id, shared.clone(), stop.clone(), slot).instrument(span));
             }
             Err(_) => {
-                shared.metrics.rejected.inc();
+                shared.metrics.reject(RejectReason::Busy);
                 tracing::warn!(%peer, limit, "connection limit reached; rejecting");
-                conns.spawn(conn::reject_busy(stream, limit, shared.settings.write_timeout));
+                conns.spawn(conn::reject_busy(stream, limit, shared.settings.clone()));
             }
         }
     }

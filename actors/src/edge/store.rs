@@ -5,6 +5,7 @@ use tandem_codec::{ErrorCode, PlanResult};
 
 use super::msg::StoreMsg;
 use crate::error::ActorError;
+use crate::faults;
 use crate::metrics::EdgeMetrics;
 use crate::models::ModelCache;
 
@@ -18,7 +19,7 @@ pub(crate) fn spawn(mut cache: ModelCache, inbox: Receiver<StoreMsg>, metrics: E
             for msg in inbox.iter() {
                 match msg {
                     StoreMsg::Get { model_id, reply } => {
-                        let r = match cache.get(model_id) {
+                        let r = match load(&mut cache, model_id) {
                             Ok(m) => Ok(m.clone()),
                             Err(e) => {
                                 tracing::warn!(model_id, error = %e, "no such model");
@@ -30,7 +31,7 @@ pub(crate) fn spawn(mut cache: ModelCache, inbox: Receiver<StoreMsg>, metrics: E
                         let _ = reply.send(r);
                     }
                     StoreMsg::Prepare { model_id, point, reply } => {
-                        let r = match cache.get(model_id) {
+                        let r = match load(&mut cache, model_id) {
                             Ok(m) if usize::from(point) < m.end() => PlanResult::Applied,
                             Ok(_) => PlanResult::BadPoint,
                             Err(e) => {
@@ -45,4 +46,14 @@ pub(crate) fn spawn(mut cache: ModelCache, inbox: Receiver<StoreMsg>, metrics: E
             }
         })
         .map_err(|source| ActorError::Spawn { name: "edge-store", source })
+}
+
+/// A member from the cache, loading it on a miss ([`faults::EDGE_LOAD_TAIL`] fails the load).
+fn load(cache: &mut ModelCache, model_id: u32) -> Result<&crate::models::Loaded, ActorError> {
+    if let Some(arg) = faults::fired(faults::EDGE_LOAD_TAIL)
+        && (arg.is_empty() || arg.trim() == model_id.to_string())
+    {
+        return Err(ActorError::Model { model_id, source: tandem_models::ModelError::Config(format!("fail point {}", faults::EDGE_LOAD_TAIL)) });
+    }
+    cache.get(model_id)
 }

@@ -8,6 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::msg::{Job, StoreMsg};
 use crate::error::ActorError;
+use crate::faults;
 use crate::metrics::{EdgeMetrics, Stage};
 use crate::models::{Loaded, classify};
 
@@ -81,6 +82,10 @@ impl Worker {
         }
         let shape = [1, rest[0], rest[1], rest[2]];
         let t2 = Instant::now();
+        // `sleep(MS)` here makes a slow edge (this is an inference thread, not a runtime thread).
+        if faults::fired(faults::EDGE_INFER).is_some() {
+            return Err(ErrorCode::Inference);
+        }
         let (logits, _) = model.run(decoded, shape, point, model.end()).map_err(|e| {
             tracing::warn!(error = %e, "tail inference failed");
             ErrorCode::Inference

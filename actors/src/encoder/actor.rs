@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 
 use super::msg::WireFrame;
 use crate::Abort;
+use crate::emulation::Slowdown;
 use crate::error::ActorError;
 use crate::front::HeadFrame;
 use crate::ledger::{DropReason, LedgerHandle};
@@ -23,6 +24,8 @@ pub struct Encoder {
     pub ledger: LedgerHandle,
     /// Drain deadline passed.
     pub abort: Abort,
+    /// Emulated device speed: coding is stretched to R times its measured time.
+    pub slowdown: Slowdown,
 }
 
 impl Encoder {
@@ -47,7 +50,8 @@ impl Encoder {
                 continue;
             }
             let HeadFrame { frame_id, plan, tensor, shape, label, mut timeline } = head;
-            timeline.encode_start = Some(Instant::now());
+            let started = Instant::now();
+            timeline.encode_start = Some(started);
             if let Err(e) = codec.encode_into(&tensor, &shape, plan.choice.coding, &mut scratch) {
                 tracing::warn!(frame_id, error = %e, "tensor refused");
                 self.ledger.blocking_drop(frame_id, DropReason::EncodeError);
@@ -65,6 +69,7 @@ impl Encoder {
                 self.ledger.blocking_drop(frame_id, DropReason::EncodeError);
                 continue;
             }
+            self.slowdown.stretch(started);
             timeline.encoded = Some(Instant::now());
             if let Err(e) = self.out.blocking_send(WireFrame { frame_id, plan, bytes, label, timeline }) {
                 self.ledger.blocking_drop(e.0.frame_id, DropReason::Shutdown);

@@ -7,6 +7,7 @@ use tokio::sync::watch;
 use super::msg::HeadFrame;
 use crate::Abort;
 use crate::camera::CapturedFrame;
+use crate::emulation::Slowdown;
 use crate::error::ActorError;
 use crate::ledger::{DropReason, FrameResult, LedgerHandle, Outcome, Timeline};
 use crate::link::LinkState;
@@ -33,6 +34,8 @@ pub struct Front {
     pub abort: Abort,
     /// Metrics.
     pub metrics: DeviceMetrics,
+    /// Emulated device speed: inference is stretched to R times its measured time.
+    pub slowdown: Slowdown,
 }
 
 impl Front {
@@ -84,8 +87,10 @@ impl Front {
         let point = usize::from(plan.choice.point);
         let local = point >= end || !link_up;
         let to = if local { end } else { point };
-        timeline.front_start = Some(Instant::now());
+        let started = Instant::now();
+        timeline.front_start = Some(started);
         let out = model.run(image, shape, 0, to);
+        self.slowdown.stretch(started);
         timeline.front_end = Some(Instant::now());
         let (tensor, dims) = match out {
             Ok(o) => o,

@@ -8,13 +8,15 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::MissedTickBehavior;
 
-use super::msg::{LinkCommand, LinkError, LinkState, ProbeReport, TransferSample};
+use super::msg::{ConnectError, ConnectFailure, LinkCommand, LinkError, LinkState, ProbeReport, TransferSample};
 use super::shaper::Shaper;
 use crate::Abort;
 use crate::encoder::WireFrame;
+use crate::faults;
 use crate::ledger::{DropReason, FrameResult, LedgerHandle, Outcome};
 use crate::metrics::{DeviceMetrics, Origin};
 use crate::plan::ActivePlan;
+use crate::security::{ClientTls, Token};
 use crate::wire::{FrameReader, Read, as_control, put_control};
 
 /// How the link behaves.
@@ -45,6 +47,10 @@ pub struct LinkSettings {
     /// Shape the connection with a bandwidth trace (in-process token bucket + delay); `None`
     /// = the bare socket.
     pub shaper: Option<Shaper>,
+    /// Sent in `Hello` when the edge requires one.
+    pub token: Option<Token>,
+    /// Run the session over TLS, trusting these CAs for this server name; `None` = plain TCP.
+    pub tls: Option<ClientTls>,
 }
 
 /// A byte stream to the edge: the socket, or a shaped pipe in front of it.
@@ -132,12 +138,16 @@ impl Link {
     /// Run until the inbox is closed and every frame answered, or the abort signal.
     pub async fn run(mut self) {
         let mut backoff = self.settings.backoff_min;
+        let mut last_failure: Option<ConnectFailure> = None;
         loop {
             if !self.inbox_open || self.abort.is_set() {
                 self.drain_inbox(DropReason::Shutdown).await;
                 break;
             }
-            self.state.send_replace(LinkState::Connecting);
+            // A refusal stays visible while retrying (it is what an operator must see).
+            if !matches!(*self.state.borrow(), LinkState::Rejected { .. }) {
+                self.state.send_replace(LinkState::Connecting);
+            }
             let mut abort = self.abort.clone();
             let attempt = tokio::select! {
                 r = self.connect() => r,
@@ -146,6 +156,7 @@ impl Link {
             match attempt {
                 Ok((session_id, stream)) => {
                     backoff = self.settings.backoff_min;
+                    last_failure = None;
                     tracing::info!(edge = %self.settings.edge, session_id, "link up");
                     self.metrics.connects.inc();
                     self.metrics.connected.set(1);
@@ -160,8 +171,24 @@ impl Link {
                     tracing::warn!(edge = %self.settings.edge, "link lost; running locally until it is back");
                 }
                 Err(e) => {
-                    self.state.send_replace(LinkState::Down);
-                    tracing::warn!(edge = %self.settings.edge, error = %e, retry_in_ms = backoff.as_millis() as u64, "edge unreachable");
+                    let failure = e.failure();
+                    self.metrics.connect_failure(failure);
+                    self.state.send_replace(match &e {
+                        ConnectError::Rejected { code, .. } => LinkState::Rejected { code: *code },
+                        _ => LinkState::Down,
+                    });
+                    if failure.needs_operator() {
+                        // Retrying soon cannot help: wait the longest backoff, and say it loudly once.
+                        backoff = self.settings.backoff_max;
+                        if last_failure != Some(failure) {
+                            tracing::error!(edge = %self.settings.edge, error = %e, reason = failure.as_str(), retry_in_ms = backoff.as_millis() as u64, "the edge refuses this device; running locally");
+                        } else {
+                            tracing::warn!(edge = %self.settings.edge, error = %e, reason = failure.as_str(), retry_in_ms = backoff.as_millis() as u64, "the edge still refuses this device");
+                        }
+                    } else {
+                        tracing::warn!(edge = %self.settings.edge, error = %e, reason = failure.as_str(), retry_in_ms = backoff.as_millis() as u64, "edge unreachable");
+                    }
+                    last_failure = Some(failure);
                     self.wait_down(backoff).await;
                     backoff = (backoff * 2).min(self.settings.backoff_max);
                 }
@@ -213,37 +240,54 @@ impl Link {
         self.inbox_open = false;
     }
 
-    async fn connect(&mut self) -> Result<(u64, Stream), String> {
+    async fn connect(&mut self) -> Result<(u64, Stream), ConnectError> {
         let s = &self.settings;
         let tcp = tokio::time::timeout(s.connect_timeout, TcpStream::connect(&s.edge))
             .await
-            .map_err(|_| format!("connect timed out after {:?}", s.connect_timeout))?
-            .map_err(|e| format!("connect: {e}"))?;
-        tcp.set_nodelay(true).map_err(|e| format!("TCP_NODELAY: {e}"))?;
-        // The handshake goes through the shaper too: it is part of the link.
-        let mut stream: Stream = match &s.shaper {
+            .map_err(|_| ConnectError::Timeout { stage: "connect", after: s.connect_timeout })?
+            .map_err(ConnectError::Unreachable)?;
+        tcp.set_nodelay(true).map_err(ConnectError::Unreachable)?;
+        // The handshake goes through the shaper too: it is part of the link. TLS runs over the
+        // shaper, so the trace shapes the bytes TLS really sends.
+        let shaped: Stream = match &s.shaper {
             Some(shaper) => Box::new(shaper.wrap(tcp)),
             None => Box::new(tcp),
         };
+        let mut stream: Stream = match &s.tls {
+            None => shaped,
+            Some(tls) => {
+                let tls_stream = tokio::time::timeout(s.handshake_timeout, tls.connect(shaped))
+                    .await
+                    .map_err(|_| ConnectError::Timeout { stage: "TLS handshake", after: s.handshake_timeout })?
+                    .map_err(|source| ConnectError::Tls { server_name: tls.server_name(), source })?;
+                Box::new(tls_stream)
+            }
+        };
         let mut buf = Vec::new();
-        put_control(Control::Hello { protocol_version: PROTOCOL_VERSION, device_id: s.device_id.clone(), token: None }, &mut buf)
-            .map_err(|e| format!("hello: {e}"))?;
+        let hello = Control::Hello { protocol_version: PROTOCOL_VERSION, device_id: s.device_id.clone(), token: s.token.as_ref().map(|t| t.expose().to_owned()) };
+        put_control(hello, &mut buf).map_err(|e| ConnectError::Handshake(format!("hello: {e}")))?;
         let handshake = async {
-            stream.write_all(&buf).await.map_err(|e| format!("hello: {e}"))?;
+            stream.write_all(&buf).await.map_err(|e| ConnectError::Handshake(format!("hello: {e}")))?;
             let mut reader = FrameReader::new(&mut stream, s.limits);
             match reader.next().await {
                 Ok(Some(Read::Frame { frame, .. })) => match as_control(&frame) {
                     Some(Control::HelloAck { protocol_version, session_id }) if *protocol_version == PROTOCOL_VERSION => Ok(*session_id),
-                    Some(Control::HelloAck { protocol_version, .. }) => Err(format!("edge speaks protocol {protocol_version}, we speak {PROTOCOL_VERSION}")),
-                    Some(Control::Reject { code, reason }) => Err(format!("edge rejected the session: {code:?} ({reason})")),
-                    other => Err(format!("unexpected handshake reply {other:?}")),
+                    Some(Control::HelloAck { protocol_version, .. }) => Err(ConnectError::Handshake(format!("edge speaks protocol {protocol_version}, we speak {PROTOCOL_VERSION}"))),
+                    Some(Control::Reject { code, reason }) => Err(ConnectError::Rejected { code: *code, reason: reason.clone() }),
+                    other => Err(ConnectError::Handshake(format!("unexpected handshake reply {other:?}"))),
                 },
-                Ok(Some(Read::Bad { error, .. })) => Err(format!("bad handshake frame: {error}")),
-                Ok(None) => Err("edge closed the connection during the handshake".into()),
-                Err(e) => Err(format!("handshake: {e}")),
+                Ok(Some(Read::Bad { error, .. })) => {
+                    let hint = if s.tls.is_none() { " (does the edge expect TLS?)" } else { "" };
+                    Err(ConnectError::Handshake(format!("bad handshake frame: {error}{hint}")))
+                }
+                Ok(None) => {
+                    let hint = if s.tls.is_none() { " (an edge that expects TLS does this)" } else { "" };
+                    Err(ConnectError::Handshake(format!("edge closed the connection during the handshake{hint}")))
+                }
+                Err(e) => Err(ConnectError::Handshake(e.to_string())),
             }
         };
-        let session_id = tokio::time::timeout(s.handshake_timeout, handshake).await.map_err(|_| "handshake timed out".to_string())??;
+        let session_id = tokio::time::timeout(s.handshake_timeout, handshake).await.map_err(|_| ConnectError::Timeout { stage: "handshake", after: s.handshake_timeout })??;
         Ok((session_id, stream))
     }
 
@@ -277,6 +321,14 @@ impl Link {
                     break SessionEnd::Finished;
                 }
                 r = reader.next() => match r {
+                    Ok(Some(Read::Frame { .. })) if faults::fired(faults::LINK_RECV).is_some() => {
+                        tracing::warn!("link read failed (fail point {})", faults::LINK_RECV);
+                        break SessionEnd::Lost;
+                    }
+                    Ok(Some(Read::Frame { .. })) if faults::fired(faults::LINK_DECODE_REPLY).is_some() => {
+                        tracing::warn!("bad frame from the edge (fail point {}); closing the session", faults::LINK_DECODE_REPLY);
+                        break SessionEnd::Lost;
+                    }
                     Ok(Some(Read::Frame { frame, wire_len })) => {
                         self.metrics.bytes_received.inc_by(wire_len as u64);
                         match as_control(&frame) {
@@ -517,7 +569,12 @@ impl Link {
     async fn send_frame(&mut self, wr: &mut Writer, mut f: WireFrame, in_flight: &mut HashMap<u64, InFlight>, sample: bool) -> (u64, bool) {
         let frame_id = f.frame_id;
         f.timeline.sent_start = Some(Instant::now());
-        let bytes = std::mem::take(&mut f.bytes);
+        let mut bytes = std::mem::take(&mut f.bytes);
+        if let Some(fault) = faults::fired(faults::LINK_SEND)
+            && !inject_send_fault(&fault, &mut bytes, wr, self.settings.write_timeout).await
+        {
+            return (frame_id, false);
+        }
         let ok = matches!(tokio::time::timeout(self.settings.write_timeout, wr.write_all(&bytes)).await, Ok(Ok(())));
         if ok {
             f.timeline.sent_end = Some(Instant::now());
@@ -549,6 +606,38 @@ impl Link {
 
     async fn drop_frame(&self, frame_id: u64, reason: DropReason) {
         self.ledger.record(Outcome::Dropped { frame_id, reason }).await;
+    }
+}
+
+/// Apply a [`faults::LINK_SEND`] action to a frame about to be written; false = the connection
+/// is to be treated as lost (after the first half of the frame went out).
+async fn inject_send_fault(fault: &str, bytes: &mut [u8], wr: &mut Writer, write_timeout: Duration) -> bool {
+    match fault {
+        "corrupt" => {
+            if let Some(b) = bytes.last_mut() {
+                *b ^= 0xff;
+            }
+            tracing::warn!("frame corrupted (fail point {})", faults::LINK_SEND);
+            true
+        }
+        "oversize" => {
+            // payload_len lives at header bytes 64..72 (codec::frame's layout test pins it).
+            if let Some(len) = bytes.get_mut(64..72) {
+                len.copy_from_slice(&(u64::MAX / 2).to_le_bytes());
+            }
+            tracing::warn!("frame declared oversize (fail point {})", faults::LINK_SEND);
+            true
+        }
+        _ => {
+            let half = bytes.get(..bytes.len() / 2).unwrap_or_default();
+            let _ = tokio::time::timeout(write_timeout, async {
+                wr.write_all(half).await?;
+                wr.flush().await
+            })
+            .await;
+            tracing::warn!("link cut mid-frame (fail point {})", faults::LINK_SEND);
+            false
+        }
     }
 }
 

@@ -10,11 +10,18 @@
 //! a probe give none), and [`LinkCommand::Probe`] sends an active probe (`Ping` + `Probe`
 //! bursts, timed by their `Pong`/`ProbeReply`). [`shaper`] optionally puts a trace-driven
 //! token bucket and one-way delays between the link and its socket.
+//!
+//! Security ([`crate::security`]): the `Hello` carries the shared token when one is configured,
+//! and with TLS configured the session runs inside rustls (over the shaper, when there is one,
+//! so the trace shapes the bytes TLS really sends). A refused session ([`ConnectError`]) is
+//! counted by reason (`tandem_link_connect_failures_total`), published as
+//! [`LinkState::Rejected`] and logged — at ERROR the first time when only an operator can fix
+//! it (token, protocol version, certificate), and the link then retries at its longest backoff.
 
 mod actor;
 mod msg;
 pub mod shaper;
 
 pub use actor::{Link, LinkSettings};
-pub use msg::{LinkCommand, LinkError, LinkState, ProbeReport, TransferSample, command_queue, sample_queue};
+pub use msg::{ConnectError, ConnectFailure, LinkCommand, LinkError, LinkState, ProbeReport, TransferSample, command_queue, sample_queue};
 pub use shaper::{Shaper, Trace};

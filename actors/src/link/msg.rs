@@ -1,6 +1,6 @@
 use std::time::{Duration, Instant};
 
-use tandem_codec::PlanResult;
+use tandem_codec::{PlanResult, RejectCode};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::plan::ActivePlan;
@@ -17,12 +17,137 @@ pub enum LinkState {
     },
     /// Not connected; waiting to retry.
     Down,
+    /// The edge refused the session (a wrong token, an old protocol, its connection limit):
+    /// retrying with backoff, running locally meanwhile. Stays until a session is up or the
+    /// next attempt fails for another reason.
+    Rejected {
+        /// What the edge said.
+        code: RejectCode,
+    },
 }
 
 impl LinkState {
     /// Whether frames can be offloaded now.
     pub fn is_up(&self) -> bool {
         matches!(self, LinkState::Up { .. })
+    }
+}
+
+/// Why an attempt to open a session failed. Carries what a log line needs; the metric label is
+/// [`ConnectError::failure`].
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// TCP connect failed (nobody listening, no route, …).
+    #[error("connect: {0}")]
+    Unreachable(#[source] std::io::Error),
+    /// A stage of the set-up did not finish in time.
+    #[error("{stage} timed out after {} ms", after.as_millis())]
+    Timeout {
+        /// `connect`, `TLS handshake` or `handshake`.
+        stage: &'static str,
+        /// The timeout.
+        after: Duration,
+    },
+    /// The TLS handshake failed.
+    #[error("TLS handshake with {server_name:?} failed: {source} (is the edge serving TLS, with a certificate for this name signed by the configured CA?)")]
+    Tls {
+        /// The name the edge's certificate had to carry.
+        server_name: String,
+        /// rustls' verdict.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The edge answered `Reject`.
+    #[error("the edge rejected the session: {code:?} ({reason}){}", reject_hint(*code))]
+    Rejected {
+        /// Its code.
+        code: RejectCode,
+        /// Its reason, as sent (bounded).
+        reason: String,
+    },
+    /// The handshake failed otherwise (connection closed, unexpected or corrupt reply).
+    #[error("handshake: {0}")]
+    Handshake(String),
+}
+
+fn reject_hint(code: RejectCode) -> &'static str {
+    match code {
+        RejectCode::BadToken => " — check that link.token_file holds the edge's token",
+        RejectCode::UnsupportedProtocol => " — the device and the edge run incompatible versions",
+        RejectCode::Busy => " — the edge is at its connection limit",
+        RejectCode::UnknownDevice | RejectCode::Other => "",
+    }
+}
+
+impl ConnectError {
+    /// The metric label for this failure.
+    pub fn failure(&self) -> ConnectFailure {
+        match self {
+            ConnectError::Unreachable(_) => ConnectFailure::Unreachable,
+            ConnectError::Timeout { .. } => ConnectFailure::Timeout,
+            ConnectError::Tls { .. } => ConnectFailure::Tls,
+            ConnectError::Rejected { code: RejectCode::BadToken, .. } => ConnectFailure::Unauthorized,
+            ConnectError::Rejected { code: RejectCode::UnsupportedProtocol, .. } => ConnectFailure::Protocol,
+            ConnectError::Rejected { code: RejectCode::Busy, .. } => ConnectFailure::Busy,
+            ConnectError::Rejected { .. } => ConnectFailure::Rejected,
+            ConnectError::Handshake(_) => ConnectFailure::Handshake,
+        }
+    }
+}
+
+/// Why a session could not be opened: the `reason` label of `tandem_link_connect_failures_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConnectFailure {
+    /// TCP connect failed.
+    Unreachable,
+    /// Connect, TLS or handshake timeout.
+    Timeout,
+    /// TLS handshake failed (certificate, name, or the edge does not speak TLS).
+    Tls,
+    /// The edge refused the token.
+    Unauthorized,
+    /// The edge does not speak our protocol version.
+    Protocol,
+    /// The edge is at its connection limit.
+    Busy,
+    /// Refused for another reason.
+    Rejected,
+    /// The handshake failed otherwise.
+    Handshake,
+}
+
+impl ConnectFailure {
+    /// Every reason.
+    pub const ALL: [ConnectFailure; 8] = [
+        ConnectFailure::Unreachable,
+        ConnectFailure::Timeout,
+        ConnectFailure::Tls,
+        ConnectFailure::Unauthorized,
+        ConnectFailure::Protocol,
+        ConnectFailure::Busy,
+        ConnectFailure::Rejected,
+        ConnectFailure::Handshake,
+    ];
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ConnectFailure::Unreachable => "unreachable",
+            ConnectFailure::Timeout => "timeout",
+            ConnectFailure::Tls => "tls",
+            ConnectFailure::Unauthorized => "unauthorized",
+            ConnectFailure::Protocol => "protocol",
+            ConnectFailure::Busy => "busy",
+            ConnectFailure::Rejected => "rejected",
+            ConnectFailure::Handshake => "handshake",
+        }
+    }
+
+    /// Whether retrying soon is pointless until an operator acts (wrong token, wrong version,
+    /// wrong certificate): the link then waits its longest backoff between attempts and logs
+    /// the first failure at ERROR.
+    pub const fn needs_operator(self) -> bool {
+        matches!(self, ConnectFailure::Unauthorized | ConnectFailure::Protocol | ConnectFailure::Tls)
     }
 }
 

@@ -1,12 +1,14 @@
 //! An in-process link shaper: a token bucket whose rate follows a bandwidth trace, plus a one-way
 //! delay in each direction, between the link actor and its TCP socket.
 //!
-//! [`Shaper::wrap`] puts two pump tasks between the caller and a byte stream (a `TcpStream` in the
+//! [`Shaper::wrap`] puts pump tasks between the caller and a byte stream (a `TcpStream` in the
 //! runtime, a `tokio::io::duplex` pipe in tests) and hands back the caller's end of an in-memory
-//! pipe. Device → edge bytes are **paced** — a byte leaves only when the bucket holds a token for
-//! it — then held for the one-way delay and written to the socket; edge → device bytes are held
-//! for the return delay. So the socket really sees the trace's rate, and the link's `write_all`
-//! blocks when the bucket is empty (backpressure through a bounded pipe and a bounded delay line).
+//! pipe. Bytes in each direction are **paced** — a byte leaves only when that direction's bucket
+//! holds a token for it — then held for the one-way delay (`delay_ms` device → edge,
+//! `return_delay_ms` edge → device) and written on. So the socket really sees the trace's rate, and
+//! the link's `write_all` blocks when the bucket is empty (backpressure through a bounded pipe and
+//! a bounded delay line). Both directions follow the same trace, as the planner's link model has one
+//! bandwidth for the tensor and the result.
 //!
 //! All time is `tokio::time`, so the shaper runs under `#[tokio::test(start_paused = true)]`.
 //! The decisions — the rate at a time ([`Trace::rate_bps_at`]) and how long to wait for tokens
@@ -52,6 +54,8 @@ pub const MIN_RATE_BPS: f64 = 1e3;
 const QUANTUM: usize = 8 * 1024;
 /// Bytes scheduled as one unit (a packet).
 const MTU: usize = 1500;
+/// Half of tokio's timer resolution (see [`release`]).
+const HALF_TICK: Duration = Duration::from_micros(500);
 /// Chunks held in each delay line (full: the pump waits — backpressure).
 const DELAY_LINE: usize = 256;
 /// Capacity of the in-memory pipe between the link and the pumps, bytes: like a socket's send
@@ -291,7 +295,7 @@ impl Shaper {
         let (down_tx, down_rx) = mpsc::channel(DELAY_LINE);
         tokio::spawn(pace(far_rd, up_tx, self.clone(), up_delay));
         tokio::spawn(release(up_rx, io_wr));
-        tokio::spawn(forward(io_rd, down_tx, down_delay));
+        tokio::spawn(pace(io_rd, down_tx, self.clone(), down_delay));
         tokio::spawn(release(down_rx, far_wr));
         near
     }
@@ -316,10 +320,16 @@ async fn pace<R: AsyncRead + Unpin>(mut rd: R, out: mpsc::Sender<(Vec<u8>, Insta
             let rate = shaper.trace.rate_bps_at(shaper.elapsed());
             let leaves = bucket.schedule(chunk.len(), rate);
             let now = shaper.elapsed();
-            if leaves > now {
+            // The chunk's delay runs from its scheduled departure, not from when this task woke:
+            // tokio timers fire up to a millisecond late, and stamping the wake-up time would add
+            // that lateness once here and again in the delay line.
+            let departs = if leaves > now {
                 tokio::time::sleep(leaves - now).await;
-            }
-            if out.send((chunk.to_vec(), Instant::now() + delay)).await.is_err() {
+                shaper.origin + leaves
+            } else {
+                Instant::now()
+            };
+            if out.send((chunk.to_vec(), departs + delay)).await.is_err() {
                 return;
             }
         }
@@ -346,25 +356,16 @@ async fn futures_read<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut [u8], busy: &m
     }
 }
 
-/// Read from the socket and stamp chunks with their release time (no rate limit).
-async fn forward<R: AsyncRead + Unpin>(mut rd: R, out: mpsc::Sender<(Vec<u8>, Instant)>, delay: Duration) {
-    let mut buf = vec![0u8; QUANTUM];
-    loop {
-        match rd.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                if out.send((buf[..n].to_vec(), Instant::now() + delay)).await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
-
 /// Write each chunk once its release time has come; shut the writer down at the end.
+///
+/// tokio's timer wheel rounds a deadline up to the next millisecond, so sleeping until `at` would
+/// release every chunk 0–1 ms late — a bias of about half a millisecond per direction that the
+/// emulated link does not have. Asking for half a tick earlier centres the error on zero (a chunk
+/// leaves within ±0.5 ms of its time); a whole-millisecond `at`, as in the paused-time tests, is
+/// still released exactly on time.
 async fn release<W: AsyncWrite + Unpin>(mut rx: mpsc::Receiver<(Vec<u8>, Instant)>, mut wr: W) {
     while let Some((chunk, at)) = rx.recv().await {
-        tokio::time::sleep_until(at).await;
+        tokio::time::sleep_until(at.checked_sub(HALF_TICK).unwrap_or(at)).await;
         if wr.write_all(&chunk).await.is_err() {
             return;
         }
@@ -469,17 +470,19 @@ mod tests {
         // First second at 10 Mbit/s: 1.25 MB; then 125 kB more takes one more second at 1 Mbit/s.
         let secs = push(&shaper, 1_250_000 + 125_000).await;
         assert!((secs - 2.05).abs() < 0.03, "took {secs} s");
-        // Return direction: bytes written by the far side arrive after the return delay only.
+        // Return direction: paced at the same rate, then held for the return delay. 12,500 bytes
+        // at 1 Mbit/s take 100 ms to serialise, plus 30 ms.
         let mut trace = Trace::constant(1.0);
         trace.return_delay_ms = 30;
         let shaper = Shaper::new(trace);
-        let (mut far, near_io) = tokio::io::duplex(1024);
+        let (mut far, near_io) = tokio::io::duplex(64 * 1024);
         let mut near = shaper.wrap(near_io);
         let start = Instant::now();
-        far.write_all(b"hello").await.unwrap();
-        let mut buf = [0u8; 5];
+        let sent = vec![5u8; 12_500];
+        far.write_all(&sent).await.unwrap();
+        let mut buf = vec![0u8; sent.len()];
         near.read_exact(&mut buf).await.unwrap();
-        assert_eq!(&buf, b"hello");
-        assert_eq!(start.elapsed(), Duration::from_millis(30));
+        assert_eq!(buf, sent);
+        assert_eq!(start.elapsed(), Duration::from_millis(130));
     }
 }

@@ -4,6 +4,7 @@ use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, 
 
 use super::{Origin, Stage, latency_buckets, stage_histogram};
 use crate::ledger::DropReason;
+use crate::link::ConnectFailure;
 use crate::plan::ActivePlan;
 
 /// The device's metrics. Cheap to clone (handles to atomics).
@@ -32,6 +33,7 @@ pub struct DeviceMetrics {
     pub connects: IntCounter,
     /// `tandem_link_in_flight_frames`: frames sent and not yet answered.
     pub in_flight: IntGauge,
+    connect_failures: HashMap<ConnectFailure, IntCounter>,
 }
 
 impl DeviceMetrics {
@@ -53,6 +55,8 @@ impl DeviceMetrics {
         registry.register(Box::new(results_vec.clone()))?;
         let bytes_vec = IntCounterVec::new(Opts::new("tandem_link_bytes_total", "Bytes on the device-edge link (frames incl. headers)"), &["direction"])?;
         registry.register(Box::new(bytes_vec.clone()))?;
+        let failures_vec = IntCounterVec::new(Opts::new("tandem_link_connect_failures_total", "Attempts to open a session with the edge that failed, by reason"), &["reason"])?;
+        registry.register(Box::new(failures_vec.clone()))?;
         let stage_vec = stage_histogram(registry)?;
         let e2e = Histogram::with_opts(HistogramOpts::new("tandem_e2e_seconds", "Capture to result, per frame").buckets(latency_buckets()))?;
         registry.register(Box::new(e2e.clone()))?;
@@ -70,12 +74,20 @@ impl DeviceMetrics {
             connected: gauge("tandem_link_connected", "1 while a session with the edge is established, else 0")?,
             connects: counter("tandem_link_connects_total", "Sessions established with the edge")?,
             in_flight: gauge("tandem_link_in_flight_frames", "Frames sent to the edge and not yet answered")?,
+            connect_failures: ConnectFailure::ALL.iter().map(|&f| (f, failures_vec.with_label_values(&[f.as_str()]))).collect(),
         })
     }
 
     /// Count one dropped frame.
     pub fn dropped(&self, reason: DropReason) {
         if let Some(c) = self.dropped.get(&reason) {
+            c.inc();
+        }
+    }
+
+    /// Count one failed attempt to open a session.
+    pub fn connect_failure(&self, why: ConnectFailure) {
+        if let Some(c) = self.connect_failures.get(&why) {
             c.inc();
         }
     }

@@ -20,6 +20,37 @@ const ERROR_CODES: [ErrorCode; 11] = [
     ErrorCode::Internal,
 ];
 
+/// Why the edge refused a connection: the `reason` label of `tandem_edge_rejections_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    /// Over the connection limit (`Reject { Busy }`).
+    Busy,
+    /// A protocol version this edge does not speak (`Reject { UnsupportedProtocol }`).
+    Protocol,
+    /// A missing or wrong token (`Reject { BadToken }`).
+    Unauthorized,
+    /// No `Hello` in time, or something else first.
+    Handshake,
+    /// The TLS handshake failed or timed out.
+    Tls,
+}
+
+impl RejectReason {
+    /// Every reason.
+    pub const ALL: [RejectReason; 5] = [RejectReason::Busy, RejectReason::Protocol, RejectReason::Unauthorized, RejectReason::Handshake, RejectReason::Tls];
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::Busy => "busy",
+            RejectReason::Protocol => "protocol",
+            RejectReason::Unauthorized => "unauthorized",
+            RejectReason::Handshake => "handshake",
+            RejectReason::Tls => "tls",
+        }
+    }
+}
+
 /// The edge server's metrics. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct EdgeMetrics {
@@ -27,8 +58,10 @@ pub struct EdgeMetrics {
     pub connections: IntGauge,
     /// `tandem_edge_connections_total{outcome="accepted"}`.
     pub accepted: IntCounter,
-    /// `tandem_edge_connections_total{outcome="rejected"}` (limit, protocol, handshake).
+    /// `tandem_edge_connections_total{outcome="rejected"}` (limit, protocol, token, handshake,
+    /// TLS); by reason in `tandem_edge_rejections_total` ([`EdgeMetrics::reject`] counts both).
     pub rejected: IntCounter,
+    rejections: HashMap<RejectReason, IntCounter>,
     /// `tandem_edge_connections_total{outcome="idle_timeout"}`.
     pub idle_closed: IntCounter,
     /// `tandem_edge_frames_total`: tensor frames answered with a result.
@@ -61,6 +94,8 @@ impl EdgeMetrics {
         reg(Box::new(bytes.clone()))?;
         let models_loaded = IntGauge::new("tandem_edge_models_loaded", "Model tails held by the model store")?;
         reg(Box::new(models_loaded.clone()))?;
+        let rejections = IntCounterVec::new(Opts::new("tandem_edge_rejections_total", "Connections refused, by reason"), &["reason"])?;
+        reg(Box::new(rejections.clone()))?;
         let replies_dropped = IntCounter::new("tandem_edge_replies_dropped_total", "Replies dropped because the connection's outbox was full")?;
         reg(Box::new(replies_dropped.clone()))?;
         let stage_vec = stage_histogram(registry)?;
@@ -68,6 +103,7 @@ impl EdgeMetrics {
             connections,
             accepted: conn_total.with_label_values(&["accepted"]),
             rejected: conn_total.with_label_values(&["rejected"]),
+            rejections: RejectReason::ALL.iter().map(|&r| (r, rejections.with_label_values(&[r.as_str()]))).collect(),
             idle_closed: conn_total.with_label_values(&["idle_timeout"]),
             frames,
             errors: ERROR_CODES.iter().map(|&c| (c, errors.with_label_values(&[c.as_str()]))).collect(),
@@ -80,6 +116,14 @@ impl EdgeMetrics {
             models_loaded,
             replies_dropped,
         })
+    }
+
+    /// Count one refused connection.
+    pub fn reject(&self, reason: RejectReason) {
+        self.rejected.inc();
+        if let Some(c) = self.rejections.get(&reason) {
+            c.inc();
+        }
     }
 
     /// Count one frame answered with `code`.

@@ -1,6 +1,12 @@
 //! A minimal HTTP/1.1 responder for `GET /metrics` (Prometheus text format). One request per
 //! connection, request head bounded to 8 KiB and read under a timeout; anything but
-//! `GET /metrics` gets a 404. Enough for a scraper and `curl`; no web framework.
+//! `GET /metrics` (and `POST /floor?…` on the device) gets a 404. Enough for a scraper and
+//! `curl`; no web framework.
+//!
+//! Bad input gets a 4xx and the listener keeps serving: a head over 8 KiB is answered 431, a
+//! request with a body (nothing here takes one) 413, a floor that does not parse 400. The
+//! connection is then closed after reading (and discarding, boundedly) what the client still
+//! sends, so the client reads its error instead of a reset.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -16,6 +22,10 @@ use crate::error::ActorError;
 
 const MAX_REQUEST_HEAD: usize = 8 << 10;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// After answering, read and discard at most this much of what the client still sends…
+const MAX_DISCARD: usize = 1 << 20;
+/// …for at most this long.
+const DISCARD_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A running responder; dropping it does not stop it — call [`MetricsServer::stop`].
 #[derive(Debug)]
@@ -79,10 +89,15 @@ async fn respond(mut stream: TcpStream, registry: &Registry, floor: Option<&Floo
         Ok::<_, std::io::Error>(())
     };
     tokio::time::timeout(REQUEST_TIMEOUT, read).await.map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+    let end = head.windows(4).position(|w| w == b"\r\n\r\n");
     let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
     let mut words = line.split(|&b| b == b' ');
     let (method, path) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
-    let (status, content_type, body) = if method == b"GET" && (path == b"/metrics" || path.starts_with(b"/metrics?")) {
+    let (status, content_type, body) = if end.is_none() && head.len() >= MAX_REQUEST_HEAD {
+        ("431 Request Header Fields Too Large", "text/plain", format!("request head over {MAX_REQUEST_HEAD} bytes\n").into_bytes())
+    } else if has_body(head.get(..end.unwrap_or(head.len())).unwrap_or_default()) {
+        ("413 Payload Too Large", "text/plain", b"request bodies are not accepted\n".to_vec())
+    } else if method == b"GET" && (path == b"/metrics" || path.starts_with(b"/metrics?")) {
         let mut body = Vec::new();
         match TextEncoder::new().encode(&registry.gather(), &mut body) {
             Ok(()) => ("200 OK", prometheus::TEXT_FORMAT, body),
@@ -100,5 +115,36 @@ async fn respond(mut stream: TcpStream, registry: &Registry, floor: Option<&Floo
     let header = format!("HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
     stream.write_all(header.as_bytes()).await?;
     stream.write_all(&body).await?;
-    stream.shutdown().await
+    stream.shutdown().await?;
+    // Closing with unread input makes the kernel send a reset, which can destroy the response
+    // before the client reads it: drain (boundedly) first.
+    let drain = async {
+        let mut chunk = [0u8; 8192];
+        let mut left = MAX_DISCARD;
+        while left > 0 {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DISCARD_TIMEOUT, drain).await;
+    Ok(())
+}
+
+/// Whether a request head announces a body (`Content-Length` above 0, or any
+/// `Transfer-Encoding`). A malformed length counts as a body.
+fn has_body(head: &[u8]) -> bool {
+    head.split(|&b| b == b'\n').skip(1).any(|line| {
+        let Some(colon) = line.iter().position(|&b| b == b':') else { return false };
+        let (name, value) = line.split_at(colon);
+        let value = std::str::from_utf8(value.get(1..).unwrap_or_default()).unwrap_or("x").trim();
+        if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            true
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            value.parse::<u64>().map_or(true, |n| n > 0)
+        } else {
+            false
+        }
+    })
 }

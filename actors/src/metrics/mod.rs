@@ -11,7 +11,7 @@ mod edge;
 mod http;
 
 pub use device::DeviceMetrics;
-pub use edge::EdgeMetrics;
+pub use edge::{EdgeMetrics, RejectReason};
 pub use http::{MetricsServer, serve, serve_with_floor};
 
 use prometheus::{HistogramOpts, HistogramVec, Registry};

@@ -24,6 +24,7 @@ use crate::params::ParamMap;
 use crate::series::{MANIFEST, MANIFEST_VERSION, Member, MemberKind, Series};
 use crate::train::{evaluate, Schedule, TrainConfig};
 use crate::zoo::{Net, NetSpec};
+use burn::tensor::Device;
 use rank::TaylorVariant;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -179,6 +180,9 @@ pub struct Run<'a> {
     pub series: Series,
     /// Show training progress bars.
     pub progress: bool,
+    /// The plain (non-autodiff) device every model of the run lives on; training and ranking
+    /// use its autodiff form.
+    pub device: Device,
 }
 
 impl<'a> Run<'a> {
@@ -213,7 +217,7 @@ impl<'a> Run<'a> {
     ) -> Result<(Net, NetSpec, f64, f64)> {
         let started = Instant::now();
         let (pruned, new_spec) = surgery::remove_filters(params, spec, removals)?;
-        let net = pruned.apply(Net::new(&new_spec, &crate::device::cpu_autodiff()))?;
+        let net = pruned.apply(Net::new(&new_spec, &self.device.clone().autodiff()))?;
         let (net, _) = crate::train::train(net, &self.data.train, ft, label, self.progress)?;
         let acc = self.accuracy(&net);
         Ok((net, new_spec, acc, started.elapsed().as_secs_f64()))
@@ -243,14 +247,23 @@ impl<'a> Run<'a> {
 
     /// Load a member back as (params, spec, net on the autodiff device).
     pub fn load_member(&self, m: &Member) -> Result<(ParamMap, NetSpec)> {
-        let (net, card) = checkpoint::load(&self.series.dir_of(self.dir, m), &crate::device::cpu())?;
+        let (net, card) = checkpoint::load(&self.series.dir_of(self.dir, m), &self.device)?;
         Ok((ParamMap::from_module(&net)?, card.spec))
     }
 }
 
-/// Run (or resume) 2-step pruning of the model in `base_dir` into the series directory `out`.
+/// Run (or resume) 2-step pruning of the model in `base_dir` into the series directory `out`, on
+/// the CPU.
 pub fn prune(base_dir: &Path, out: &Path, cfg: &PruneConfig, data: &Splits, resume: bool, progress: bool, report: Report) -> Result<Series> {
+    prune_on(&crate::device::cpu(), base_dir, out, cfg, data, resume, progress, report)
+}
+
+/// [`prune`] on `device` (a plain device from [`crate::device::device`]; training and ranking use
+/// its autodiff form). The series is the same on every device up to floating-point rounding.
+#[allow(clippy::too_many_arguments)]
+pub fn prune_on(device: &Device, base_dir: &Path, out: &Path, cfg: &PruneConfig, data: &Splits, resume: bool, progress: bool, report: Report) -> Result<Series> {
     cfg.validate()?;
+    let device = device.clone().without_autodiff();
     let eval_set = if cfg.eval_images == 0 { data.test.clone() } else { data.test.take(cfg.eval_images) };
     let manifest = out.join(MANIFEST);
     let series = if manifest.is_file() {
@@ -261,7 +274,7 @@ pub fn prune(base_dir: &Path, out: &Path, cfg: &PruneConfig, data: &Splits, resu
         report(&format!("resuming {}: {} members, step 1 {}, {} step-2 families done", out.display(), s.members.len(), if s.step1_done { "done" } else { "in progress" }, s.step2_done.len()));
         s
     } else {
-        let (net, card) = checkpoint::load(base_dir, &crate::device::cpu())?;
+        let (net, card) = checkpoint::load(base_dir, &device)?;
         if card.spec.in_channels != data.train.channels || card.spec.num_classes != data.train.num_classes {
             return Err(ModelError::Config(format!(
                 "model {} expects {} channels / {} classes, data set {} has {} / {}",
@@ -280,13 +293,13 @@ pub fn prune(base_dir: &Path, out: &Path, cfg: &PruneConfig, data: &Splits, resu
             step1_kept: None,
             step2_done: Vec::new(),
         };
-        let mut run = Run { dir: out, cfg, data, eval_set, series, progress };
+        let mut run = Run { dir: out, cfg, data, eval_set, series, progress, device };
         let acc = run.accuracy(&net);
         report(&format!("original: {:?}, {:.2} M MACs, accuracy {:.2} %", card.spec.widths, card.spec.total_macs() as f64 / 1e6, acc * 100.0));
         run.record(&net, &card.spec, "original".into(), MemberKind::Original, "original".into(), acc, true, card.provenance.epochs, card.provenance.wall_s, &base_dir.display().to_string())?;
         return finish(run, report);
     };
-    let run = Run { dir: out, cfg, data, eval_set, series, progress };
+    let run = Run { dir: out, cfg, data, eval_set, series, progress, device };
     finish(run, report)
 }
 

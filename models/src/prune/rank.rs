@@ -65,7 +65,8 @@ pub fn taylor_raw(
             hw[conv] = points[i + 1].shape[1] * points[i + 1].shape[2];
         }
     }
-    let ad = crate::device::cpu_autodiff();
+    // Rank on the device the model lives on, with autodiff for the gate gradients.
+    let ad = net.devices().into_iter().next().unwrap_or_else(crate::device::cpu).autodiff();
     let model = net.valid().to_device(&ad).freeze();
     let loss_fn = CrossEntropyLossConfig::new().init(&ad);
     let mut acc: Vec<Vec<f64>> = (0..n_convs).map(|c| if wanted[c] { vec![0.0; spec.widths[c]] } else { Vec::new() }).collect();

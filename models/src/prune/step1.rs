@@ -29,7 +29,7 @@ pub fn run(run: &mut Run, report: Report) -> Result<()> {
         }
         iter += 1;
         let (params, spec) = run.load_member(&parent)?;
-        let net = params.apply(crate::zoo::Net::new(&spec, &crate::device::cpu()))?;
+        let net = params.apply(crate::zoo::Net::new(&spec, &run.device))?;
         let scores = run.rank(&net, None, iter as u64)?;
         let removals = lowest_global(&scores, per_iter, 1);
         let (net, new_spec, acc, wall) = run.prune_and_finetune(&params, &spec, &removals, &ft, &format!("step1 it{iter}"))?;

@@ -65,7 +65,7 @@ fn family(run: &mut Run, start: &Member, conv: usize, reference: f64, name: &str
     for &target in schedule.iter().filter(|&&w| w < current) {
         iter += 1;
         let (params, spec) = run.load_member(&parent)?;
-        let net = params.apply(crate::zoo::Net::new(&spec, &crate::device::cpu()))?;
+        let net = params.apply(crate::zoo::Net::new(&spec, &run.device))?;
         let scores = run.rank(&net, Some(&[conv]), 1000 + conv as u64 * 100 + iter as u64)?;
         let remove = lowest_in_layer(&scores[conv], spec.widths[conv] - target);
         let removals = BTreeMap::from([(conv, remove)]);
