@@ -40,17 +40,22 @@ fn reproduce_runs_every_stage_and_splices_its_tables() {
     std::fs::write(dir.join("tiny.toml"), config).expect("write config");
     std::fs::write(dir.join("RESULTS.md"), "# Results\n\nhand-written text\n").expect("write results");
 
-    let out = Command::new(TANDEM)
-        .current_dir(root)
-        .arg("reproduce")
-        .arg("--config")
-        .arg(dir.join("tiny.toml"))
-        .arg("--dir")
-        .arg(dir.join("work"))
-        .arg("--results")
-        .arg(dir.join("RESULTS.md"))
-        .output()
-        .expect("run tandem reproduce");
+    // `tandem reproduce` on the tiny config, its stages in `work/`, its section in RESULTS.md.
+    let reproduce = |extra: &[&str]| {
+        Command::new(TANDEM)
+            .current_dir(root)
+            .arg("reproduce")
+            .args(extra)
+            .arg("--config")
+            .arg(dir.join("tiny.toml"))
+            .arg("--dir")
+            .arg(dir.join("work"))
+            .arg("--results")
+            .arg(dir.join("RESULTS.md"))
+            .output()
+            .expect("run tandem reproduce")
+    };
+    let out = reproduce(&[]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "reproduce failed ({}):\n{text}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
 
@@ -72,16 +77,7 @@ fn reproduce_runs_every_stage_and_splices_its_tables() {
     assert!(dir.join("reproduce/tiny/report.md").is_file(), "the report is copied beside the results file");
 
     // A second run reuses every cached stage and replaces its section instead of adding one.
-    let again = Command::new(TANDEM)
-        .current_dir(root)
-        .args(["reproduce", "--no-measure", "--config"])
-        .arg(dir.join("tiny.toml"))
-        .arg("--dir")
-        .arg(dir.join("work"))
-        .arg("--results")
-        .arg(dir.join("RESULTS.md"))
-        .output()
-        .expect("run tandem reproduce again");
+    let again = reproduce(&["--no-measure"]);
     let text = String::from_utf8_lossy(&again.stdout);
     assert!(again.status.success(), "{text}");
     assert!(text.contains("reusing"), "{text}");

@@ -8,52 +8,17 @@ use std::time::Duration;
 
 use prometheus::Registry;
 use tandem_actors::controller::policy::{Step, held, next_step};
-use tandem_actors::controller::{Controller, ControllerHandle, ControllerMetrics, ControllerSettings, ControllerStatus};
-use tandem_actors::device::DeviceHandle;
+use tandem_actors::controller::ControllerSettings;
 use tandem_actors::ledger::{DropReason, Summary};
 use tandem_actors::link::{Shaper, Trace};
-use tandem_actors::metrics::{DeviceMetrics, Origin, serve_with_floor};
+use tandem_actors::metrics::{Origin, serve_with_floor};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tandem_actors::plan::{ActivePlan, PlanChoice};
 use tandem_bandwidth_probe::{Config as EstimatorConfig, Estimator};
-use tandem_planner::{
-    AccuracyFloor, CodingClass, CodingCost, Decision, Hysteresis, LinkState, ModelKind, ModelProfile, Planner, PointProfile, Profile, Provenance, Role, combine,
-};
+use tandem_planner::{AccuracyFloor, Decision, Hysteresis, LinkState, ModelProfile};
 
 use crate::common::*;
-
-/// One profiled point: (plan text resolving the index, device ms, edge ms, bytes on the wire).
-struct P<'a>(&'a str, f64, f64, f64);
-
-fn model(s: &TestSeries, id: u32, accuracy: f64, points: &[P]) -> ModelProfile {
-    let pts = points
-        .iter()
-        .map(|P(text, device_ms, edge_ms, bytes)| {
-            let c = plan(s, &text.replace("{id}", "0"));
-            let end = text.contains(":end");
-            let name = text.split(':').nth(1).unwrap_or_default().to_string();
-            PointProfile {
-                point: c.point,
-                name,
-                device_ms: *device_ms,
-                edge_ms: *edge_ms,
-                elements: 1,
-                codings: if end {
-                    Vec::new()
-                } else {
-                    vec![CodingCost { coding: c.coding.to_string(), class: CodingClass::Lossy, bytes: *bytes, encode_ms: 0.1, decode_ms: 0.1, accuracy: None }]
-                },
-            }
-        })
-        .collect();
-    let kind = if id == 0 { ModelKind::Original } else { ModelKind::Step1 { iter: id } };
-    ModelProfile { model_id: id, name: format!("m{id}"), kind, accuracy, points: pts }
-}
-
-fn planner(models: Vec<ModelProfile>, h: Hysteresis) -> Planner {
-    let prof = |role| Profile { provenance: Provenance { role, machine: "test".into(), threads: 1, emulated_slowdown: None }, models: models.clone() };
-    Planner::new(combine(&prof(Role::Device), &prof(Role::Edge)).expect("profiles"), h).expect("planner")
-}
+use crate::fixtures::{P, model, planner, planner_with, start_controller, wait_status};
 
 /// Model 0 split at the input (4 KB, cheap device) vs after pool2 (small tensor, costly device):
 /// the input split wins above ~4 Mbit/s, pool2 below. All-local is never worth it.
@@ -65,20 +30,6 @@ fn settings(floor: AccuracyFloor) -> ControllerSettings {
     // Frames of the tiny series are a few KB: let them count as throughput samples.
     let estimator = EstimatorConfig { min_sample_bytes: 2048, probe_initial_bytes: 16 * 1024, ..EstimatorConfig::default() };
     ControllerSettings { estimator, floor, tick: Duration::from_millis(20), retry_after: Duration::from_secs(600), ..ControllerSettings::default() }
-}
-
-fn start_controller(device: &mut DeviceHandle, planner: Planner, settings: ControllerSettings) -> (ControllerHandle, Registry) {
-    let registry = Registry::new();
-    let metrics = ControllerMetrics::register(&registry).expect("metrics");
-    let device_metrics = DeviceMetrics::register(&registry).expect("device metrics");
-    let samples = device.take_samples().expect("samples");
-    let c = Controller::spawn(settings, planner, device.plan_handle(), device.link_state(), device.link_commands(), samples, metrics, device_metrics, None).expect("controller");
-    (c, registry)
-}
-
-async fn wait_status(c: &ControllerHandle, what: &str, pred: impl FnMut(&ControllerStatus) -> bool) -> ControllerStatus {
-    let mut rx = c.status();
-    guarded(what, async { rx.wait_for(pred).await.expect("controller alive").clone() }).await
 }
 
 /// Balanced ledger, no frame lost on the way or counted twice, and every result computed under
@@ -108,7 +59,7 @@ async fn a_bandwidth_step_switches_to_a_smaller_tensor_without_losing_frames() {
     cfg.link.shaper = Some(Shaper::new(trace));
     let shaper = cfg.link.shaper.clone().expect("shaper");
     let (mut device, _) = start_device(cfg, 16).await;
-    let (ctl, registry) = start_controller(&mut device, planner(step_profiles(&s), Hysteresis::default()), settings(AccuracyFloor::Absolute(0.0)));
+    let (ctl, registry) = start_controller(&mut device, planner(step_profiles(&s)), settings(AccuracyFloor::Absolute(0.0)));
     let small = plan(&s, "0:pool2:q8-lz4");
 
     let st = wait_status(&ctl, "a swap to the pool2 split", |st| st.history.last().is_some_and(|p| p.choice == small)).await;
@@ -140,7 +91,7 @@ async fn raising_the_floor_switches_to_a_more_accurate_model() {
     let (edge, _) = start_edge(&s.path, &edge_config()).await;
     let cfg = device_settings(&s, &edge.addr.to_string(), "0:pool2:q8-lz4", 20.0, None);
     let (mut device, _) = start_device(cfg, 16).await;
-    let (ctl, _) = start_controller(&mut device, planner(floor_profiles(&s), Hysteresis::default()), settings(AccuracyFloor::Absolute(0.5)));
+    let (ctl, _) = start_controller(&mut device, planner(floor_profiles(&s)), settings(AccuracyFloor::Absolute(0.5)));
 
     let st = wait_status(&ctl, "a swap to the pruned model", |st| st.history.last().is_some_and(|p| p.choice.model_id == 1)).await;
     let epoch = st.history.len();
@@ -177,7 +128,7 @@ async fn a_tail_that_fails_to_load_rolls_back() {
     // Model 7 is in the profiles (and the best choice) but not in the series: the edge cannot load it.
     let mut models = floor_profiles(&s);
     models[1].model_id = 7;
-    let (ctl, registry) = start_controller(&mut device, planner(models, Hysteresis::default()), settings(AccuracyFloor::Absolute(0.5)));
+    let (ctl, registry) = start_controller(&mut device, planner(models), settings(AccuracyFloor::Absolute(0.5)));
 
     let st = wait_status(&ctl, "a failed swap", |st| st.failed >= 1).await;
     assert_eq!(st.applied, 0);
@@ -207,7 +158,7 @@ fn hysteresis_bounds_swaps_on_a_noisy_trace() {
     trace.steps.truncate(1); // the 6 Mbit/s phase only: the crossover
     let dwell = ControllerSettings::default().min_dwell;
     let swaps = |h: Hysteresis, dwell: Duration| {
-        let mut planner = planner(models.clone(), h);
+        let mut planner = planner_with(models.clone(), h);
         let mut est = Estimator::default();
         let mut swaps = 0;
         let mut last = None;

@@ -25,12 +25,12 @@ use std::time::{Duration, Instant};
 
 use fail::FailScenario;
 use prometheus::Registry;
-use tandem_actors::controller::{Controller, ControllerHandle, ControllerMetrics, ControllerSettings, ControllerStatus};
+use tandem_actors::controller::ControllerSettings;
 use tandem_actors::device::DeviceHandle;
 use tandem_actors::faults;
 use tandem_actors::ledger::{DropReason, Summary};
 use tandem_actors::link::{Shaper, Trace};
-use tandem_actors::metrics::{DeviceMetrics, Origin};
+use tandem_actors::metrics::Origin;
 use tandem_bandwidth_probe::Config as EstimatorConfig;
 use tandem_planner::AccuracyFloor;
 use tokio::net::TcpListener;
@@ -227,20 +227,6 @@ fn controller_settings() -> ControllerSettings {
     // Frames of the tiny series are a few hundred bytes: probes give the estimate.
     let estimator = EstimatorConfig { min_sample_bytes: 2048, probe_initial_bytes: 16 * 1024, ..EstimatorConfig::default() };
     ControllerSettings { estimator, floor: AccuracyFloor::Absolute(0.5), tick: Duration::from_millis(20), retry_after: Duration::from_millis(300), ..ControllerSettings::default() }
-}
-
-fn start_controller(device: &mut DeviceHandle, planner: tandem_planner::Planner, settings: ControllerSettings) -> (ControllerHandle, Registry) {
-    let registry = Registry::new();
-    let metrics = ControllerMetrics::register(&registry).expect("metrics");
-    let device_metrics = DeviceMetrics::register(&registry).expect("device metrics");
-    let samples = device.take_samples().expect("samples");
-    let c = Controller::spawn(settings, planner, device.plan_handle(), device.link_state(), device.link_commands(), samples, metrics, device_metrics, None).expect("controller");
-    (c, registry)
-}
-
-async fn wait_status(c: &ControllerHandle, what: &str, pred: impl FnMut(&ControllerStatus) -> bool) -> ControllerStatus {
-    let mut rx = c.status();
-    guarded(what, async { rx.wait_for(pred).await.expect("controller alive").clone() }).await
 }
 
 /// The planner wants model 1; the edge cannot load its tail, then loads it but the device fails

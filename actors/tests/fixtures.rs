@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use prometheus::Registry;
+use tandem_actors::controller::{Controller, ControllerHandle, ControllerMetrics, ControllerSettings, ControllerStatus};
+use tandem_actors::device::DeviceHandle;
+use tandem_actors::metrics::DeviceMetrics;
 use tandem_planner::{CodingClass, CodingCost, Hysteresis, ModelKind, ModelProfile, Planner, PointProfile, Profile, Provenance, Role, combine};
 
 use crate::common::*;
@@ -36,7 +39,7 @@ pub async fn wait_metric(registry: &Registry, series: &str, pred: impl Fn(f64) -
 /// A profiled point: (plan text, device ms, edge ms, bytes on the wire).
 pub struct P<'a>(pub &'a str, pub f64, pub f64, pub f64);
 
-/// A model profile resolved against the tiny series (`{id}` in plan texts is model 0's layout).
+/// A model profile resolved against the tiny series (plan texts name model 0's points).
 pub fn model(s: &TestSeries, id: u32, accuracy: f64, points: &[P]) -> ModelProfile {
     let pts = points
         .iter()
@@ -63,8 +66,29 @@ pub fn model(s: &TestSeries, id: u32, accuracy: f64, points: &[P]) -> ModelProfi
 
 /// A planner over the same profiles on both sides.
 pub fn planner(models: Vec<ModelProfile>) -> Planner {
+    planner_with(models, Hysteresis::default())
+}
+
+/// [`planner`] with the given hysteresis.
+pub fn planner_with(models: Vec<ModelProfile>, h: Hysteresis) -> Planner {
     let prof = |role| Profile { provenance: Provenance { role, machine: "test".into(), threads: 1, emulated_slowdown: None }, models: models.clone() };
-    Planner::new(combine(&prof(Role::Device), &prof(Role::Edge)).expect("profiles"), Hysteresis::default()).expect("planner")
+    Planner::new(combine(&prof(Role::Device), &prof(Role::Edge)).expect("profiles"), h).expect("planner")
+}
+
+/// A controller driving `device` (which must have been started with transfer samples).
+pub fn start_controller(device: &mut DeviceHandle, planner: Planner, settings: ControllerSettings) -> (ControllerHandle, Registry) {
+    let registry = Registry::new();
+    let metrics = ControllerMetrics::register(&registry).expect("metrics");
+    let device_metrics = DeviceMetrics::register(&registry).expect("device metrics");
+    let samples = device.take_samples().expect("samples");
+    let c = Controller::spawn(settings, planner, device.plan_handle(), device.link_state(), device.link_commands(), samples, metrics, device_metrics, None).expect("controller");
+    (c, registry)
+}
+
+/// Wait (under the hang guard) until the controller's published status satisfies `pred`.
+pub async fn wait_status(c: &ControllerHandle, what: &str, pred: impl FnMut(&ControllerStatus) -> bool) -> ControllerStatus {
+    let mut rx = c.status();
+    guarded(what, async { rx.wait_for(pred).await.expect("controller alive").clone() }).await
 }
 
 /// Model 0 (accuracy 0.9) and model 1 (0.8, faster everywhere), split after pool2: above a
