@@ -37,8 +37,19 @@ fn bad(what: &'static str, path: &Path, why: impl fmt::Display) -> ActorError {
     ActorError::Credentials { what, path: path.to_path_buf(), why: why.to_string() }
 }
 
+/// Largest credential file read (a certificate chain is a few KB): a wrong path such as a device
+/// or a huge file is an error, not an exhausted memory.
+const MAX_FILE_BYTES: u64 = 1 << 20;
+
 fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, ActorError> {
-    std::fs::read(path).map_err(|e| bad(what, path, e))
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| bad(what, path, e))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| bad(what, path, e))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(bad(what, path, format!("larger than {MAX_FILE_BYTES} bytes")));
+    }
+    Ok(bytes)
 }
 
 /// The crypto provider: ring, named explicitly so that no process-wide default (and no
@@ -121,16 +132,16 @@ pub struct ServerTls {
 impl ServerTls {
     /// Load a PEM certificate chain (leaf first) and a PEM private key (PKCS#8, PKCS#1 or SEC1).
     pub fn load(cert: &Path, key: &Path) -> Result<ServerTls, ActorError> {
-        ServerTls::from_pem(&read("TLS certificate", cert)?, &read("TLS key", key)?, cert)
+        ServerTls::from_pem(&read("TLS certificate", cert)?, &read("TLS key", key)?, cert, key)
     }
 
-    /// From PEM bytes; `source` names them in errors.
-    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8], source: &Path) -> Result<ServerTls, ActorError> {
+    /// From PEM bytes; `source` and `key_source` name them in errors.
+    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8], source: &Path, key_source: &Path) -> Result<ServerTls, ActorError> {
         let chain = CertificateDer::pem_slice_iter(cert_pem).collect::<Result<Vec<_>, _>>().map_err(|e| bad("TLS certificate", source, e))?;
         if chain.is_empty() {
             return Err(bad("TLS certificate", source, "no CERTIFICATE block in the PEM file"));
         }
-        let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| bad("TLS key", source, format!("{e} (expected a PEM private key)")))?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| bad("TLS key", key_source, format!("{e} (expected a PEM private key)")))?;
         let config = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| bad("TLS", source, e))?
@@ -266,7 +277,7 @@ mod tests {
     #[test]
     fn pem_errors_are_clear() {
         let p = Path::new("x.pem");
-        let e = ServerTls::from_pem(b"not a pem", b"", p).unwrap_err().to_string();
+        let e = ServerTls::from_pem(b"not a pem", b"", p, p).unwrap_err().to_string();
         assert!(e.contains("no CERTIFICATE"), "{e}");
         let e = ClientTls::from_pem(b"", "localhost", p).unwrap_err().to_string();
         assert!(e.contains("no CERTIFICATE"), "{e}");

@@ -7,8 +7,9 @@
 //! # Layout
 //! - [`profile`]: [`profile_series`] / [`profile_series_on`] and their [`ProfileOptions`]. Per
 //!   member and run, every head (`input → p`) and every tail (`p → end`) is timed as one call at
-//!   batch 1 from host memory to host memory, as the runtime runs it (about two forward passes
-//!   per run; summing per-segment times under-priced whole ranges by ~40 %). The activations of
+//!   batch 1 from host memory to host memory, as the runtime runs it (about as many forward
+//!   passes per run as the model has points — 19 for VGG-16; summing per-segment times instead
+//!   under-priced whole ranges by ~40 %). The activations of
 //!   a few real test images at every point are coded with every configured coding for bytes on
 //!   the wire and encode/decode time.
 //! - [`accuracy`]: [`coding_accuracy`], the test accuracy with a lossy coding applied at a point

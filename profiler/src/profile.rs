@@ -99,8 +99,10 @@ impl ProfileOptions {
         if self.warmup > 1000 {
             return bad(format!("warmup must be at most 1000, got {}", self.warmup));
         }
-        if self.images == 0 || self.images > 10_000 {
-            return bad(format!("images must be in 1..=10000, got {}", self.images));
+        // Every image's activations at every point are held at once (a few MB per image at
+        // full width).
+        if self.images == 0 || self.images > 256 {
+            return bad(format!("images must be in 1..=256, got {}", self.images));
         }
         if let Some(c) = self
             .codings

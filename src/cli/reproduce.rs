@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tandem_models::series::Series;
 use tandem_report::Comparison;
 use tandem_report::document::{best_step2, elements_table, step1_model};
@@ -62,7 +62,7 @@ struct ReproduceConfig {
     reference: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct TrainSection {
     model: String,
@@ -79,7 +79,7 @@ fn default_seed() -> u64 {
     1
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct PruneSection {
     /// A pruning config file (configs/prune.toml = the fast protocol) ...
@@ -88,7 +88,7 @@ struct PruneSection {
     preset: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct ProfileSection {
     /// Test images coded for bytes and coding time.
@@ -140,9 +140,35 @@ impl ReproduceConfig {
         anyhow::ensure!((1.0..=1000.0).contains(&m.slowdown), "{}: measure.slowdown must be in [1, 1000]", path.display());
         anyhow::ensure!(m.bandwidths_mbps.iter().all(|b| b.is_finite() && *b >= 0.01 && *b <= 10_000.0), "{}: measure.bandwidths_mbps must be in [0.01, 10000]", path.display());
         anyhow::ensure!(m.duration_s >= 1.0 && m.duration_s <= 3600.0, "{}: measure.duration_s must be in [1, 3600]", path.display());
+        anyhow::ensure!(m.delay_ms <= 10_000, "{}: measure.delay_ms must be at most 10000", path.display());
+        anyhow::ensure!(m.run_config.is_file(), "{}: measure.run_config {} is not a file", path.display(), m.run_config.display());
         anyhow::ensure!(c.profile.images >= 1 && c.profile.accuracy_images <= 10_000, "{}: [profile] images must be at least 1", path.display());
         Ok(c)
     }
+}
+
+/// The settings that decide what the cached stages hold, as they were when `dir` was first used:
+/// a directory made by another config is refused instead of silently reused.
+fn check_stages_match(cfg: &ReproduceConfig, dir: &Path) -> anyhow::Result<()> {
+    #[derive(Serialize)]
+    struct Stages<'a> {
+        train: &'a TrainSection,
+        prune: &'a PruneSection,
+        profile: &'a ProfileSection,
+    }
+    let now = toml::to_string(&Stages { train: &cfg.train, prune: &cfg.prune, profile: &cfg.profile })?;
+    let path = dir.join("stages.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(before) => anyhow::ensure!(
+            before == now,
+            "{} was made with other [train]/[prune]/[profile] settings than {}'s (see {}): delete it or pass another --dir",
+            dir.display(),
+            cfg.name,
+            path.display()
+        ),
+        Err(_) => std::fs::write(&path, now).with_context(|| format!("writing {}", path.display()))?,
+    }
+    Ok(())
 }
 
 /// Run one stage as the user-facing `tandem` subcommand, showing the command line.
@@ -165,6 +191,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = |p: &str| dir.join(p).display().to_string();
     let device = a.compute.kind.to_string();
+    check_stages_match(&cfg, &dir)?;
     let mut timings: Vec<(&str, f64)> = Vec::new();
     let stage = |n: usize, name: &str| println!("\n== [{n}/5] {name}  (t = {:.0} s)", started.elapsed().as_secs_f64());
 

@@ -105,7 +105,8 @@ pub(super) struct Pair {
     device: Child,
     edge_echo: Option<JoinHandle<()>>,
     device_echo: Option<JoinHandle<VecDeque<String>>>,
-    dir: PathBuf,
+    /// The two configs: a fresh private (0700) directory with a random name, removed on drop.
+    _dir: tempfile::TempDir,
     /// Holds the Ctrl-C handler: the signal reaches the whole process group, the children stop
     /// themselves, and this process must live on to wait for them.
     _signals: tokio::runtime::Runtime,
@@ -122,10 +123,9 @@ pub(super) struct Finished {
 impl Pair {
     /// Write the two configs, start the edge, wait until it listens, start the device.
     pub(super) fn spawn(demo: &DemoConfig) -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("tandem-run-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let edge_toml = dir.join("edge.toml");
-        let device_toml = dir.join("device.toml");
+        let dir = tempfile::Builder::new().prefix("tandem-run-").tempdir().context("creating a temporary directory for the configs")?;
+        let edge_toml = dir.path().join("edge.toml");
+        let device_toml = dir.path().join("device.toml");
         std::fs::write(&edge_toml, toml::to_string(&demo.edge)?).with_context(|| format!("writing {}", edge_toml.display()))?;
         std::fs::write(&device_toml, toml::to_string(&demo.device)?).with_context(|| format!("writing {}", device_toml.display()))?;
         let exe = std::env::current_exe().context("locating this binary")?;
@@ -182,7 +182,7 @@ impl Pair {
                 tail
             })
         });
-        Ok(Self { edge, device, edge_echo: Some(edge_echo), device_echo, dir, _signals: signals })
+        Ok(Self { edge, device, edge_echo: Some(edge_echo), device_echo, _dir: dir, _signals: signals })
     }
 
     /// Process ids of the edge and the device.
@@ -226,7 +226,6 @@ impl Drop for Pair {
                 let _ = child.wait();
             }
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

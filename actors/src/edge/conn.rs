@@ -25,17 +25,15 @@ pub(crate) struct Shared {
     pub metrics: EdgeMetrics,
 }
 
-/// Refuse a connection over the limit: `Reject { Busy }` (inside TLS when the edge speaks TLS,
-/// so the device can read it), then close. Counted by the caller.
+/// Refuse a connection over the limit: `Reject { Busy }` then close on plain TCP; on a TLS edge
+/// just close (no handshake is spent on it). Counted by the caller.
 pub(crate) async fn reject_busy(stream: TcpStream, limit: usize, settings: Arc<EdgeSettings>) {
     let reject = Control::Reject { code: RejectCode::Busy, reason: format!("connection limit {limit} reached") };
-    match &settings.tls {
-        None => write_reject(stream, reject, settings.write_timeout).await,
-        Some(tls) => {
-            if let Ok(Ok(stream)) = tokio::time::timeout(settings.handshake_timeout, tls.accept(stream)).await {
-                write_reject(stream, reject, settings.write_timeout).await;
-            }
-        }
+    // On a TLS edge the refusal is a plain close: a full handshake per refused connection would
+    // let anyone over the limit spend the edge's CPU on signatures, without bound. The device
+    // reads the close as a failed handshake and retries with backoff.
+    if settings.tls.is_none() {
+        write_reject(stream, reject, settings.write_timeout).await;
     }
 }
 
@@ -231,7 +229,12 @@ where
                             Control::Bye => break,
                             other => {
                                 m.error(ErrorCode::Malformed);
-                                tracing::warn!(session_id, ?other, "unexpected control message");
+                                // The kind only: a repeated Hello carries the token.
+                                let kind = match &other {
+                                    Control::Hello { .. } => "Hello",
+                                    _ => "other",
+                                };
+                                tracing::warn!(session_id, kind, "unexpected control message");
                                 Some(Control::FrameError { frame_id: frame.meta.frame_id, code: ErrorCode::Malformed })
                             }
                         };
