@@ -7,5 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo test --release --workspace --locked "$@"
 # Fault injection: fail points are process-global, so they live in their own test binary, built
-# only with the `failpoints` feature (tens of seconds). --nocapture shows its RECOVERY lines.
-cargo test --release --locked -p tandem-actors --features failpoints --test faults -- --nocapture
+# only with the `failpoints` feature (tens of seconds). `--workspace` keeps the workspace's
+# feature set, so only tandem-actors is rebuilt (`-p tandem-actors` alone would resolve features
+# for that package and rebuild burn). --nocapture shows its RECOVERY lines.
+cargo test --release --locked --workspace --features tandem-actors/failpoints --test faults -- --nocapture

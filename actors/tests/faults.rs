@@ -13,7 +13,7 @@
 //! waits on the ledger's published counts and on metrics, never on sleeps; the one timed wait is
 //! for the bandwidth trace's own schedule, which is what that fault is.
 //!
-//! Run: `cargo test --release -p tandem-actors --features failpoints --test faults -- --nocapture`.
+//! Run: `cargo test --release --workspace --features tandem-actors/failpoints --test faults -- --nocapture`.
 
 #[path = "common.rs"]
 #[allow(dead_code)]
