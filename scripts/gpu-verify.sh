@@ -19,7 +19,9 @@
 #                 [--data ...] [--loaders ...] [--work ...] [--prune-config FILE] [--dataset NAME]
 #
 # --budget is the whole run's wall-clock limit in seconds: each step gets what is left of it and is
-# stopped (its partial log kept) when it runs out. A CPU dry run of the script, tiny and synthetic
+# stopped (its partial log kept) when it runs out. burn tunes each new kernel shape once per process
+# (the "Tuning ..." log lines; the summary counts them): CUBECL_AUTOTUNE_LEVEL=minimal in the
+# environment makes that cheaper, RUST_LOG=info,cubecl_runtime=warn hides the lines. A CPU dry run of the script, tiny and synthetic
 # (prune-tiny.toml: configs/prune.toml with fewer iterations, families and images):
 #   bash scripts/gpu-verify.sh run --bin target/release/tandem --device cpu --dataset synthetic \
 #        --width-mult 0.0625 --epochs 0.2 --prune-config /tmp/prune-tiny.toml --out /tmp/gv
@@ -152,6 +154,7 @@ run() {
         step "train" "$out/train.log" "$bin" train --device "$device" --model vgg16 --width-mult "$width" --epochs "$epochs" \
             --batch-size "$batch" "${data_args[@]}" --out "$base" || true
         grep '^trained ' "$out/train.log" | tee -a "$summary" || true
+        note "train: $(grep -c 'Tuning' "$out/train.log" || true) kernel shapes autotuned"
     fi
     if [[ "$stage" == all || "$stage" == prune ]]; then
         if [[ ! -f "$base/model.toml" ]]; then
@@ -164,6 +167,7 @@ run() {
             step "prune" "$out/prune.log" "$bin" prune --device "$device" --model-dir "$base" --out "$series" \
                 "${prune_args[@]}" "${data_args[@]}" || true
             grep -E '^(\[ *[0-9]+ s\] |series of |original )' "$out/prune.log" | tail -n 5 | tee -a "$summary" || true
+            note "prune: $(grep -c 'Tuning' "$out/prune.log" || true) kernel shapes autotuned"
             [[ -f "$series/series.toml" ]] && cp "$series/series.toml" "$out/series.toml"
             [[ -f "$series/series.toml" ]] &&
                 note "series: $(grep -c '^\[\[members\]\]' "$series/series.toml") members recorded in $series"
