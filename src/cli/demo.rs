@@ -32,12 +32,15 @@ pub struct DemoArgs {
     run_config: PathBuf,
 }
 
-/// Run one stage as the user-facing `tandem` subcommand, showing the command line.
-fn tandem(args: &[&str]) -> anyhow::Result<()> {
+/// Run one stage as the user-facing `tandem` subcommand, showing the command line (also the
+/// stages of `tandem reproduce`).
+pub(super) fn tandem<S: AsRef<str>>(args: &[S]) -> anyhow::Result<()> {
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    let name = args.first().copied().unwrap_or_default();
     println!("  $ tandem {}", args.join(" "));
     let exe = std::env::current_exe().context("locating the tandem binary")?;
-    let status = std::process::Command::new(exe).args(args).status().with_context(|| format!("running tandem {}", args[0]))?;
-    anyhow::ensure!(status.success(), "`tandem {}` failed ({status})", args[0]);
+    let status = std::process::Command::new(exe).args(&args).status().with_context(|| format!("running tandem {name}"))?;
+    anyhow::ensure!(status.success(), "`tandem {name}` failed ({status})");
     Ok(())
 }
 

@@ -16,6 +16,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::Context;
+use super::demo::tandem;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use tandem_models::series::Series;
@@ -168,15 +169,6 @@ fn check_stages_match(cfg: &ReproduceConfig, dir: &Path) -> anyhow::Result<()> {
         ),
         Err(_) => std::fs::write(&path, now).with_context(|| format!("writing {}", path.display()))?,
     }
-    Ok(())
-}
-
-/// Run one stage as the user-facing `tandem` subcommand, showing the command line.
-fn tandem(args: &[String]) -> anyhow::Result<()> {
-    println!("  $ tandem {}", args.join(" "));
-    let exe = std::env::current_exe().context("locating the tandem binary")?;
-    let status = Command::new(exe).args(args).status().with_context(|| format!("running tandem {}", args[0]))?;
-    anyhow::ensure!(status.success(), "`tandem {}` failed ({status})", args[0]);
     Ok(())
 }
 
