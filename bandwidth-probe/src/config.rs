@@ -24,7 +24,15 @@ pub const DEFAULT_ASSUMED_RTT_MS: f64 = 5.0;
 /// Default for [`Config::stale_after_ms`].
 pub const DEFAULT_STALE_AFTER_MS: u64 = 2_000;
 /// Default for [`Config::probe_target_ms`].
-pub const DEFAULT_PROBE_TARGET_MS: f64 = 50.0;
+pub const DEFAULT_PROBE_TARGET_MS: f64 = 20.0;
+/// Default for [`Config::inflation_ms`].
+pub const DEFAULT_INFLATION_MS: f64 = 1.5;
+/// Default for [`Config::inflation_ratio`].
+pub const DEFAULT_INFLATION_RATIO: f64 = 0.25;
+/// Default for [`Config::inflation_confirm_samples`].
+pub const DEFAULT_INFLATION_CONFIRM_SAMPLES: usize = 3;
+/// Default for [`Config::inflation_probe_gap_ms`].
+pub const DEFAULT_INFLATION_PROBE_GAP_MS: u64 = 500;
 /// Default for [`Config::probe_count`].
 pub const DEFAULT_PROBE_COUNT: u32 = 3;
 /// Default for [`Config::probe_initial_bytes`].
@@ -71,8 +79,24 @@ pub struct Config {
     /// Default 2 000 ms.
     pub stale_after_ms: u64,
     /// A probe burst should take about this long at the estimated bandwidth (and at least four
-    /// RTTs). Default 50 ms.
+    /// RTTs). Default 20 ms: a burst delays the frames queued behind it by as much, so it is
+    /// kept short; four RTTs keep the round trip a minor part of its duration.
     pub probe_target_ms: f64,
+    /// **Delay trigger.** A transfer too small to be a bandwidth sample still reveals a slower
+    /// link: its round trip grows by its serialisation time. An RTT sample more than
+    /// `max(inflation_ms, inflation_ratio × min RTT)` above the minimum RTT is *inflated*;
+    /// [`inflation_confirm_samples`](Config::inflation_confirm_samples) inflated samples in a row
+    /// make [`Estimator::needs_probe`](crate::Estimator::needs_probe) true before the estimate
+    /// is stale. Default 1.5 ms: 300 coded bytes take 2.4 ms at 1 Mbit/s, 0.24 ms at 10 Mbit/s.
+    pub inflation_ms: f64,
+    /// See [`inflation_ms`](Config::inflation_ms). Default 0.25.
+    pub inflation_ratio: f64,
+    /// Inflated RTT samples in a row that call for a probe; 0 disables the delay trigger.
+    /// Default 3 (100 ms of frames at 30 FPS): one late frame is scheduling noise.
+    pub inflation_confirm_samples: usize,
+    /// The delay trigger asks for a probe only when the newest bandwidth sample is at least
+    /// this old, so a jittery RTT cannot keep the link busy with probes. Default 500 ms.
+    pub inflation_probe_gap_ms: u64,
     /// Bursts per probe, so one probe can confirm a level shift. Default 3.
     pub probe_count: u32,
     /// Burst size when there is no estimate yet. Default 64 KiB.
@@ -97,6 +121,10 @@ impl Default for Config {
             assumed_rtt_ms: DEFAULT_ASSUMED_RTT_MS,
             stale_after_ms: DEFAULT_STALE_AFTER_MS,
             probe_target_ms: DEFAULT_PROBE_TARGET_MS,
+            inflation_ms: DEFAULT_INFLATION_MS,
+            inflation_ratio: DEFAULT_INFLATION_RATIO,
+            inflation_confirm_samples: DEFAULT_INFLATION_CONFIRM_SAMPLES,
+            inflation_probe_gap_ms: DEFAULT_INFLATION_PROBE_GAP_MS,
             probe_count: DEFAULT_PROBE_COUNT,
             probe_initial_bytes: DEFAULT_PROBE_INITIAL_BYTES,
             probe_max_bytes: DEFAULT_PROBE_MAX_BYTES,
@@ -161,6 +189,11 @@ impl Config {
                 "probe_target_ms",
                 format!("must be finite and > 0, got {}", self.probe_target_ms),
             );
+        }
+        for (field, v) in [("inflation_ms", self.inflation_ms), ("inflation_ratio", self.inflation_ratio)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return fail(field, format!("must be finite and >= 0, got {v}"));
+            }
         }
         if self.probe_count == 0 {
             return fail("probe_count", "must be at least 1".into());

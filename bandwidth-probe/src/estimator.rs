@@ -51,7 +51,26 @@ pub struct Estimator {
     /// RTT samples (ms), oldest first; at most `rtt_window_samples`. Only their minimum is used.
     rtts: VecDeque<Sample>,
     srtt_ms: Option<f64>,
+    /// Inflated small transfers in a row since the newest throughput sample (the delay
+    /// trigger), held back from the RTT until a bandwidth sample says what they mean.
+    suspects: Vec<Suspect>,
+    /// Inflated small transfers in a row since the newest throughput sample: the trigger.
+    inflated_run: usize,
 }
+
+/// A small transfer whose round trip is only known once the bandwidth is: one taken before any
+/// bandwidth sample, or an inflated one (see [`Config::inflation_ms`]) — if the link slowed
+/// down, most of its extra time was serialisation at the new rate, and charging it to the RTT
+/// would inflate every later prediction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Suspect {
+    bits: f64,
+    duration_ms: f64,
+    at: Duration,
+}
+
+/// Suspects held at most; older ones are taken as they are.
+const MAX_SUSPECTS: usize = 64;
 
 impl Default for Estimator {
     fn default() -> Self {
@@ -71,6 +90,8 @@ impl Estimator {
             throughput: VecDeque::with_capacity(config.window_samples + 1),
             rtts: VecDeque::with_capacity(config.rtt_window_samples + 1),
             srtt_ms: None,
+            suspects: Vec::new(),
+            inflated_run: 0,
             config,
         }
     }
@@ -84,6 +105,8 @@ impl Estimator {
         self.throughput.clear();
         self.rtts.clear();
         self.srtt_ms = None;
+        self.suspects.clear();
+        self.inflated_run = 0;
     }
 
     /// A transfer of `bytes` that took `duration` (first byte sent → receipt acknowledged),
@@ -105,8 +128,29 @@ impl Estimator {
         let bits = bytes as f64 * 8.0;
         if bytes < self.config.min_sample_bytes {
             if self.config.rtt_from_small_transfers {
-                let serialisation_ms = self.bandwidth_bps().map_or(0.0, |bps| bits * 1e3 / bps);
-                self.push_rtt((duration_ms - serialisation_ms).max(0.0), at);
+                let rtt_ms = self.rtt_of(bits, duration_ms);
+                let c = &self.config;
+                if self.throughput.is_empty() {
+                    // No rate yet, so no way to tell serialisation from round trip: a 2 kB
+                    // frame on a 1 Mbit/s link would count as a 20 ms RTT. Held until one is
+                    // known (the first probe).
+                    self.hold(Suspect { bits, duration_ms, at });
+                    return;
+                }
+                let inflated = c.inflation_confirm_samples > 0
+                    && self
+                        .min_rtt_ms()
+                        .is_some_and(|min| rtt_ms > min + c.inflation_ms.max(c.inflation_ratio * min));
+                if inflated {
+                    self.hold(Suspect { bits, duration_ms, at });
+                    self.inflated_run += 1;
+                } else {
+                    // The run is broken: the late ones were noise (or were explained by a new
+                    // estimate), and count as they are now.
+                    self.settle_suspects();
+                    self.inflated_run = 0;
+                    self.push_rtt(rtt_ms, at);
+                }
             }
             return;
         }
@@ -138,13 +182,20 @@ impl Estimator {
         })
     }
 
-    /// Whether the link should be probed: no throughput sample yet, or none for
-    /// [`Config::stale_after_ms`] (the link is idle, or only small frames flow).
+    /// Whether the link should be probed: no throughput sample yet, none for
+    /// [`Config::stale_after_ms`] (the link is idle, or only small frames flow), or the delay
+    /// trigger fired ([`Config::inflation_ms`]: small transfers' round trips grew, as they do
+    /// when the link slows down under them).
     pub fn needs_probe(&self, now: Duration) -> bool {
+        let c = &self.config;
         match self.throughput.back() {
             None => true,
             Some(newest) => {
-                now.saturating_sub(newest.at) >= Duration::from_millis(self.config.stale_after_ms)
+                let age = now.saturating_sub(newest.at);
+                age >= Duration::from_millis(c.stale_after_ms)
+                    || (c.inflation_confirm_samples > 0
+                        && self.inflated_run >= c.inflation_confirm_samples
+                        && age >= Duration::from_millis(c.inflation_probe_gap_ms))
             }
         }
     }
@@ -189,6 +240,28 @@ impl Estimator {
         forget_older(&mut self.rtts, at, self.config.max_sample_age_ms);
     }
 
+    /// A small transfer's round trip: its duration less its serialisation at the estimate.
+    fn rtt_of(&self, bits: f64, duration_ms: f64) -> f64 {
+        let serialisation_ms = self.bandwidth_bps().map_or(0.0, |bps| bits * 1e3 / bps);
+        (duration_ms - serialisation_ms).max(0.0)
+    }
+
+    /// Hold back a small transfer's RTT (the oldest held one is charged as it is when full).
+    fn hold(&mut self, s: Suspect) {
+        if self.suspects.len() == MAX_SUSPECTS {
+            let oldest = self.suspects.remove(0);
+            self.push_rtt(self.rtt_of(oldest.bits, oldest.duration_ms), oldest.at);
+        }
+        self.suspects.push(s);
+    }
+
+    /// Charge the held suspects to the RTT, at the current bandwidth estimate.
+    fn settle_suspects(&mut self) {
+        for s in std::mem::take(&mut self.suspects) {
+            self.push_rtt(self.rtt_of(s.bits, s.duration_ms), s.at);
+        }
+    }
+
     fn push_throughput(&mut self, bps: f64, at: Duration) {
         push_bounded(
             &mut self.throughput,
@@ -197,6 +270,17 @@ impl Estimator {
         );
         forget_older(&mut self.throughput, at, self.config.max_sample_age_ms);
         self.restart_on_level_shift();
+        self.inflated_run = 0;
+        // Once every sample in the window agrees with the estimate (a drop confirmed, or no
+        // change), the suspects are re-priced at it: after a drop they are ordinary round trips.
+        // While a shift is still unconfirmed they wait for the next sample.
+        let r = self.config.shift_ratio;
+        let settled = self.bandwidth_bps().is_some_and(|est| {
+            self.throughput.iter().all(|s| s.value * r >= est && s.value <= est * r)
+        });
+        if settled {
+            self.settle_suspects();
+        }
     }
 
     /// If the newest few samples all sit beyond `shift_ratio` of the older ones, the link changed:

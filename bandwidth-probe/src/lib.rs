@@ -33,7 +33,13 @@
 //! - **Staleness.** With no throughput sample for a while (the link idle, or only small frames
 //!   flowing — the common case once a heavily pruned split is chosen) the estimate is kept, with
 //!   its age, and [`Estimator::needs_probe`] turns true; [`Estimator::probe_plan`] sizes a burst to
-//!   last ~50 ms at the last estimate.
+//!   last ~20 ms at the last estimate (a burst holds up the frames queued behind it).
+//! - **Delay trigger.** Waiting for staleness makes a plan that sends small frames blind to a
+//!   bandwidth drop for up to `stale_after_ms`. But a small frame's round trip grows by its own
+//!   serialisation time when the link slows down (300 bytes: 0.24 ms at 10 Mbit/s, 2.4 ms at 1), so
+//!   a run of RTT samples well above the minimum ([`Config::inflation_ms`]) asks for a probe at
+//!   once — at most once per [`Config::inflation_probe_gap_ms`]. Probes can then be rare when
+//!   nothing changes, which matters on a slow link where each one takes link time from frames.
 
 pub mod config;
 pub mod estimator;

@@ -167,8 +167,8 @@ fn a_stale_or_absent_estimate_asks_for_a_probe() {
     assert_eq!(e.age, Duration::from_secs(30));
     assert!(close(e.bandwidth_bps, 80.0 * MBIT, 1e-9));
     assert!(!e.rtt_measured && e.rtt_ms == config.assumed_rtt_ms);
-    // The probe lasts ~50 ms at 80 Mbit/s: 500 kB.
-    assert_eq!(estimator.probe_plan().burst_bytes, 500_000);
+    // The probe lasts ~20 ms (four assumed 5 ms RTTs) at 80 Mbit/s: 200 kB.
+    assert_eq!(estimator.probe_plan().burst_bytes, 200_000);
 
     // Small frames keep flowing but do not refresh the bandwidth: still stale.
     for i in 0..100 {
@@ -179,6 +179,97 @@ fn a_stale_or_absent_estimate_asks_for_a_probe() {
         );
     }
     assert!(estimator.needs_probe(t0 + stale_after + Duration::from_millis(100)));
+}
+
+#[test]
+fn small_frames_whose_round_trip_grows_trigger_a_probe_before_the_estimate_is_stale() {
+    // The controller's settings: 2 kB samples, probes every second at the latest.
+    let config = Config { min_sample_bytes: 2048, stale_after_ms: 3_000, ..Config::default() };
+    let gap = Duration::from_millis(config.inflation_probe_gap_ms);
+    let mut e = Estimator::new(config.clone()).expect("valid");
+    let ms = Duration::from_millis;
+    // 10 Mbit/s, 4 ms RTT: a 4 kB probe burst takes 3.2 + 4 ms.
+    e.observe_rtt(ms(4), ms(0));
+    e.observe(4_000, Duration::from_micros(7_200), ms(10));
+    assert!(close(e.estimate(ms(10)).expect("one sample").bandwidth_bps, 10.0 * MBIT, 1e-9));
+    // 300-byte frames at 30 FPS: 0.24 ms of serialisation, RTT unchanged. No probe.
+    let mut t = ms(10);
+    for _ in 0..30 {
+        t += ms(33);
+        e.observe(300, Duration::from_micros(4_240), t);
+        assert!(!e.needs_probe(t), "at {t:?}");
+    }
+    // The link drops to 1 Mbit/s: the same frames take 2.4 + 4 ms. Two late frames are not
+    // enough; the third asks for a probe, long before the 3 s staleness.
+    for k in 1..=config.inflation_confirm_samples {
+        t += ms(33);
+        e.observe(300, Duration::from_micros(6_400), t);
+        assert_eq!(e.needs_probe(t), k == config.inflation_confirm_samples, "after {k} late frames");
+    }
+    assert!(t < ms(10) + ms(config.stale_after_ms));
+    // The probe's samples settle the estimate and reset the trigger.
+    e.observe(4_000, ms(36), t);
+    e.observe(4_000, ms(36), t);
+    assert!(!e.needs_probe(t));
+    let est = e.estimate(t).expect("estimate");
+    assert!(close(est.bandwidth_bps, MBIT, 0.01), "{est:?}");
+    // The late frames were re-priced at 1 Mbit/s: their extra time was serialisation, and the
+    // RTT the planner sees did not grow.
+    assert!(close(est.rtt_ms, 4.0, 0.01), "{est:?}");
+    // At the new estimate the same frames are no longer late.
+    for _ in 0..10 {
+        t += ms(33);
+        e.observe(300, Duration::from_micros(6_400), t);
+        assert!(!e.needs_probe(t));
+    }
+
+    // A longer path instead (propagation 4 → 10 ms, bandwidth unchanged): the probe finds the
+    // same rate, and the late frames do count as longer round trips.
+    let mut far = Estimator::new(config.clone()).expect("valid");
+    far.observe_rtt(ms(4), ms(0));
+    far.observe(4_000, Duration::from_micros(7_200), ms(10));
+    let mut t = ms(600);
+    for _ in 0..config.inflation_confirm_samples {
+        t += ms(33);
+        far.observe(300, Duration::from_micros(10_240), t);
+    }
+    assert!(far.needs_probe(t));
+    far.observe(4_000, Duration::from_micros(13_200), t);
+    assert!(!far.needs_probe(t));
+    let est = far.estimate(t).expect("estimate");
+    assert!(est.rtt_ms > 6.0, "{est:?}");
+
+    // A single slow frame now and then (scheduling noise) never triggers.
+    let mut quiet = Estimator::new(config.clone()).expect("valid");
+    quiet.observe_rtt(ms(4), ms(0));
+    quiet.observe(4_000, Duration::from_micros(7_200), ms(10));
+    let mut t = ms(10);
+    for i in 0..300 {
+        t += ms(33);
+        let d = if i % 3 == 0 { 9_000 } else { 4_240 };
+        quiet.observe(300, Duration::from_micros(d), t);
+        assert!(!quiet.needs_probe(t) || t >= ms(10) + ms(config.stale_after_ms));
+    }
+
+    // Right after a bandwidth sample the trigger waits out the gap, so jitter cannot keep the
+    // link busy with probes.
+    let mut busy = Estimator::new(config.clone()).expect("valid");
+    busy.observe_rtt(ms(4), ms(0));
+    busy.observe(4_000, Duration::from_micros(7_200), ms(10));
+    for i in 1..=5 {
+        busy.observe(300, ms(20), ms(10) + ms(i));
+    }
+    assert!(!busy.needs_probe(ms(15)));
+    assert!(busy.needs_probe(ms(10) + gap));
+
+    // Disabled with 0 confirmations.
+    let mut off = Estimator::new(Config { inflation_confirm_samples: 0, ..config }).expect("valid");
+    off.observe_rtt(ms(4), ms(0));
+    off.observe(4_000, Duration::from_micros(7_200), ms(10));
+    for i in 1..=10 {
+        off.observe(300, ms(20), ms(600) + ms(i));
+    }
+    assert!(!off.needs_probe(ms(700)));
 }
 
 #[test]
@@ -194,6 +285,23 @@ fn probe_bursts_are_never_too_small_to_count_nor_too_large() {
         Duration::from_secs(1),
     );
     assert_eq!(fast.probe_plan().burst_bytes, config.probe_max_bytes);
+}
+
+#[test]
+fn small_transfers_before_the_first_bandwidth_sample_wait_for_it() {
+    let mut e = Estimator::new(Config { min_sample_bytes: 2048, ..Config::default() }).expect("valid");
+    let ms = Duration::from_millis;
+    // A 1.9 kB split on a 1 Mbit/s link with a 4 ms RTT: 15.2 + 4 ms. Without a rate, all of it
+    // would read as round trip.
+    for i in 0..5 {
+        e.observe(1_900, Duration::from_micros(19_200), ms(33 * i));
+    }
+    e.observe_rtt(ms(4), ms(170));
+    // The first probe: 8 kB in 64 + 4 ms.
+    e.observe(8_000, ms(68), ms(200));
+    let est = e.estimate(ms(200)).expect("estimate");
+    assert!(close(est.bandwidth_bps, MBIT, 0.01), "{est:?}");
+    assert!(close(est.rtt_ms, 4.0, 0.01), "the held frames re-priced at 1 Mbit/s: {est:?}");
 }
 
 #[test]
