@@ -22,6 +22,9 @@
 //!   [`baseline`]s the paper compares with — so all of them are priced identically.
 //! - [`switching`]: [`Hysteresis::should_switch`] and the [`Planner`] the controller holds, whose
 //!   only state is the current plan; [`Planner::decide`] returns a [`Decision`].
+//! - [`calibration`]: [`Calibrator`] learns, from finished frames, how far measured stage times
+//!   and end-to-end latencies sit from the profiles; the resulting [`Calibration`] is carried by
+//!   [`Profiles`] and applied to every candidate's cost.
 //! - [`error`]: [`PlanError`], for invalid or mismatched profiles. Selection itself cannot fail:
 //!   "nothing meets the floor" is `None` / [`Decision::Infeasible`].
 //!
@@ -29,12 +32,14 @@
 //! Times in milliseconds, sizes in bytes, bandwidth in bits per second, and **accuracy as a fraction
 //! in `0..=1`** (so [`AccuracyFloor::MaxLoss`]`(0.018)` is 1.8 percentage points).
 
+pub mod calibration;
 pub mod error;
 pub mod latency;
 pub mod profile;
 pub mod select;
 pub mod switching;
 
+pub use calibration::{Calibration, Calibrator, CalibratorConfig, FrameCost};
 pub use error::PlanError;
 pub use latency::{Breakdown, LinkState, PlanCost, RESULT_MESSAGE_BYTES, latency};
 pub use profile::{

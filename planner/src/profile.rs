@@ -15,6 +15,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::calibration::Calibration;
 use crate::error::PlanError;
 
 /// Name of the partition point before the first layer: the device computes nothing and sends the
@@ -352,6 +353,8 @@ pub struct Profiles {
     edge: Provenance,
     /// Sorted by `model_id`.
     models: Vec<ModelProfile>,
+    /// Applied to every cost priced from these profiles; identity from [`combine`].
+    calibration: Calibration,
 }
 
 impl Profiles {
@@ -371,6 +374,25 @@ impl Profiles {
 
     pub fn model(&self, model_id: u32) -> Option<&ModelProfile> {
         self.models.iter().find(|m| m.model_id == model_id)
+    }
+
+    /// The correction applied to every cost priced from these profiles (see
+    /// [`crate::calibration`]).
+    pub fn calibration(&self) -> &Calibration {
+        &self.calibration
+    }
+
+    /// The same profiles, priced with `calibration` (which replaces any earlier one).
+    pub fn calibrated(&self, calibration: Calibration) -> Profiles {
+        Profiles {
+            calibration,
+            ..self.clone()
+        }
+    }
+
+    /// Replace the calibration in place.
+    pub fn set_calibration(&mut self, calibration: Calibration) {
+        self.calibration = calibration;
     }
 
     /// The unpruned model.
@@ -419,6 +441,7 @@ pub fn combine(device: &Profile, edge: &Profile) -> Result<Profiles, PlanError> 
         device: device.provenance.clone(),
         edge: edge.provenance.clone(),
         models,
+        calibration: Calibration::IDENTITY,
     })
 }
 

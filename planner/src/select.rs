@@ -149,7 +149,7 @@ fn candidates<'a>(
                 Box::new(point.codings.iter().map(Some))
             };
             codings.map(move |coding| {
-                let cost = PlanCost::new(point, coding);
+                let cost = profiles.calibration().apply(&PlanCost::new(point, coding));
                 Candidate {
                     model,
                     point,
@@ -222,7 +222,7 @@ pub fn evaluate(
         (false, Some(name)) => Some(p.coding(name).ok_or_else(unknown)?),
         _ => return Err(unknown()),
     };
-    let cost = PlanCost::new(p, c);
+    let cost = profiles.calibration().apply(&PlanCost::new(p, c));
     Ok(Candidate {
         model,
         point: p,

@@ -9,10 +9,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::calibration::Calibration;
 use crate::error::PlanError;
 use crate::latency::LinkState;
 use crate::profile::Profiles;
-use crate::select::{AccuracyFloor, Plan, meets_floor, select_plan};
+use crate::select::{AccuracyFloor, Plan, evaluate, meets_floor, select_plan};
 
 /// Default for [`Hysteresis::margin_frac`].
 pub const DEFAULT_MARGIN_FRAC: f64 = 0.10;
@@ -138,6 +139,17 @@ impl Planner {
     /// make the next `decide` switch unconditionally.
     pub fn set_current(&mut self, plan: Option<Plan>) {
         self.current = plan;
+    }
+
+    /// Price every plan with `calibration` from now on; the current plan is re-priced at `link`
+    /// so that hysteresis compares like with like.
+    pub fn set_calibration(&mut self, calibration: Calibration, link: &LinkState) {
+        self.profiles.set_calibration(calibration);
+        if let Some(cur) = &self.current
+            && let Ok(p) = evaluate(&self.profiles, cur.model_id, cur.point, cur.coding.as_deref(), link)
+        {
+            self.current = Some(p);
+        }
     }
 
     /// Re-plan for `link` and `floor`. The first call always switches (if anything is feasible).

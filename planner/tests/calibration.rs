@@ -1,0 +1,188 @@
+//! Online calibration: what the calibrator learns from scripted frames, and how a calibration
+//! changes what the planner picks.
+
+use proptest::prelude::*;
+use tandem_planner::{
+    AccuracyFloor, Calibration, Calibrator, CalibratorConfig, CodingClass, CodingCost, Decision,
+    FrameCost, Hysteresis, LinkState, ModelKind, ModelProfile, PlanCost, Planner, PointProfile,
+    Profile, Profiles, Provenance, Role, combine, evaluate, select_plan,
+};
+
+fn point(point: u16, name: &str, device_ms: f64, edge_ms: f64, bytes: Option<f64>) -> PointProfile {
+    PointProfile {
+        point,
+        name: name.into(),
+        device_ms,
+        edge_ms,
+        elements: 256,
+        codings: bytes
+            .map(|bytes| CodingCost {
+                coding: "q8-lz4".into(),
+                class: CodingClass::Lossy,
+                bytes,
+                encode_ms: 0.5,
+                decode_ms: 0.25,
+                accuracy: None,
+            })
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// One model: offload the input (1 kB, 2 ms of edge work) or run everything locally (10 ms).
+fn profiles() -> Profiles {
+    let profile = |role| Profile {
+        provenance: Provenance {
+            role,
+            machine: "test".into(),
+            threads: 1,
+            emulated_slowdown: None,
+        },
+        models: vec![ModelProfile {
+            model_id: 0,
+            name: "original".into(),
+            kind: ModelKind::Original,
+            accuracy: 0.9,
+            points: vec![
+                point(0, "input", 0.0, 2.0, Some(1_000.0)),
+                point(1, "end", 10.0, 0.0, None),
+            ],
+        }],
+    };
+    combine(&profile(Role::Device), &profile(Role::Edge)).expect("consistent profiles")
+}
+
+/// 1 kB at 1 Mbit/s = 8 ms, + 4 ms RTT + 1.28 ms result + 2.75 ms of coding and edge work
+/// = 16.03 ms: slower than the profiled 10 ms of local inference.
+fn link() -> LinkState {
+    LinkState::mbps(1.0, 4.0)
+}
+
+fn cost(p: &Profiles, point: u16) -> PlanCost {
+    let coding = (point == 0).then_some("q8-lz4");
+    evaluate(p, 0, point, coding, &link()).expect("known choice").cost
+}
+
+const FLOOR: AccuracyFloor = AccuracyFloor::MaxLoss(0.0);
+
+#[test]
+fn identity_changes_nothing_and_a_calibration_scales_each_stage() {
+    let p = profiles();
+    let offload = cost(&p, 0);
+    assert_eq!(Calibration::IDENTITY.apply(&offload), offload);
+    let cal = Calibration { device_scale: 2.0, encode_scale: 4.0, edge_scale: 3.0 };
+    let c = cal.apply(&offload);
+    assert_eq!((c.encode_ms, c.decode_ms, c.edge_ms, c.bytes), (2.0, 0.75, 6.0, offload.bytes));
+    assert_eq!(cal.apply(&cost(&p, 1)).device_ms, 20.0);
+    // Only compute changes: 1.5 ms more encoding, 0.5 ms more decoding, 4 ms more edge work.
+    assert!((c.at(&link()).total_ms - (offload.at(&link()).total_ms + 1.5 + 0.5 + 4.0)).abs() < 1e-9);
+}
+
+fn local_frame(p: &Profiles, device_ms: f64) -> FrameCost {
+    FrameCost { profiled: cost(p, 1), device_ms, encode_ms: 0.0, edge_ms: 0.0 }
+}
+
+#[test]
+fn the_calibrator_learns_a_slow_device_after_its_warm_up() {
+    let p = profiles();
+    let mut cal = Calibrator::default();
+    assert_eq!(cal.calibration(), Calibration::IDENTITY);
+    let min = CalibratorConfig::default().min_frames;
+    // A cold first frame (50 ms), then 15 ms frames: 1.5× the profile.
+    cal.observe(&local_frame(&p, 50.0));
+    for _ in 1..min - 1 {
+        cal.observe(&local_frame(&p, 15.0));
+    }
+    assert_eq!(cal.calibration(), Calibration::IDENTITY, "not before {min} frames");
+    for _ in 0..200 {
+        cal.observe(&local_frame(&p, 15.0));
+    }
+    let c = cal.calibration();
+    assert!((c.device_scale - 1.5).abs() < 1e-3, "the cold frame is forgotten: {c:?}");
+    assert_eq!((c.encode_scale, c.edge_scale), (1.0, 1.0), "no offloaded frame seen");
+    assert_eq!(cal.frames(), 200 + min - 1);
+}
+
+#[test]
+fn a_stage_with_no_profiled_work_keeps_its_scale_instead_of_forgetting_it() {
+    let p = profiles();
+    let mut cal = Calibrator::default();
+    for _ in 0..100 {
+        cal.observe(&local_frame(&p, 20.0));
+    }
+    // Offloading the input: no inference on the device, 0.5 ms of encoding (measured 3×), edge
+    // work measured 2×.
+    let offload = cost(&p, 0);
+    for _ in 0..100 {
+        cal.observe(&FrameCost { profiled: offload, device_ms: 0.0, encode_ms: 1.5, edge_ms: 4.5 });
+    }
+    let c = cal.calibration();
+    assert!((c.device_scale - 2.0).abs() < 1e-6, "the device's inference scale is kept: {c:?}");
+    assert!((c.encode_scale - 3.0).abs() < 1e-6, "{c:?}");
+    assert!((c.edge_scale - 2.0).abs() < 1e-6, "{c:?}");
+
+    // With a threshold above the encoder's 0.5 ms, its frames leave the encode scale alone.
+    let mut strict = Calibrator::new(CalibratorConfig { min_stage_ms: 1.0, ..CalibratorConfig::default() });
+    for _ in 0..100 {
+        strict.observe(&FrameCost { profiled: offload, device_ms: 0.0, encode_ms: 5.0, edge_ms: 2.25 });
+    }
+    assert_eq!(strict.calibration().encode_scale, 1.0);
+    assert!((strict.calibration().edge_scale - 1.0).abs() < 1e-6);
+}
+
+#[test]
+fn a_calibrated_slow_device_makes_the_planner_offload() {
+    let p = profiles();
+    let local = select_plan(&p, &link(), FLOOR).expect("feasible");
+    assert!(local.is_local(), "profiled 10 ms locally beats 16 ms offloaded: {local:?}");
+
+    let slow = Calibration { device_scale: 2.0, ..Calibration::IDENTITY };
+    let offload = select_plan(&p.calibrated(slow), &link(), FLOOR).expect("feasible");
+    assert!(!offload.is_local(), "20 ms locally loses to 16.03 ms offloaded: {offload:?}");
+    assert!((offload.predicted.total_ms - 16.03).abs() < 1e-9, "{offload:?}");
+
+    // The planner re-prices its current plan on a new calibration, and then switches.
+    let mut planner = Planner::new(p, Hysteresis::default()).expect("valid hysteresis");
+    assert!(matches!(planner.decide(&link(), FLOOR), Decision::Switch(ref pl) if pl.is_local()));
+    assert_eq!(planner.decide(&link(), FLOOR), Decision::Keep);
+    planner.set_calibration(slow, &link());
+    assert_eq!(planner.current().expect("a current plan").predicted.total_ms, 20.0);
+    assert!(matches!(planner.decide(&link(), FLOOR), Decision::Switch(ref pl) if !pl.is_local()));
+}
+
+#[test]
+fn bad_measurements_are_ignored() {
+    let p = profiles();
+    let mut cal = Calibrator::new(CalibratorConfig { min_frames: 1, ..CalibratorConfig::default() });
+    for bad in [f64::NAN, f64::INFINITY, -1.0] {
+        cal.observe(&local_frame(&p, bad));
+        cal.observe(&FrameCost { profiled: cost(&p, 0), device_ms: 0.0, encode_ms: bad, edge_ms: 2.0 });
+        cal.observe(&FrameCost { profiled: cost(&p, 0), device_ms: 0.0, encode_ms: 1.0, edge_ms: bad });
+    }
+    assert_eq!(cal.frames(), 0);
+    assert_eq!(cal.calibration(), Calibration::IDENTITY);
+}
+
+#[test]
+fn differs_compares_scales_relatively() {
+    let a = Calibration::IDENTITY;
+    assert!(!a.differs(&Calibration { device_scale: 1.04, ..a }, 0.05));
+    assert!(a.differs(&Calibration { device_scale: 1.1, ..a }, 0.05));
+    assert!(a.differs(&Calibration { edge_scale: 0.9, ..a }, 0.05));
+    assert!(a.differs(&Calibration { encode_scale: 2.0, ..a }, 0.05));
+}
+
+proptest! {
+    #[test]
+    fn any_frames_give_a_valid_calibration(
+        frames in prop::collection::vec((0usize..2, -5.0..200.0f64, -1.0..5.0f64, -5.0..50.0f64), 0..80),
+        min_frames in 0u64..5,
+    ) {
+        let p = profiles();
+        let mut cal = Calibrator::new(CalibratorConfig { min_frames, ..CalibratorConfig::default() });
+        for (point, device_ms, encode_ms, edge_ms) in frames {
+            cal.observe(&FrameCost { profiled: cost(&p, point as u16), device_ms, encode_ms, edge_ms });
+            prop_assert!(cal.calibration().is_valid(), "{:?}", cal.calibration());
+        }
+    }
+}
