@@ -259,12 +259,17 @@ pub struct ControllerConfig {
     /// estimator's own default, 16 KiB, is larger than most split tensors).
     pub min_sample_bytes: u64,
     /// Probe when no bandwidth sample came for this long (small frames leave a fast link
-    /// unobserved). Default 1000.
+    /// unobserved). Default 3000. A drop shows sooner: small frames whose round trip grows
+    /// trigger a probe at once (the estimator's delay trigger), so this only bounds how late a
+    /// rise is seen, and what probes cost a slow link.
     pub probe_every_ms: u64,
     /// Probe burst size cap, bytes. Default 8192.
     pub probe_burst_bytes: u64,
     /// Bursts per probe. Default 2.
     pub probe_count: u32,
+    /// Price plans with what finished frames measured (device and edge compute scales,
+    /// unmodelled overheads) instead of the profiles alone. Default true.
+    pub calibrate: bool,
 }
 
 impl Default for ControllerConfig {
@@ -278,9 +283,10 @@ impl Default for ControllerConfig {
             min_dwell_ms: 2_000,
             tick_ms: 50,
             min_sample_bytes: 2048,
-            probe_every_ms: 1000,
+            probe_every_ms: 3000,
             probe_burst_bytes: 8192,
             probe_count: 2,
+            calibrate: true,
         }
     }
 }
@@ -313,6 +319,7 @@ impl ControllerConfig {
             floor: crate::controller::policy::parse_floor(&self.floor).unwrap_or(d.floor),
             tick: ms(self.tick_ms),
             min_dwell: ms(self.min_dwell_ms),
+            calibrate: self.calibrate,
             ..d
         }
     }

@@ -21,8 +21,9 @@ use crate::emulation::Slowdown;
 use crate::encoder::{Encoder, link_queue};
 use crate::error::ActorError;
 use crate::front::{Front, encoder_queue};
-use crate::ledger::{DropReason, Ledger, Snapshot, Summary};
-use crate::link::{Link, LinkCommand, LinkSettings, LinkState, TransferSample, command_queue, sample_queue};
+use crate::controller::Feedback;
+use crate::ledger::{DropReason, Ledger, Snapshot, Summary, timing_queue};
+use crate::link::{Link, LinkCommand, LinkSettings, LinkState, command_queue, sample_queue};
 use crate::metrics::DeviceMetrics;
 use crate::models::ModelCache;
 use crate::plan::{PlanChoice, PlanHandle};
@@ -39,7 +40,8 @@ pub struct Queues {
     pub link: usize,
     /// outcomes → ledger.
     pub ledger: usize,
-    /// link → transfer-sample consumer (0 = no samples).
+    /// link → transfer-sample consumer and ledger → frame-timing consumer, each (0 = neither:
+    /// no controller).
     pub samples: usize,
 }
 
@@ -90,7 +92,7 @@ pub struct DeviceHandle {
     snapshot: watch::Receiver<Snapshot>,
     link_state: watch::Receiver<LinkState>,
     link_commands: mpsc::Sender<LinkCommand>,
-    samples: Option<mpsc::Receiver<TransferSample>>,
+    feedback: Option<Feedback>,
     camera: JoinHandle<CameraReport>,
     ledger: JoinHandle<Summary>,
     link: JoinHandle<()>,
@@ -117,17 +119,19 @@ impl Device {
         let plan = Arc::new(PlanHandle::new(settings.plan));
         metrics.plan(&plan.current());
         let (abort_switch, abort) = AbortSwitch::new();
-        let (ledger, ledger_tx, snapshot) = Ledger::new(q.ledger, metrics.clone(), settings.keep_results);
+        let (mut ledger, ledger_tx, snapshot) = Ledger::new(q.ledger, metrics.clone(), settings.keep_results);
+        let (samples_tx, feedback) = if q.samples > 0 {
+            let (tx, samples) = sample_queue(q.samples);
+            let (timings_tx, timings) = timing_queue(q.samples);
+            ledger.report_timings(timings_tx);
+            (Some(tx), Some(Feedback { samples, timings }))
+        } else {
+            (None, None)
+        };
         let ledger = tokio::spawn(ledger.run().instrument(tracing::info_span!("ledger")));
 
         let (link_tx, link_rx) = link_queue(q.link);
         let (cmd_tx, cmd_rx) = command_queue();
-        let (samples_tx, samples_rx) = if q.samples > 0 {
-            let (tx, rx) = sample_queue(q.samples);
-            (Some(tx), Some(rx))
-        } else {
-            (None, None)
-        };
         let (link, link_state) = Link::new(settings.link.clone(), link_rx, cmd_rx, ledger_tx.clone(), abort.clone(), metrics.clone(), samples_tx);
         let link = tokio::spawn(link.run().instrument(tracing::info_span!("link")));
 
@@ -159,7 +163,7 @@ impl Device {
             snapshot,
             link_state,
             link_commands: cmd_tx,
-            samples: samples_rx,
+            feedback,
             camera,
             ledger,
             link,
@@ -196,9 +200,10 @@ impl DeviceHandle {
         self.link_commands.clone()
     }
 
-    /// Per-frame transfer samples (once; `None` when disabled or already taken).
-    pub fn take_samples(&mut self) -> Option<mpsc::Receiver<TransferSample>> {
-        self.samples.take()
+    /// Per-frame transfer samples and frame timings for a controller (once; `None` when
+    /// disabled or already taken).
+    pub fn take_feedback(&mut self) -> Option<Feedback> {
+        self.feedback.take()
     }
 
     /// A handle that stops the camera.

@@ -15,7 +15,7 @@ use tandem_actors::metrics::{Origin, serve_with_floor};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tandem_actors::plan::{ActivePlan, PlanChoice};
 use tandem_bandwidth_probe::{Config as EstimatorConfig, Estimator};
-use tandem_planner::{AccuracyFloor, Decision, Hysteresis, LinkState, ModelProfile};
+use tandem_planner::{AccuracyFloor, CalibratorConfig, Decision, Hysteresis, LinkState, ModelProfile};
 
 use crate::common::*;
 use crate::fixtures::{P, model, planner, planner_with, start_controller, wait_status};
@@ -29,7 +29,10 @@ fn step_profiles(s: &TestSeries) -> Vec<ModelProfile> {
 fn settings(floor: AccuracyFloor) -> ControllerSettings {
     // Frames of the tiny series are a few KB: let them count as throughput samples.
     let estimator = EstimatorConfig { min_sample_bytes: 2048, probe_initial_bytes: 16 * 1024, ..EstimatorConfig::default() };
-    ControllerSettings { estimator, floor, tick: Duration::from_millis(20), retry_after: Duration::from_secs(600), ..ControllerSettings::default() }
+    // The profiles of these tests are scripted, not measured: calibration would rescale them
+    // towards the tiny model's real costs and change the choices each test scripts. Calibration
+    // on the real path has its own test below.
+    ControllerSettings { estimator, floor, tick: Duration::from_millis(20), retry_after: Duration::from_secs(600), calibrate: false, ..ControllerSettings::default() }
 }
 
 /// Balanced ledger, no frame lost on the way or counted twice, and every result computed under
@@ -143,6 +146,63 @@ async fn a_tail_that_fails_to_load_rolls_back() {
     assert!(summary.results.iter().all(|r| r.plan.epoch == 1));
     let text = prometheus::TextEncoder::new().encode_to_string(&registry.gather()).expect("encode");
     assert!(text.contains("tandem_plan_swaps_total{result=\"failed\"} 1"), "{text}");
+}
+
+/// A device far slower than its profile says: the profile prices local inference at 10 ms, the
+/// emulated device takes 1000× the tiny model's real time (tens of ms or more). Offloading the
+/// input is priced at ~20–40 ms, so from the profile alone the controller keeps the local plan;
+/// with calibration it learns the device scale from the frames it runs and offloads. Without
+/// calibration (the control) it stays local.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calibration_learns_a_slow_device_and_moves_work_to_the_edge() {
+    let s = series();
+    let (edge, _) = start_edge(&s.path, &edge_config()).await;
+    let models = vec![model(&s, 0, 0.9, &[P("0:input:f32", 0.0, 0.1, 40_000.0), P("0:end", 10.0, 0.0, 0.0)])];
+    let local = plan(&s, "0:end");
+    let offload = plan(&s, "0:input:f32");
+    let run = |calibrate: bool| {
+        let (s, edge_addr, models) = (&s, edge.addr.to_string(), models.clone());
+        async move {
+            let mut cfg = device_settings(s, &edge_addr, "0:end", 20.0, None);
+            cfg.slowdown = tandem_actors::emulation::Slowdown::new(1000.0).expect("slowdown");
+            let trace = Trace::from_toml_str("bucket_bytes = 0\ndelay_ms = 1\nreturn_delay_ms = 1\n[[step]]\nat_ms = 0\nmbps = 20.0\n").expect("trace");
+            cfg.link.shaper = Some(Shaper::new(trace));
+            let (mut device, _) = start_device(cfg, 16).await;
+            // Two frames after the warm-up are enough to learn from here (the default waits for 10).
+            let calibrator = CalibratorConfig { min_frames: 2, ..CalibratorConfig::default() };
+            let (ctl, registry) = start_controller(&mut device, planner(models), ControllerSettings { calibrate, calibrator, ..settings(AccuracyFloor::Absolute(0.0)) });
+            (device, ctl, registry)
+        }
+    };
+
+    let (device, ctl, registry) = run(true).await;
+    let st = wait_status(&ctl, "a swap to offloading", |st| st.history.last().is_some_and(|p| p.choice == offload)).await;
+    eprintln!("calibration at the swap: {:?} over {} frames", st.calibration, st.calibrated_frames);
+    assert!(st.calibration.device_scale >= 2.0, "{:?}", st.calibration);
+    assert_eq!(st.history.first().map(|p| p.choice), Some(local));
+    let at = device.snapshot().borrow().edge;
+    wait_counts(&device, "results from the edge", |c| c.edge >= at + 3).await;
+    device.stopper().stop();
+    let summary = guarded("the device run", device.finish()).await.expect("finish");
+    let st = ctl.status().borrow().clone();
+    ctl.stop().await;
+    assert_consistent(&summary, &st.history);
+    let text = prometheus::TextEncoder::new().encode_to_string(&registry.gather()).expect("encode");
+    let scale = text.lines().find_map(|l| l.strip_prefix("tandem_calibration{term=\"device_scale\"} ")).and_then(|v| v.parse::<f64>().ok());
+    assert!(scale.is_some_and(|v| v >= 2.0), "device_scale not exported: {text}");
+
+    // The control: the same device and profiles without calibration keep the local plan.
+    let (device, ctl, _) = run(false).await;
+    let at = device.snapshot().borrow().local;
+    wait_counts(&device, "local results", |c| c.local >= at + 4).await;
+    device.stopper().stop();
+    let summary = guarded("the device run", device.finish()).await.expect("finish");
+    let st = ctl.status().borrow().clone();
+    ctl.stop().await;
+    edge.shutdown().await;
+    assert_eq!(st.applied, 0, "swapped without calibration: {:?}", st.history);
+    assert_eq!(st.calibration, tandem_planner::Calibration::IDENTITY);
+    assert!(summary.results.iter().all(|r| r.plan.choice == local));
 }
 
 /// The controller's decision path (estimator → policy → planner) fed 4 KB transfers timed on

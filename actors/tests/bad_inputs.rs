@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use prometheus::Registry;
 use tandem_actors::config::EdgeConfig;
-use tandem_actors::controller::{Controller, ControllerMetrics, ControllerSettings};
-use tandem_actors::ledger::{DropReason, Summary};
+use tandem_actors::controller::{Controller, ControllerMetrics, ControllerSettings, Feedback};
+use tandem_actors::ledger::{DropReason, Summary, timing_queue};
 use tandem_actors::link::{LinkState, command_queue, sample_queue};
 use tandem_actors::metrics::{DeviceMetrics, serve_with_floor};
 use tandem_actors::plan::PlanHandle;
@@ -147,7 +147,8 @@ async fn garbage_on_the_control_endpoint_gets_4xx_and_the_server_keeps_serving()
     // A controller with its link down: enough to take floors.
     let (state_tx, state_rx) = tokio::sync::watch::channel(LinkState::Down);
     let (link_tx, _link_rx) = command_queue();
-    let (_samples_tx, samples_rx) = sample_queue(4);
+    let (_samples_tx, samples) = sample_queue(4);
+    let (_timings_tx, timings) = timing_queue(4);
     let registry = Registry::new();
     let ctl = Controller::spawn(
         ControllerSettings::default(),
@@ -155,7 +156,7 @@ async fn garbage_on_the_control_endpoint_gets_4xx_and_the_server_keeps_serving()
         Arc::new(PlanHandle::new(plan(&s, "0:pool2:q8-lz4"))),
         state_rx,
         link_tx,
-        samples_rx,
+        Feedback { samples, timings },
         ControllerMetrics::register(&registry).expect("metrics"),
         DeviceMetrics::register(&registry).expect("metrics"),
         None,

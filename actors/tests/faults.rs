@@ -226,7 +226,8 @@ async fn bandwidth_collapses_and_returns() {
 fn controller_settings() -> ControllerSettings {
     // Frames of the tiny series are a few hundred bytes: probes give the estimate.
     let estimator = EstimatorConfig { min_sample_bytes: 2048, probe_initial_bytes: 16 * 1024, ..EstimatorConfig::default() };
-    ControllerSettings { estimator, floor: AccuracyFloor::Absolute(0.5), tick: Duration::from_millis(20), retry_after: Duration::from_millis(300), ..ControllerSettings::default() }
+    // Scripted profiles: calibration would rescale them (see adaptation.rs).
+    ControllerSettings { estimator, floor: AccuracyFloor::Absolute(0.5), tick: Duration::from_millis(20), retry_after: Duration::from_millis(300), calibrate: false, ..ControllerSettings::default() }
 }
 
 /// The planner wants model 1; the edge cannot load its tail, then loads it but the device fails

@@ -80,8 +80,8 @@ pub fn start_controller(device: &mut DeviceHandle, planner: Planner, settings: C
     let registry = Registry::new();
     let metrics = ControllerMetrics::register(&registry).expect("metrics");
     let device_metrics = DeviceMetrics::register(&registry).expect("device metrics");
-    let samples = device.take_samples().expect("samples");
-    let c = Controller::spawn(settings, planner, device.plan_handle(), device.link_state(), device.link_commands(), samples, metrics, device_metrics, None).expect("controller");
+    let feedback = device.take_feedback().expect("feedback queues");
+    let c = Controller::spawn(settings, planner, device.plan_handle(), device.link_state(), device.link_commands(), feedback, metrics, device_metrics, None).expect("controller");
     (c, registry)
 }
 

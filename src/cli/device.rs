@@ -232,9 +232,9 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
         let mut controller = None;
         if let (Some(planner), Some(ccfg)) = (planner, &cfg.controller) {
             let cmetrics = ControllerMetrics::register(&registry)?;
-            let samples = device.take_samples().context("transfer samples")?;
+            let feedback = device.take_feedback().context("controller feedback queues")?;
             let (ev_tx, mut ev_rx) = tokio::sync::mpsc::channel::<SwapEvent>(64);
-            let c = Controller::spawn(ccfg.settings(), planner, device.plan_handle(), device.link_state(), device.link_commands(), samples, cmetrics, metrics, Some(ev_tx))?;
+            let c = Controller::spawn(ccfg.settings(), planner, device.plan_handle(), device.link_state(), device.link_commands(), feedback, cmetrics, metrics, Some(ev_tx))?;
             println!("controller: floor {}, hysteresis {} / {} ms, min dwell {} ms", ccfg.floor, ccfg.margin_frac, ccfg.min_gain_ms, ccfg.min_dwell_ms);
             let started = Instant::now();
             let trace_clock = shaper.clone();
@@ -305,7 +305,21 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
         let summary = device.finish().await?;
         if let Some(c) = controller {
             let st = c.status().borrow().clone();
-            println!("controller: {} swaps applied, {} rolled back, {} probes, last estimate {:.2} Mbit/s", st.applied, st.failed, st.probes, st.bandwidth_bps.unwrap_or(0.0) / 1e6);
+            println!(
+                "controller: {} swaps applied, {} rolled back, {} probes ({:.1} kB), last estimate {:.3} Mbit/s RTT {:.2} ms, plan in force predicted {:.2} ms",
+                st.applied,
+                st.failed,
+                st.probes,
+                st.probe_bytes as f64 / 1e3,
+                st.bandwidth_bps.unwrap_or(0.0) / 1e6,
+                st.rtt_ms.unwrap_or(0.0),
+                st.predicted_ms.unwrap_or(f64::NAN)
+            );
+            let k = st.calibration;
+            println!(
+                "calibration: device x{:.3}, encode x{:.3}, edge x{:.3} ({} frames)",
+                k.device_scale, k.encode_scale, k.edge_scale, st.calibrated_frames
+            );
             c.stop().await;
         }
         if let Some(h) = http {

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use tandem_models::series::Series;
 use tandem_report::Comparison;
 use tandem_report::document::{best_step2, elements_table, step1_model};
-use tandem_report::planner::{AccuracyFloor, Baseline, LinkState, Plan, Profiles};
+use tandem_report::planner::{AccuracyFloor, Baseline, Calibration, LinkState, Plan, Profiles, evaluate};
 use tandem_report::units::format_ratio;
 
 #[derive(Args, Debug)]
@@ -274,6 +274,10 @@ struct Measured {
     /// `MODEL:POINT:CODING` as run, or "controller".
     choice: String,
     predicted_ms: f64,
+    /// The prediction with the calibration the adaptive run at this bandwidth learned, at its
+    /// controller's final link estimate: for a fixed plan, calibration learned on *other* plans;
+    /// for the adaptive row, the controller's own prediction for the plan it ended on.
+    calibrated_ms: Option<f64>,
     run: RunStats,
 }
 
@@ -285,6 +289,16 @@ struct RunStats {
     captured: u64,
     results: u64,
     dropped: u64,
+    /// The adaptive run's controller at the end, if it ran one.
+    controller: Option<ControllerEnd>,
+}
+
+/// The `controller:` and `calibration:` lines of an adaptive run's summary.
+#[derive(Clone, Debug, PartialEq)]
+struct ControllerEnd {
+    link: LinkState,
+    predicted_ms: f64,
+    calibration: Calibration,
 }
 
 const ADAPTIVE: &str = "2-step, adaptive (controller)";
@@ -325,8 +339,13 @@ fn measure(cfg: &ReproduceConfig, dir: &Path, series: &Series, profiles: &Profil
         adaptive.extend(profile_flags.iter().cloned());
         adaptive.extend(strings(&["--floor", &format!("loss={}", series.budget)]));
         let stats = run_measured(&adaptive)?;
-        println!("  {mbps:>6} Mbit/s  {ADAPTIVE:<34} predicted {:>8.2} ms  measured {:>8.2} ms", chosen.predicted.total_ms, stats.mean_ms);
-        rows.push(Measured { mbps, label: ADAPTIVE.into(), choice: "controller".into(), predicted_ms: chosen.predicted.total_ms, run: stats });
+        let end = stats.controller.clone();
+        println!("  {mbps:>6} Mbit/s  {ADAPTIVE:<34} predicted {:>8.2} ms  measured {:>8.2} ms  ({end:?})", chosen.predicted.total_ms, stats.mean_ms);
+        let calibrated = |p: &Plan| {
+            let end = end.as_ref()?;
+            evaluate(&profiles.calibrated(end.calibration), p.model_id, p.point, p.coding.as_deref(), &end.link).ok().map(|c| c.predicted.total_ms)
+        };
+        rows.push(Measured { mbps, label: ADAPTIVE.into(), choice: "controller".into(), predicted_ms: chosen.predicted.total_ms, calibrated_ms: end.as_ref().map(|e| e.predicted_ms), run: stats });
         // The same choice is run once per bandwidth, whatever rows share it.
         let mut seen: BTreeMap<String, RunStats> = BTreeMap::new();
         for (label, p) in plans {
@@ -342,7 +361,7 @@ fn measure(cfg: &ReproduceConfig, dir: &Path, series: &Series, profiles: &Profil
                 }
             };
             println!("  {mbps:>6} Mbit/s  {label:<34} predicted {:>8.2} ms  measured {:>8.2} ms  ({choice})", p.predicted.total_ms, stats.mean_ms);
-            rows.push(Measured { mbps, label, choice, predicted_ms: p.predicted.total_ms, run: stats });
+            rows.push(Measured { mbps, label, choice, predicted_ms: p.predicted.total_ms, calibrated_ms: calibrated(&p), run: stats });
         }
     }
     Ok(rows)
@@ -388,6 +407,25 @@ fn parse_run(stdout: &str) -> anyhow::Result<RunStats> {
         captured: count("captured ")?,
         results: count("= results ")?,
         dropped: count("+ dropped ")?,
+        controller: parse_controller(stdout),
+    })
+}
+
+/// The adaptive run's final link estimate, prediction and calibration (`None` for a fixed
+/// plan, or when the controller never had an estimate).
+fn parse_controller(stdout: &str) -> Option<ControllerEnd> {
+    use super::run_cmd::number_after;
+    let line = |prefix: &str| stdout.lines().rev().find(|l| l.starts_with(prefix));
+    let (c, k) = (line("controller: ")?, line("calibration: ")?);
+    let num = |l: &str, key: &str| number_after(l, key).ok();
+    Some(ControllerEnd {
+        link: LinkState::new(num(c, "last estimate ")? * 1e6, num(c, "RTT ")?),
+        predicted_ms: num(c, "predicted ")?,
+        calibration: Calibration {
+            device_scale: num(k, "device x")?,
+            encode_scale: num(k, "encode x")?,
+            edge_scale: num(k, "edge x")?,
+        },
     })
 }
 
@@ -428,22 +466,25 @@ fn render(cfg: &ReproduceConfig, a: &ReproduceArgs, series: &Series, profiles: &
     if !measured.is_empty() {
         let _ = writeln!(
             md,
-            "\n**End-to-end latency measured on the runtime** (edge and device as two processes, {} s per run at the config's FPS; predicted = the planner's price for the same plan and link):\n",
+            "\n**End-to-end latency measured on the runtime** (edge and device as two processes, {} s per run at the config's FPS). *Profiled* = the planner's price for the same plan and the nominal link, from the offline profiles alone. *Calibrated* = the price after online calibration: the device and edge compute scales and overheads the adaptive run at that bandwidth learned from its own frames, at its controller's final bandwidth and RTT estimate — for the fixed plans a prediction from measurements of *other* plans; for the adaptive row, the controller's own prediction for the plan it ended on:\n",
             m.duration_s
         );
-        let _ = writeln!(md, "| bandwidth | plan | run as | predicted ms | measured mean ms | p50 ms | error | results / captured |");
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(md, "| bandwidth | plan | run as | profiled ms | calibrated ms | measured mean ms | p50 ms | error, profiled | error, calibrated | results / captured |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+        let error = |predicted: f64, measured: f64| format!("{:+.0} %", (measured / predicted - 1.0) * 100.0);
         for r in measured {
             let _ = writeln!(
                 md,
-                "| {} Mbit/s | {} | `{}` | {:.2} | {:.2} | {:.2} | {:+.0} % | {} / {} |",
+                "| {} Mbit/s | {} | `{}` | {:.2} | {} | {:.2} | {:.2} | {} | {} | {} / {} |",
                 r.mbps,
                 r.label,
                 r.choice,
                 r.predicted_ms,
+                r.calibrated_ms.map_or("–".into(), |c| format!("{c:.2}")),
                 r.run.mean_ms,
                 r.run.p50_ms,
-                (r.run.mean_ms / r.predicted_ms - 1.0) * 100.0,
+                error(r.predicted_ms, r.run.mean_ms),
+                r.calibrated_ms.map_or("–".into(), |c| error(c, r.run.mean_ms)),
                 r.run.results,
                 r.run.captured
             );
@@ -566,8 +607,20 @@ mod tests {
                    e2e       mean 26.623  p50 25.912  p90 32.274  p99 44.924  max 89.978 ms (n 180)\n\
                    e2e edge  mean 26.623  p50 25.912  p90 32.274  p99 44.924  max 89.978 ms (n 180)\n";
         let s = parse_run(out).unwrap();
-        assert_eq!(s, RunStats { mean_ms: 26.623, p50_ms: 25.912, captured: 180, results: 178, dropped: 2 });
+        assert_eq!(s, RunStats { mean_ms: 26.623, p50_ms: 25.912, captured: 180, results: 178, dropped: 2, controller: None });
         assert!(parse_run("frames    captured 1 = results 1 (edge 1, local 0) + dropped 0\n").is_err());
+
+        let adaptive = format!(
+            "{out}controller: 2 swaps applied, 0 rolled back, 3 probes (15.2 kB), last estimate 0.982 Mbit/s RTT 4.61 ms, plan in force predicted 12.40 ms\n\
+             calibration: device x1.412, encode x2.000, edge x1.100 (231 frames)\n"
+        );
+        let c = parse_run(&adaptive).unwrap().controller.expect("controller lines");
+        assert_eq!(c.link, LinkState::new(982_000.0, 4.61));
+        assert_eq!(c.predicted_ms, 12.40);
+        assert_eq!(c.calibration, Calibration { device_scale: 1.412, encode_scale: 2.0, edge_scale: 1.1 });
+        // A controller that never planned prints NaN: no calibrated column then, but no error.
+        let never = adaptive.replace("predicted 12.40", "predicted NaN");
+        assert_eq!(parse_run(&never).unwrap().controller, None);
     }
 
     #[test]

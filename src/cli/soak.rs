@@ -472,7 +472,8 @@ mod tests {
     #[test]
     fn the_device_summary_is_parsed_and_checked() {
         let lines: Vec<String> = [
-            "controller: 3 swaps applied, 0 rolled back, 12 probes, last estimate 5.10 Mbit/s",
+            "controller: 3 swaps applied, 0 rolled back, 12 probes (96.0 kB), last estimate 5.100 Mbit/s RTT 4.20 ms, plan in force predicted 9.80 ms",
+            "calibration: device x1.300, encode x1.800, edge x1.050 (1700 frames)",
             "frames    captured 1800 = results 1790 (edge 1700, local 90) + dropped 10  [balanced]",
             "dropped   camera_overrun 7, link_down 0, edge_error 0, deadline 3, shutdown 0, encode_error 0, model_error 0",
             "rate      29.8 results/s over 60.02 s",

@@ -3,14 +3,15 @@ use std::time::{Duration, Instant};
 
 use tandem_bandwidth_probe::{Config as EstimatorConfig, Estimator};
 use tandem_codec::PlanResult;
-use tandem_planner::{AccuracyFloor, Decision, Hysteresis, LinkState as PlannerLink, Plan, Planner, evaluate};
+use tandem_planner::{AccuracyFloor, Calibration, Calibrator, CalibratorConfig, Decision, FrameCost, Hysteresis, LinkState as PlannerLink, Plan, Planner, evaluate};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use super::metrics::ControllerMetrics;
-use super::policy::{Step, choice_of, held, next_step};
+use super::policy::{Step, choice_of, held, next_step, profiled_cost, warmed_up};
 use crate::faults;
+use crate::ledger::FrameTiming;
 use crate::link::{LinkCommand, LinkError, LinkState, ProbeReport, TransferSample};
 use crate::metrics::DeviceMetrics;
 use crate::plan::{ActivePlan, PlanChoice, PlanHandle};
@@ -36,6 +37,26 @@ pub struct ControllerSettings {
     /// Largest probe burst, bytes: the estimator sizes bursts at its *last* estimate, and after a
     /// drop a burst sized for the old rate would hold frames behind it for seconds.
     pub max_probe_burst: u64,
+    /// Price plans with the calibration learned from finished frames (see the module docs).
+    pub calibrate: bool,
+    /// How the calibration learns.
+    pub calibrator: CalibratorConfig,
+}
+
+/// A new calibration re-prices the plans when a scale moved by more than this (relative).
+const CALIBRATION_REL: f64 = 0.05;
+/// The first frames after a plan swap run on cold caches (and, for a new tail, a model just
+/// loaded): they are left out of the calibration.
+const CALIBRATION_WARMUP_FRAMES: u32 = 3;
+
+/// What the device pipeline tells the controller: per-frame link transfers (for the bandwidth
+/// estimator) and per-frame measured costs (for calibration). Both queues are DropNewest.
+#[derive(Debug)]
+pub struct Feedback {
+    /// From the link.
+    pub samples: mpsc::Receiver<TransferSample>,
+    /// From the ledger.
+    pub timings: mpsc::Receiver<FrameTiming>,
 }
 
 impl Default for ControllerSettings {
@@ -49,6 +70,8 @@ impl Default for ControllerSettings {
             retry_after: Duration::from_secs(5),
             min_dwell: Duration::from_secs(2),
             max_probe_burst: 16 * 1024,
+            calibrate: true,
+            calibrator: CalibratorConfig::default(),
         }
     }
 }
@@ -106,12 +129,22 @@ pub struct ControllerStatus {
     pub failed: u64,
     /// Probes answered.
     pub probes: u64,
+    /// Bytes the answered probes put on the link (their cost to the frames).
+    pub probe_bytes: u64,
     /// Every plan published, by epoch (epoch 1 = the initial plan).
     pub history: Vec<ActivePlan>,
     /// Latest bandwidth estimate, bit/s.
     pub bandwidth_bps: Option<f64>,
+    /// Latest smoothed RTT estimate, ms.
+    pub rtt_ms: Option<f64>,
+    /// The planner's (calibrated) prediction for the plan in force at the latest estimate, ms.
+    pub predicted_ms: Option<f64>,
     /// The floor in force.
     pub floor: Option<AccuracyFloor>,
+    /// The calibration the planner prices with.
+    pub calibration: Calibration,
+    /// Results taken into the calibration.
+    pub calibrated_frames: u64,
 }
 
 enum Cmd {
@@ -181,6 +214,10 @@ pub struct Controller {
     link_state: watch::Receiver<LinkState>,
     link: mpsc::Sender<LinkCommand>,
     samples: mpsc::Receiver<TransferSample>,
+    timings: mpsc::Receiver<FrameTiming>,
+    calibrator: Calibrator,
+    /// Frames seen under the newest epoch (for the warm-up).
+    warmup: (u32, u32),
     metrics: ControllerMetrics,
     device_metrics: DeviceMetrics,
     events: Option<mpsc::Sender<SwapEvent>>,
@@ -204,7 +241,7 @@ impl Controller {
         plan: Arc<PlanHandle>,
         link_state: watch::Receiver<LinkState>,
         link: mpsc::Sender<LinkCommand>,
-        samples: mpsc::Receiver<TransferSample>,
+        feedback: Feedback,
         metrics: ControllerMetrics,
         device_metrics: DeviceMetrics,
         events: Option<mpsc::Sender<SwapEvent>>,
@@ -222,13 +259,16 @@ impl Controller {
         let (status_tx, status_rx) = watch::channel(status);
         let c = Controller {
             floor: settings.floor,
+            calibrator: Calibrator::new(settings.calibrator),
+            warmup: (0, 0),
             settings,
             estimator,
             planner,
             plan,
             link_state,
             link,
-            samples,
+            samples: feedback.samples,
+            timings: feedback.timings,
             metrics,
             device_metrics,
             events,
@@ -254,7 +294,7 @@ impl Controller {
         let mut tick = tokio::time::interval(self.settings.tick);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut probe: Option<oneshot::Receiver<Result<ProbeReport, LinkError>>> = None;
-        let mut samples_open = true;
+        let (mut samples_open, mut timings_open) = (true, true);
         loop {
             tokio::select! {
                 s = self.samples.recv(), if samples_open => match s {
@@ -264,6 +304,10 @@ impl Controller {
                         tracing::trace!(bytes = s.bytes, duration_us = s.duration.as_micros() as u64, "transfer sample");
                     }
                     None => samples_open = false,
+                },
+                t = self.timings.recv(), if timings_open => match t {
+                    Some(t) => self.observe_timing(&t),
+                    None => timings_open = false,
                 },
                 c = cmds.recv() => match c {
                     Some(Cmd::SetFloor(floor, done)) => {
@@ -289,7 +333,11 @@ impl Controller {
                             for (bytes, d) in &report.bursts {
                                 self.estimator.observe(*bytes, *d, at);
                             }
-                            self.status.send_modify(|s| s.probes += 1);
+                            let bytes: u64 = report.bursts.iter().map(|(b, _)| *b).sum();
+                            self.status.send_modify(|s| {
+                                s.probes += 1;
+                                s.probe_bytes += bytes;
+                            });
                         }
                         Ok(Err(e)) => tracing::debug!(error = %e, "probe not done"),
                         Err(_) => tracing::debug!("probe dropped by the link"),
@@ -317,6 +365,18 @@ impl Controller {
         }
     }
 
+    /// Take a finished frame into the calibration.
+    fn observe_timing(&mut self, t: &FrameTiming) {
+        if !self.settings.calibrate {
+            return;
+        }
+        if !warmed_up(&mut self.warmup, t.plan.epoch, CALIBRATION_WARMUP_FRAMES) {
+            return;
+        }
+        let Some(profiled) = profiled_cost(self.planner.profiles(), t) else { return };
+        self.calibrator.observe(&FrameCost { profiled, device_ms: t.device_ms, encode_ms: t.encode_ms, edge_ms: t.edge_ms });
+    }
+
     /// Ask the planner at the current estimate; swap if it says so.
     async fn replan(&mut self) {
         let now = self.now();
@@ -324,7 +384,20 @@ impl Controller {
         let link = PlannerLink::new(e.bandwidth_bps, e.rtt_ms);
         self.metrics.bandwidth.set(e.bandwidth_bps);
         self.metrics.rtt.set(e.rtt_ms / 1e3);
-        self.status.send_modify(|s| s.bandwidth_bps = Some(e.bandwidth_bps));
+        let learned = self.calibrator.calibration();
+        if self.settings.calibrate && learned.differs(self.planner.profiles().calibration(), CALIBRATION_REL) {
+            tracing::debug!(?learned, frames = self.calibrator.frames(), "calibration updated");
+            self.planner.set_calibration(learned, &link);
+            self.metrics.calibration(&learned);
+        }
+        let calibration = *self.planner.profiles().calibration();
+        let frames = self.calibrator.frames();
+        self.status.send_modify(|s| {
+            s.bandwidth_bps = Some(e.bandwidth_bps);
+            s.rtt_ms = Some(e.rtt_ms);
+            s.calibration = calibration;
+            s.calibrated_frames = frames;
+        });
         if !self.link_state.borrow().is_up() {
             return;
         }
@@ -335,7 +408,9 @@ impl Controller {
             Decision::Switch(plan) => self.swap(plan, old, e.bandwidth_bps).await,
         }
         if let Some(cur) = self.planner.current() {
-            self.metrics.predicted.set(cur.at(&link).total_ms / 1e3);
+            let predicted_ms = cur.at(&link).total_ms;
+            self.metrics.predicted.set(predicted_ms / 1e3);
+            self.status.send_modify(|s| s.predicted_ms = Some(predicted_ms));
         }
     }
 

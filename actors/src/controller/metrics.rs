@@ -1,4 +1,5 @@
-use prometheus::{Gauge, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, Opts, Registry};
+use tandem_planner::Calibration;
 
 use super::actor::SwapResult;
 
@@ -15,6 +16,8 @@ pub struct ControllerMetrics {
     /// `tandem_probes_total`.
     pub probes: IntCounter,
     swaps: IntCounterVec,
+    /// `tandem_calibration{term}`: the calibration the planner prices with.
+    calibration: GaugeVec,
 }
 
 impl ControllerMetrics {
@@ -25,13 +28,26 @@ impl ControllerMetrics {
         let rtt = Gauge::new("tandem_rtt_estimate_seconds", "Smoothed round-trip time estimate")?;
         let probes = IntCounter::new("tandem_probes_total", "Active bandwidth probes sent")?;
         let swaps = IntCounterVec::new(Opts::new("tandem_plan_swaps_total", "Plan swaps attempted, by result"), &["result"])?;
-        for c in [Box::new(bandwidth.clone()) as Box<dyn prometheus::core::Collector>, Box::new(predicted.clone()), Box::new(rtt.clone()), Box::new(probes.clone()), Box::new(swaps.clone())] {
+        let calibration = GaugeVec::new(
+            Opts::new("tandem_calibration", "Online calibration of the planner: measured / profiled compute time of device inference, device encoding and edge decoding + inference"),
+            &["term"],
+        )?;
+        for c in [Box::new(bandwidth.clone()) as Box<dyn prometheus::core::Collector>, Box::new(predicted.clone()), Box::new(rtt.clone()), Box::new(probes.clone()), Box::new(swaps.clone()), Box::new(calibration.clone())] {
             registry.register(c)?;
         }
         for r in SwapResult::ALL {
             swaps.with_label_values(&[r.as_str()]);
         }
-        Ok(ControllerMetrics { bandwidth, predicted, rtt, probes, swaps })
+        let metrics = ControllerMetrics { bandwidth, predicted, rtt, probes, swaps, calibration };
+        metrics.calibration(&Calibration::IDENTITY);
+        Ok(metrics)
+    }
+
+    /// Publish the calibration in force.
+    pub fn calibration(&self, c: &Calibration) {
+        for (term, v) in [("device_scale", c.device_scale), ("encode_scale", c.encode_scale), ("edge_scale", c.edge_scale)] {
+            self.calibration.with_label_values(&[term]).set(v);
+        }
     }
 
     /// Count a swap.

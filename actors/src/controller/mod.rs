@@ -20,6 +20,14 @@
 //! published directly. While the link is
 //! down the controller waits: front inference already falls back to the whole model locally.
 //!
+//! # Calibration
+//! The ledger reports every result's measured device inference, encoding and edge times
+//! ([`FrameTiming`](crate::ledger::FrameTiming)); a
+//! [`Calibrator`](tandem_planner::Calibrator) turns them into measured ÷ profiled scales (the
+//! first frames after each swap left out), and the planner prices every plan with them from the
+//! next tick on (`calibrate = false` in the config turns this off). Without it the controller trusted a
+//! back-to-back profile and picked all-local plans that ran 1.2–1.6× slower than priced.
+//!
 //! # Accuracy floor at runtime
 //! [`ControllerHandle::set_floor`]; the device exposes it as `POST /floor?0.92` (absolute
 //! accuracy) or `POST /floor?loss=0.018` (at most 1.8 points below the original) on its metrics
@@ -29,5 +37,5 @@ mod actor;
 mod metrics;
 pub mod policy;
 
-pub use actor::{Controller, ControllerHandle, ControllerSettings, ControllerStatus, FloorSetter, SwapEvent, SwapResult};
+pub use actor::{Controller, ControllerHandle, ControllerSettings, ControllerStatus, Feedback, FloorSetter, SwapEvent, SwapResult};
 pub use metrics::ControllerMetrics;

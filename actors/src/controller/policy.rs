@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use tandem_bandwidth_probe::{Estimator, ProbePlan};
 use tandem_codec::Coding;
-use tandem_planner::{AccuracyFloor, LinkState, Plan};
+use tandem_planner::{AccuracyFloor, LinkState, Plan, PlanCost, Profiles};
 
+use crate::ledger::FrameTiming;
+use crate::metrics::Origin;
 use crate::plan::PlanChoice;
 
 /// What the controller should do on a tick.
@@ -55,6 +57,38 @@ pub fn choice_of(plan: &Plan) -> Option<PlanChoice> {
     Some(PlanChoice { model_id: plan.model_id, point: plan.point, coding })
 }
 
+/// What the profiles, uncalibrated, say a finished frame should have cost: its plan's model,
+/// point and coding — or the model's `end` point when it ran locally (a local plan, or the
+/// fallback while the link was down). `None` if the profiles do not know the choice.
+pub fn profiled_cost(profiles: &Profiles, t: &FrameTiming) -> Option<PlanCost> {
+    let model = profiles.model(t.plan.choice.model_id)?;
+    match t.origin {
+        Origin::Local => model.points.iter().find(|p| p.is_end()).map(|p| PlanCost::new(p, None)),
+        Origin::Edge => {
+            let point = model.point(t.plan.choice.point).filter(|p| !p.is_end())?;
+            let coding = point.coding(&t.plan.choice.coding.to_string())?;
+            Some(PlanCost::new(point, Some(coding)))
+        }
+    }
+}
+
+/// Whether a finished frame of `epoch` is past the warm-up: `seen` is (newest epoch, frames of
+/// it so far), updated here. Frames of an older epoch, still finishing after a swap, have
+/// already been counted past their warm-up.
+pub fn warmed_up(seen: &mut (u32, u32), epoch: u32, warmup: u32) -> bool {
+    match epoch.cmp(&seen.0) {
+        std::cmp::Ordering::Greater => {
+            *seen = (epoch, 1);
+            warmup == 0
+        }
+        std::cmp::Ordering::Equal => {
+            seen.1 = seen.1.saturating_add(1);
+            seen.1 > warmup
+        }
+        std::cmp::Ordering::Less => true,
+    }
+}
+
 /// Parse a floor as typed at the control endpoint: `0.92` (absolute) or `loss=0.018`.
 pub fn parse_floor(text: &str) -> Option<AccuracyFloor> {
     let t = text.trim();
@@ -93,6 +127,15 @@ mod tests {
         assert!(held(s(10), Some(s(11)), None, s(2)));
         assert!(held(s(10), None, Some(s(9)), s(2)));
         assert!(!held(s(11), Some(s(11)), Some(s(9)), s(2)));
+    }
+
+    #[test]
+    fn the_first_frames_of_each_epoch_are_warm_up() {
+        let mut seen = (0, 0);
+        let got: Vec<bool> = [1, 1, 1, 1, 2, 1, 2, 2, 2].iter().map(|&e| warmed_up(&mut seen, e, 3)).collect();
+        assert_eq!(got, [false, false, false, true, false, true, false, false, true]);
+        let mut none = (0, 0);
+        assert!(warmed_up(&mut none, 5, 0));
     }
 
     #[test]

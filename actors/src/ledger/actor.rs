@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-use super::msg::{DropReason, FrameResult, LedgerHandle, Outcome};
+use super::msg::{DropReason, FrameResult, FrameTiming, LedgerHandle, Outcome};
 use crate::metrics::{DeviceMetrics, Origin, Stage};
 
 /// Latency samples kept for percentiles (the most recent ones).
@@ -167,6 +167,7 @@ pub struct Ledger {
     metrics: DeviceMetrics,
     keep_results: bool,
     snapshot: watch::Sender<Snapshot>,
+    timings: Option<mpsc::Sender<FrameTiming>>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -183,7 +184,12 @@ impl Ledger {
     pub fn new(capacity: usize, metrics: DeviceMetrics, keep_results: bool) -> (Ledger, LedgerHandle, watch::Receiver<Snapshot>) {
         let (tx, inbox) = mpsc::channel(capacity.max(1));
         let (snapshot, snap_rx) = watch::channel(Snapshot::default());
-        (Ledger { inbox, metrics, keep_results, snapshot }, LedgerHandle { tx }, snap_rx)
+        (Ledger { inbox, metrics, keep_results, snapshot, timings: None }, LedgerHandle { tx }, snap_rx)
+    }
+
+    /// Also report every result's measured costs on `tx` (DropNewest, see [`FrameTiming`]).
+    pub fn report_timings(&mut self, tx: mpsc::Sender<FrameTiming>) {
+        self.timings = Some(tx);
     }
 
     /// Run until every sender is gone; returns the summary (without camera figures).
@@ -219,11 +225,13 @@ impl Ledger {
                     };
                     observe(Stage::CameraQueue, between(Some(t.captured), t.front_start));
                     let front = between(t.front_start, t.front_end);
+                    let mut encoding = Duration::ZERO;
                     match r.origin {
                         Origin::Local => observe(Stage::Local, front),
                         Origin::Edge => {
                             observe(Stage::Front, front);
                             let encode = between(t.encode_start, t.encoded);
+                            encoding = encode.unwrap_or_default();
                             observe(Stage::Encode, encode);
                             observe(Stage::LinkQueue, between(t.encoded, t.sent_start));
                             let transfer = between(t.sent_start, Some(done)).map(|d| d.saturating_sub(edge_decode + edge_infer));
@@ -239,6 +247,14 @@ impl Ledger {
                     if let Some(label) = r.label {
                         summary.labelled += 1;
                         summary.correct += u64::from(r.class == u16::from(label));
+                    }
+                    if let Some(tx) = &self.timings {
+                        let edge = match r.origin {
+                            Origin::Edge => ms(edge_decode + edge_infer),
+                            Origin::Local => 0.0,
+                        };
+                        // DropNewest: a lagging controller loses calibration samples, nothing else.
+                        let _ = tx.try_send(FrameTiming { plan: r.plan, origin: r.origin, device_ms: ms(front.unwrap_or_default()), encode_ms: ms(encoding), edge_ms: edge });
                     }
                     e2e.push(ms(total));
                     self.metrics.e2e.observe(total.as_secs_f64());

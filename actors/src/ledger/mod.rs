@@ -10,4 +10,4 @@ mod actor;
 mod msg;
 
 pub use actor::{Ledger, Snapshot, Summary, SummaryStats};
-pub use msg::{DropReason, FrameResult, LedgerHandle, Outcome, Timeline};
+pub use msg::{DropReason, FrameResult, FrameTiming, LedgerHandle, Outcome, Timeline, timing_queue};

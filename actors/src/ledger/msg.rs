@@ -105,6 +105,29 @@ pub struct FrameResult {
     pub edge_infer_us: u32,
 }
 
+/// What a finished frame cost, measured, for the controller's calibration
+/// ([`tandem_planner::Calibrator`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FrameTiming {
+    /// The plan the frame ran under.
+    pub plan: ActivePlan,
+    /// Where its tail ran: `Local` means the whole model on the device (a local plan, or the
+    /// fallback while the link is down).
+    pub origin: Origin,
+    /// Device inference (head, or whole model), ms — emulated slowdown included.
+    pub device_ms: f64,
+    /// Device encoding, ms — emulated slowdown included (0 for local).
+    pub encode_ms: f64,
+    /// Edge decode + tail inference as the edge reported them, ms (0 for local).
+    pub edge_ms: f64,
+}
+
+/// The frame-timing queue: bounded. Full-policy: **DropNewest** (`try_send`): timings are
+/// advisory and the ledger must never wait on the controller.
+pub fn timing_queue(capacity: usize) -> (mpsc::Sender<FrameTiming>, mpsc::Receiver<FrameTiming>) {
+    mpsc::channel(capacity.max(1))
+}
+
 /// How a frame ended.
 #[derive(Clone, Debug)]
 pub enum Outcome {

@@ -59,14 +59,20 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 type Stream = Box<dyn Io>;
 type Writer = WriteHalf<Stream>;
 
-/// An active probe in progress: a `Ping` then `count` `Probe` bursts, answered in order.
+/// The longest a probe waits for the frames in flight to be answered before it starts anyway.
+const PROBE_WAIT_MAX: Duration = Duration::from_millis(250);
+
+/// An active probe in progress: a `Ping`, then — once it is answered — `count` `Probe` bursts,
+/// answered in order.
 struct PendingProbe {
     nonce: u64,
     ping_sent: Instant,
     rtt: Option<Duration>,
-    /// Per burst: wire bytes and when its first byte was written.
+    /// Padding per burst.
+    padding_len: u32,
+    /// Per burst: wire bytes and when its first byte was written (empty until the pong).
     sent: Vec<(u64, Instant)>,
-    /// Per burst: its transfer time, once its reply is in.
+    /// Per burst: its transfer time, once its reply is in (one slot per burst to send).
     times: Vec<Option<Duration>>,
     last_reply: Option<Instant>,
     reply: oneshot::Sender<Result<ProbeReport, LinkError>>,
@@ -76,8 +82,9 @@ struct PendingProbe {
 struct InFlight {
     frame: WireFrame,
     wire_len: u64,
-    /// Whether its transfer time is a fair bandwidth sample: not when it was queued behind a
-    /// probe burst.
+    /// Whether its transfer time is a fair sample of the link: only when nothing else (a frame,
+    /// a probe) was in flight as it was written — otherwise its time includes waiting behind
+    /// them, which read as a slower link or a longer round trip.
     sample: bool,
 }
 
@@ -294,11 +301,15 @@ impl Link {
     async fn session(&mut self, stream: Stream) -> SessionEnd {
         let (rd, mut wr) = tokio::io::split(stream);
         let mut probe: Option<PendingProbe> = None;
+        // A probe asked for while frames were in flight: it starts once they are answered (the
+        // link takes no new frame meanwhile), so its ping and bursts meet an idle link — or
+        // after PROBE_WAIT_MAX anyway, so that a slow edge cannot hold frames back for long.
+        let mut queued_probe: Option<(Instant, u32, u32, oneshot::Sender<Result<ProbeReport, LinkError>>)> = None;
         let mut reader = FrameReader::new(rd, self.settings.limits);
         let mut in_flight: HashMap<u64, InFlight> = HashMap::new();
         let mut acks: HashMap<u32, oneshot::Sender<Result<PlanResult, LinkError>>> = HashMap::new();
         let mut announced: Option<u32> = None;
-        let period = (self.settings.deadline / 4).max(Duration::from_millis(10));
+        let period = (self.settings.deadline / 4).min(PROBE_WAIT_MAX).max(Duration::from_millis(10));
         let mut sweep = tokio::time::interval(period);
         sweep.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut keepalive = tokio::time::interval(self.settings.keepalive);
@@ -306,11 +317,22 @@ impl Link {
         let mut last_sent = Instant::now();
         let mut abort = self.abort.clone();
         let end = loop {
+            if queued_probe.as_ref().is_some_and(|q| in_flight.is_empty() || q.0.elapsed() >= PROBE_WAIT_MAX)
+                && let Some((_, burst_bytes, count, reply)) = queued_probe.take()
+            {
+                match self.send_probe(&mut wr, burst_bytes, count, reply).await {
+                    Some(p) => {
+                        probe = Some(p);
+                        last_sent = Instant::now();
+                    }
+                    None => break SessionEnd::Lost,
+                }
+            }
             if !self.inbox_open && in_flight.is_empty() {
                 self.say_bye(&mut wr).await;
                 break SessionEnd::Finished;
             }
-            let can_send = self.inbox_open && in_flight.len() < self.settings.max_in_flight;
+            let can_send = self.inbox_open && in_flight.len() < self.settings.max_in_flight && queued_probe.is_none();
             tokio::select! {
                 _ = abort.wait() => {
                     for (id, _) in in_flight.drain() {
@@ -333,8 +355,14 @@ impl Link {
                         self.metrics.bytes_received.inc_by(wire_len as u64);
                         match as_control(&frame) {
                             Some(Control::Pong { nonce }) => {
-                                if let Some(p) = probe.as_mut().filter(|p| p.nonce == *nonce) {
+                                if let Some(mut p) = probe.take_if(|p| p.nonce == *nonce && p.rtt.is_none()) {
                                     p.rtt = Some(p.ping_sent.elapsed());
+                                    if !self.send_bursts(&mut wr, &mut p).await {
+                                        let _ = p.reply.send(Err(LinkError::Down));
+                                        break SessionEnd::Lost;
+                                    }
+                                    last_sent = Instant::now();
+                                    probe = Some(p);
                                 }
                             }
                             Some(Control::ProbeReply { seq, .. }) => {
@@ -390,7 +418,8 @@ impl Link {
                                 break SessionEnd::Lost;
                             }
                         }
-                        let (frame_id, ok) = self.send_frame(&mut wr, f, &mut in_flight, probe.is_none()).await;
+                        let alone = probe.is_none() && in_flight.is_empty();
+                        let (frame_id, ok) = self.send_frame(&mut wr, f, &mut in_flight, alone).await;
                         last_sent = Instant::now();
                         if !ok {
                             self.drop_frame(frame_id, DropReason::LinkDown).await;
@@ -410,8 +439,12 @@ impl Link {
                         }
                     }
                     Some(LinkCommand::Probe { burst_bytes, count, reply }) => {
-                        if probe.is_some() {
+                        if probe.is_some() || queued_probe.is_some() {
                             let _ = reply.send(Err(LinkError::Busy));
+                            continue;
+                        }
+                        if !in_flight.is_empty() {
+                            queued_probe = Some((Instant::now(), burst_bytes, count, reply));
                             continue;
                         }
                         match self.send_probe(&mut wr, burst_bytes, count, reply).await {
@@ -459,11 +492,14 @@ impl Link {
         if let Some(p) = probe.take() {
             let _ = p.reply.send(Err(LinkError::Down));
         }
+        if let Some((_, _, _, reply)) = queued_probe.take() {
+            let _ = reply.send(Err(LinkError::Down));
+        }
         end
     }
 
-    /// Write a `Ping` and `count` probe bursts of `burst_bytes` on the wire; `None` if the
-    /// session failed (the reply has been answered then).
+    /// Start a probe: write its `Ping`; the bursts follow its `Pong` ([`Link::send_bursts`]).
+    /// `None` if the session failed (the reply has been answered then).
     async fn send_probe(&mut self, wr: &mut Writer, burst_bytes: u32, count: u32, reply: oneshot::Sender<Result<ProbeReport, LinkError>>) -> Option<PendingProbe> {
         self.next_nonce += 1;
         let nonce = self.next_nonce;
@@ -472,28 +508,31 @@ impl Link {
             let _ = reply.send(Err(LinkError::Down));
             return None;
         }
-        let count = count.clamp(1, 16);
+        let count = count.clamp(1, 16) as usize;
         let padding_len = burst_bytes.min(tandem_codec::control::MAX_PROBE_PADDING);
-        let mut sent = Vec::with_capacity(count as usize);
-        for seq in 0..count {
+        Some(PendingProbe { nonce, ping_sent, rtt: None, padding_len, sent: Vec::with_capacity(count), times: vec![None; count], last_reply: None, reply })
+    }
+
+    /// Write a probe's bursts, once its ping is answered: written right behind the ping, a burst
+    /// would share the ping's packets and its round trip would include the burst's
+    /// serialisation (12 ms per 1,500 bytes at 1 Mbit/s). False if the session failed.
+    async fn send_bursts(&mut self, wr: &mut Writer, p: &mut PendingProbe) -> bool {
+        for seq in 0..p.times.len() as u32 {
             let mut buf = Vec::new();
-            let msg = Control::Probe { seq, sent_at_us: 0, padding_len };
+            let msg = Control::Probe { seq, sent_at_us: 0, padding_len: p.padding_len };
             if let Err(e) = put_control(msg, &mut buf) {
                 tracing::error!(error = %e, "could not encode a probe");
-                let _ = reply.send(Err(LinkError::Down));
-                return None;
+                return false;
             }
             let start = Instant::now();
             let ok = matches!(tokio::time::timeout(self.settings.write_timeout, wr.write_all(&buf)).await, Ok(Ok(())));
             if !ok {
-                let _ = reply.send(Err(LinkError::Down));
-                return None;
+                return false;
             }
             self.metrics.bytes_sent.inc_by(buf.len() as u64);
-            sent.push((buf.len() as u64, start));
+            p.sent.push((buf.len() as u64, start));
         }
-        let times = vec![None; sent.len()];
-        Some(PendingProbe { nonce, ping_sent, rtt: None, sent, times, last_reply: None, reply })
+        true
     }
 
     /// Handle one control message; false when the session must end.
