@@ -32,7 +32,7 @@ pub const DEFAULT_INFLATION_RATIO: f64 = 0.25;
 /// Default for [`Config::inflation_confirm_samples`].
 pub const DEFAULT_INFLATION_CONFIRM_SAMPLES: usize = 3;
 /// Default for [`Config::inflation_probe_gap_ms`].
-pub const DEFAULT_INFLATION_PROBE_GAP_MS: u64 = 500;
+pub const DEFAULT_INFLATION_PROBE_GAP_MS: u64 = 250;
 /// Default for [`Config::probe_count`].
 pub const DEFAULT_PROBE_COUNT: u32 = 3;
 /// Default for [`Config::probe_initial_bytes`].
@@ -95,7 +95,7 @@ pub struct Config {
     /// Default 3 (100 ms of frames at 30 FPS): one late frame is scheduling noise.
     pub inflation_confirm_samples: usize,
     /// The delay trigger asks for a probe only when the newest bandwidth sample is at least
-    /// this old, so a jittery RTT cannot keep the link busy with probes. Default 500 ms.
+    /// this old, so a jittery RTT cannot keep the link busy with probes. Default 250 ms.
     pub inflation_probe_gap_ms: u64,
     /// Bursts per probe, so one probe can confirm a level shift. Default 3.
     pub probe_count: u32,

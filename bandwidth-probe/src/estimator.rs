@@ -203,19 +203,41 @@ impl Estimator {
     /// Size of a probe: bursts lasting about [`Config::probe_target_ms`] (and at least four RTTs,
     /// so the RTT does not dominate) at the current estimate, never below
     /// [`Config::min_sample_bytes`] (it would be ignored) nor above [`Config::probe_max_bytes`].
+    ///
+    /// After the delay trigger the rate the late frames imply (their bits over their time beyond
+    /// the minimum RTT) is used when it is lower: sized for the old rate, a burst on a link that
+    /// just dropped tenfold would hold the frames behind it ten times longer than meant.
     pub fn probe_plan(&self) -> ProbePlan {
         let c = &self.config;
         let rtt_ms = self.srtt_ms.unwrap_or(c.assumed_rtt_ms);
         let target_ms = c.probe_target_ms.max(4.0 * rtt_ms);
-        let wanted = self
-            .bandwidth_bps()
-            .map_or(c.probe_initial_bytes as f64, |bps| bps * target_ms / 8e3);
+        let rate = match (self.bandwidth_bps(), self.implied_by_suspects()) {
+            (Some(est), Some(implied)) => Some(est.min(implied)),
+            (est, implied) => est.or(implied),
+        };
+        let wanted = rate.map_or(c.probe_initial_bytes as f64, |bps| bps * target_ms / 8e3);
         // `as` saturates (and maps NaN to 0), and the clamp bounds are ordered by validation.
         let burst_bytes = (wanted as u64).clamp(c.min_sample_bytes, c.probe_max_bytes);
         ProbePlan {
             burst_bytes,
             count: c.probe_count,
         }
+    }
+
+    /// The rate at which the late small transfers of a delay trigger would have gone, if all
+    /// their time beyond the minimum RTT was serialisation (harmonic mean); `None` without them.
+    fn implied_by_suspects(&self) -> Option<f64> {
+        if self.inflated_run == 0 {
+            return None;
+        }
+        let min = self.min_rtt_ms()?;
+        let late = &self.suspects[self.suspects.len().saturating_sub(self.inflated_run)..];
+        let rates: Vec<Sample> = late
+            .iter()
+            .filter(|s| s.duration_ms > min)
+            .map(|s| Sample { at: s.at, value: s.bits * 1e3 / (s.duration_ms - min) })
+            .collect();
+        harmonic_mean(rates.iter())
     }
 
     fn bandwidth_bps(&self) -> Option<f64> {

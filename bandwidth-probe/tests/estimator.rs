@@ -207,6 +207,10 @@ fn small_frames_whose_round_trip_grows_trigger_a_probe_before_the_estimate_is_st
         assert_eq!(e.needs_probe(t), k == config.inflation_confirm_samples, "after {k} late frames");
     }
     assert!(t < ms(10) + ms(config.stale_after_ms));
+    // The probe is sized for the rate the late frames imply (300 B in 2.4 ms: 1 Mbit/s, so
+    // 20 ms is 2.5 kB), not for the 10 Mbit/s estimate (25 kB, 200 ms at the new rate).
+    let plan = e.probe_plan();
+    assert!((2_400..=2_600).contains(&plan.burst_bytes), "{plan:?}");
     // The probe's samples settle the estimate and reset the trigger.
     e.observe(4_000, ms(36), t);
     e.observe(4_000, ms(36), t);

@@ -17,6 +17,12 @@
 //!   [`CalibratorConfig::min_stage_ms`]: a frame that offloads its input says nothing about the
 //!   device's inference speed, and its scale is kept rather than decayed — otherwise the
 //!   controller would forget a slow device the moment it stopped using it, and flap back.
+//! - **Borrowing.** Until one side's inference has been measured (a plan that offloads its input
+//!   runs none on the device; an all-local plan none on the edge) it takes the other side's
+//!   scale. Both are batch-1 inference of the same networks on cold caches, profiled the same
+//!   way, so the other side's error is a better guess than none: with 1.0, a controller that had
+//!   only ever offloaded priced local inference 1.5× too cheap and swapped to it on the first
+//!   bandwidth drop, only to swap back once it had measured it.
 //! - **Warm-up.** A scale is applied only once [`CalibratorConfig::min_frames`] frames have
 //!   taught it, so one cold first frame (a model just loaded, caches empty) cannot reprice every
 //!   plan; the controller also leaves out the first frames after each plan swap.
@@ -210,6 +216,12 @@ impl Calibrator {
         }
     }
 
+    /// Whether some inference scale (device or edge) has been learned, so that
+    /// [`Calibrator::calibration`] is more than a guess.
+    pub fn ready(&self) -> bool {
+        [self.device, self.edge].iter().flatten().any(|r| r.frames >= self.config.min_frames)
+    }
+
     /// Frames taken into account so far.
     pub fn frames(&self) -> u64 {
         self.frames
@@ -240,12 +252,17 @@ impl Calibrator {
         self.frames += 1;
     }
 
-    /// The calibration learned so far ([`Calibration::IDENTITY`] before any frame).
+    /// The calibration learned so far ([`Calibration::IDENTITY`] before any frame). Until one
+    /// side's inference has been measured it borrows the other side's scale (see the module
+    /// docs).
     pub fn calibration(&self) -> Calibration {
+        let min = self.config.min_frames;
+        let learned = |r: Option<Ratio>| r.filter(|r| r.frames >= min).map(|_| Ratio::scale(r, min));
+        let (device, edge) = (learned(self.device), learned(self.edge));
         Calibration {
-            device_scale: Ratio::scale(self.device, self.config.min_frames),
-            encode_scale: Ratio::scale(self.encode, self.config.min_frames),
-            edge_scale: Ratio::scale(self.edge, self.config.min_frames),
+            device_scale: device.or(edge).unwrap_or(1.0),
+            encode_scale: Ratio::scale(self.encode, min),
+            edge_scale: edge.or(device).unwrap_or(1.0),
         }
     }
 }

@@ -94,13 +94,17 @@ fn the_calibrator_learns_a_slow_device_after_its_warm_up() {
         cal.observe(&local_frame(&p, 15.0));
     }
     assert_eq!(cal.calibration(), Calibration::IDENTITY, "not before {min} frames");
+    assert!(!cal.ready());
+    cal.observe(&local_frame(&p, 15.0));
+    assert!(cal.ready());
     for _ in 0..200 {
         cal.observe(&local_frame(&p, 15.0));
     }
     let c = cal.calibration();
     assert!((c.device_scale - 1.5).abs() < 1e-3, "the cold frame is forgotten: {c:?}");
-    assert_eq!((c.encode_scale, c.edge_scale), (1.0, 1.0), "no offloaded frame seen");
-    assert_eq!(cal.frames(), 200 + min - 1);
+    assert_eq!(c.encode_scale, 1.0, "no offloaded frame seen");
+    assert_eq!(c.edge_scale, c.device_scale, "the edge's inference borrows the device's scale");
+    assert_eq!(cal.frames(), 200 + min);
 }
 
 #[test]
@@ -120,6 +124,15 @@ fn a_stage_with_no_profiled_work_keeps_its_scale_instead_of_forgetting_it() {
     assert!((c.device_scale - 2.0).abs() < 1e-6, "the device's inference scale is kept: {c:?}");
     assert!((c.encode_scale - 3.0).abs() < 1e-6, "{c:?}");
     assert!((c.edge_scale - 2.0).abs() < 1e-6, "{c:?}");
+
+    // Offloaded frames only: the device's inference borrows the edge's scale.
+    let mut edge_only = Calibrator::default();
+    for _ in 0..100 {
+        edge_only.observe(&FrameCost { profiled: offload, device_ms: 0.0, encode_ms: 0.5, edge_ms: 4.5 });
+    }
+    let c = edge_only.calibration();
+    assert!((c.device_scale - 2.0).abs() < 1e-6 && (c.edge_scale - 2.0).abs() < 1e-6, "{c:?}");
+    assert!((c.encode_scale - 1.0).abs() < 1e-6, "encoding is not inference: {c:?}");
 
     // With a threshold above the encoder's 0.5 ms, its frames leave the encode scale alone.
     let mut strict = Calibrator::new(CalibratorConfig { min_stage_ms: 1.0, ..CalibratorConfig::default() });

@@ -45,6 +45,10 @@ pub struct ControllerSettings {
 
 /// A new calibration re-prices the plans when a scale moved by more than this (relative).
 const CALIBRATION_REL: f64 = 0.05;
+/// With calibration on, the first swap waits (at most this long) until the calibration has
+/// learned an inference scale from the initial plan's frames: chosen from the profiles alone,
+/// it is often undone two seconds later.
+const FIRST_SWAP_WAIT: Duration = Duration::from_secs(2);
 /// The first frames after a plan swap run on cold caches (and, for a new tail, a model just
 /// loaded): they are left out of the calibration.
 const CALIBRATION_WARMUP_FRAMES: u32 = 3;
@@ -345,7 +349,8 @@ impl Controller {
                 }
                 _ = tick.tick() => {
                     let now = self.now();
-                    let held = held(now, self.hold_until, self.last_swap, self.settings.min_dwell);
+                    let learning = self.settings.calibrate && self.last_swap.is_none() && now < FIRST_SWAP_WAIT && !self.calibrator.ready();
+                    let held = learning || held(now, self.hold_until, self.last_swap, self.settings.min_dwell);
                     let up = self.link_state.borrow().is_up();
                     match next_step(&self.estimator, now, up, probe.is_some(), held) {
                         Step::Wait => {}
