@@ -18,7 +18,7 @@ use tandem_bandwidth_probe::{Config as EstimatorConfig, Estimator};
 use tandem_planner::{AccuracyFloor, CalibratorConfig, Decision, Hysteresis, LinkState, ModelProfile};
 
 use crate::common::*;
-use crate::fixtures::{P, model, planner, planner_with, start_controller, wait_status};
+use crate::fixtures::{P, finish_with, metric, model, planner, planner_with, start_controller, wait_status};
 
 /// Model 0 split at the input (4 KB, cheap device) vs after pool2 (small tensor, costly device):
 /// the input split wins above ~4 Mbit/s, pool2 below. All-local is never worth it.
@@ -69,10 +69,7 @@ async fn a_bandwidth_step_switches_to_a_smaller_tensor_without_losing_frames() {
     eprintln!("swapped at trace time {:?} (step at 2 s), estimate {:?} bit/s", shaper.elapsed(), st.bandwidth_bps);
     let at = device.snapshot().borrow().edge;
     wait_counts(&device, "results under the new plan", |c| c.edge >= at + 5).await;
-    device.stopper().stop();
-    let summary = guarded("the device run", device.finish()).await.expect("finish");
-    let st = ctl.status().borrow().clone();
-    ctl.stop().await;
+    let (summary, st) = finish_with(device, ctl).await;
     edge.shutdown().await;
     eprintln!("{summary}\nhistory {:?}", st.history);
     assert_consistent(&summary, &st.history);
@@ -111,12 +108,10 @@ async fn raising_the_floor_switches_to_a_more_accurate_model() {
     guarded("the /floor reply", conn.read_to_string(&mut reply)).await.expect("read");
     assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
     http.stop();
-    let st = wait_status(&ctl, "a swap back to the original", |st| st.history.len() > epoch && st.history.last().is_some_and(|p| p.choice.model_id == 0)).await;
+    wait_status(&ctl, "a swap back to the original", |st| st.history.len() > epoch && st.history.last().is_some_and(|p| p.choice.model_id == 0)).await;
     let at = device.snapshot().borrow().edge;
     wait_counts(&device, "results under the accurate model", |c| c.edge >= at + 3).await;
-    device.stopper().stop();
-    let summary = guarded("the device run", device.finish()).await.expect("finish");
-    ctl.stop().await;
+    let (summary, st) = finish_with(device, ctl).await;
     edge.shutdown().await;
     assert_consistent(&summary, &st.history);
     assert!(summary.results.iter().any(|r| r.plan.epoch > 2 && r.plan.choice.model_id == 0), "no result under the raised floor");
@@ -138,10 +133,9 @@ async fn a_tail_that_fails_to_load_rolls_back() {
     assert_eq!(device.plan().current().epoch, 1, "the old plan stays in force");
     let at = device.snapshot().borrow().edge;
     wait_counts(&device, "frames still served", |c| c.edge >= at + 3).await;
-    device.stopper().stop();
-    let summary = guarded("the device run", device.finish()).await.expect("finish");
-    ctl.stop().await;
+    let (summary, st) = finish_with(device, ctl).await;
     edge.shutdown().await;
+    assert_eq!(st.applied, 0);
     assert_consistent(&summary, &st.history);
     assert!(summary.results.iter().all(|r| r.plan.epoch == 1));
     let text = prometheus::TextEncoder::new().encode_to_string(&registry.gather()).expect("encode");
@@ -182,23 +176,16 @@ async fn calibration_learns_a_slow_device_and_moves_work_to_the_edge() {
     assert_eq!(st.history.first().map(|p| p.choice), Some(local));
     let at = device.snapshot().borrow().edge;
     wait_counts(&device, "results from the edge", |c| c.edge >= at + 3).await;
-    device.stopper().stop();
-    let summary = guarded("the device run", device.finish()).await.expect("finish");
-    let st = ctl.status().borrow().clone();
-    ctl.stop().await;
+    let (summary, st) = finish_with(device, ctl).await;
     assert_consistent(&summary, &st.history);
-    let text = prometheus::TextEncoder::new().encode_to_string(&registry.gather()).expect("encode");
-    let scale = text.lines().find_map(|l| l.strip_prefix("tandem_calibration{term=\"device_scale\"} ")).and_then(|v| v.parse::<f64>().ok());
-    assert!(scale.is_some_and(|v| v >= 2.0), "device_scale not exported: {text}");
+    let scale = metric(&registry, "tandem_calibration{term=\"device_scale\"}");
+    assert!(scale >= 2.0, "device_scale not exported as learned: {scale}");
 
     // The control: the same device and profiles without calibration keep the local plan.
     let (device, ctl, _) = run(false).await;
     let at = device.snapshot().borrow().local;
     wait_counts(&device, "local results", |c| c.local >= at + 4).await;
-    device.stopper().stop();
-    let summary = guarded("the device run", device.finish()).await.expect("finish");
-    let st = ctl.status().borrow().clone();
-    ctl.stop().await;
+    let (summary, st) = finish_with(device, ctl).await;
     edge.shutdown().await;
     assert_eq!(st.applied, 0, "swapped without calibration: {:?}", st.history);
     assert_eq!(st.calibration, tandem_planner::Calibration::IDENTITY);

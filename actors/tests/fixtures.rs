@@ -85,6 +85,16 @@ pub fn start_controller(device: &mut DeviceHandle, planner: Planner, settings: C
     (c, registry)
 }
 
+/// Stop the camera, drain the device (under the hang guard) and stop the controller: the run's
+/// summary and the controller's last status.
+pub async fn finish_with(device: DeviceHandle, ctl: ControllerHandle) -> (tandem_actors::ledger::Summary, ControllerStatus) {
+    device.stopper().stop();
+    let summary = guarded("the device run", device.finish()).await.expect("finish");
+    let st = ctl.status().borrow().clone();
+    ctl.stop().await;
+    (summary, st)
+}
+
 /// Wait (under the hang guard) until the controller's published status satisfies `pred`.
 pub async fn wait_status(c: &ControllerHandle, what: &str, pred: impl FnMut(&ControllerStatus) -> bool) -> ControllerStatus {
     let mut rx = c.status();
