@@ -78,6 +78,18 @@ pub struct Breakdown {
     pub total_ms: f64,
 }
 
+impl Breakdown {
+    /// The slowest stage: device inference, encoding, the request's serialisation, the result's,
+    /// edge decoding + inference. The runtime runs these concurrently (front and encoder threads,
+    /// the link, the edge's workers), so a plan sustains one frame per `bottleneck_ms`; a camera
+    /// delivering frames faster than that drops them.
+    pub fn bottleneck_ms(&self) -> f64 {
+        [self.device_ms, self.encode_ms, self.transfer_ms, self.result_ms, self.decode_ms + self.edge_ms]
+            .into_iter()
+            .fold(0.0, f64::max)
+    }
+}
+
 /// The bandwidth-independent part of a choice of (model, point, coding).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -48,6 +48,6 @@ pub use profile::{
 };
 pub use select::{
     ACCURACY_TOLERANCE, AccuracyFloor, Baseline, Plan, baseline, evaluate, meets_floor,
-    pareto_frontier, select_plan,
+    pareto_frontier, select_plan, select_sustainable,
 };
 pub use switching::{Decision, Hysteresis, Planner};

@@ -183,6 +183,21 @@ pub fn select_plan(profiles: &Profiles, link: &LinkState, floor: AccuracyFloor) 
     search(profiles, link, floor.min_accuracy(profiles), |_| true)
 }
 
+/// As [`select_plan`], among the plans that keep up with a camera delivering a frame every
+/// `frame_interval_ms` (their [`Breakdown::bottleneck_ms`] is no longer); if none does, the
+/// plain [`select_plan`] choice. A plan that cannot keep up drops frames however low its latency.
+pub fn select_sustainable(
+    profiles: &Profiles,
+    link: &LinkState,
+    floor: AccuracyFloor,
+    frame_interval_ms: f64,
+) -> Option<Plan> {
+    search(profiles, link, floor.min_accuracy(profiles), |c| {
+        c.predicted.bottleneck_ms() <= frame_interval_ms
+    })
+    .or_else(|| select_plan(profiles, link, floor))
+}
+
 /// Every choice not dominated in (latency, accuracy) at `link`, by ascending latency; accuracy
 /// strictly increases along it. Of equally fast, equally accurate choices the tie-break keeps one.
 /// `select_plan` with any floor returns the first frontier plan that meets it.

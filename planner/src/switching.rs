@@ -13,7 +13,7 @@ use crate::calibration::Calibration;
 use crate::error::PlanError;
 use crate::latency::LinkState;
 use crate::profile::Profiles;
-use crate::select::{AccuracyFloor, Plan, evaluate, meets_floor, select_plan};
+use crate::select::{AccuracyFloor, Plan, evaluate, meets_floor, select_plan, select_sustainable};
 
 /// Default for [`Hysteresis::margin_frac`].
 pub const DEFAULT_MARGIN_FRAC: f64 = 0.10;
@@ -108,6 +108,9 @@ pub struct Planner {
     profiles: Profiles,
     hysteresis: Hysteresis,
     current: Option<Plan>,
+    /// When set, plans that cannot keep up with a frame this often are avoided
+    /// ([`select_sustainable`]).
+    frame_interval_ms: Option<f64>,
 }
 
 impl Planner {
@@ -118,7 +121,17 @@ impl Planner {
             profiles,
             hysteresis,
             current: None,
+            frame_interval_ms: None,
         })
+    }
+
+    /// Prefer plans that keep up with a camera delivering a frame every `ms` (see
+    /// [`select_sustainable`]); a current plan that cannot is replaced by one that can whatever
+    /// the hysteresis says. `None` (the default) ignores the frame rate. Non-finite or
+    /// non-positive values are taken as `None`.
+    pub fn with_frame_interval(mut self, ms: Option<f64>) -> Self {
+        self.frame_interval_ms = ms.filter(|v| v.is_finite() && *v > 0.0);
+        self
     }
 
     pub fn profiles(&self) -> &Profiles {
@@ -154,15 +167,25 @@ impl Planner {
 
     /// Re-plan for `link` and `floor`. The first call always switches (if anything is feasible).
     pub fn decide(&mut self, link: &LinkState, floor: AccuracyFloor) -> Decision {
-        let Some(best) = select_plan(&self.profiles, link, floor) else {
+        let best = match self.frame_interval_ms {
+            Some(interval) => select_sustainable(&self.profiles, link, floor, interval),
+            None => select_plan(&self.profiles, link, floor),
+        };
+        let Some(best) = best else {
             return Decision::Infeasible;
         };
         let min_accuracy = floor.min_accuracy(&self.profiles);
+        let keeps_up = |p: &Plan| {
+            self.frame_interval_ms
+                .is_none_or(|i| p.at(link).bottleneck_ms() <= i)
+        };
+        let rescue = |current: &Plan| !keeps_up(current) && keeps_up(&best);
         match &mut self.current {
             Some(current)
-                if !self
-                    .hysteresis
-                    .should_switch(current, &best, link, min_accuracy) =>
+                if !rescue(current)
+                    && !self
+                        .hysteresis
+                        .should_switch(current, &best, link, min_accuracy) =>
             {
                 current.predicted = current.at(link);
                 Decision::Keep

@@ -6,6 +6,7 @@ use tandem_planner::{
     ACCURACY_TOLERANCE, AccuracyFloor, Baseline, CodingClass, CodingCost, Decision, Hysteresis,
     LinkState, ModelKind, ModelProfile, PlanError, Planner, PointProfile, Profile, Profiles,
     Provenance, Role, baseline, combine, evaluate, latency, pareto_frontier, select_plan,
+    select_sustainable,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -736,6 +737,35 @@ proptest! {
                 prop_assert_eq!(plan.predicted.total_ms, total);
             }
             (got, want) => prop_assert!(false, "planner {got:?} vs brute force {want:?}"),
+        }
+    }
+
+    #[test]
+    fn the_sustainable_choice_is_the_fastest_plan_that_keeps_up(
+        p in arb_profiles(), link in arb_link(), floor in arb_floor(), interval in 0.1..100.0f64,
+    ) {
+        let min = floor.min_accuracy(&p);
+        let mut keeping_up = Vec::new();
+        for m in p.models() {
+            for pt in &m.points {
+                let choices: Vec<Option<&CodingCost>> = if pt.name == "end" { vec![None] } else { pt.codings.iter().map(Some).collect() };
+                for c in choices {
+                    let b = latency(pt, c, &link);
+                    let acc = c.and_then(|c| c.accuracy).unwrap_or(m.accuracy);
+                    if b.total_ms.is_finite() && acc + ACCURACY_TOLERANCE >= min && b.bottleneck_ms() <= interval {
+                        keeping_up.push(b.total_ms);
+                    }
+                }
+            }
+        }
+        let got = select_sustainable(&p, &link, floor, interval);
+        match keeping_up.iter().copied().reduce(f64::min) {
+            Some(fastest) => {
+                let plan = got.expect("a plan keeps up");
+                prop_assert!(plan.predicted.bottleneck_ms() <= interval);
+                prop_assert_eq!(plan.predicted.total_ms, fastest);
+            }
+            None => prop_assert_eq!(got, select_plan(&p, &link, floor)),
         }
     }
 

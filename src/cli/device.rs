@@ -12,7 +12,7 @@ use tandem_actors::device::{Device, DeviceSettings, Queues};
 use tandem_actors::link::LinkState;
 use tandem_actors::emulation::Slowdown;
 use tandem_actors::config::ControllerConfig;
-use tandem_actors::controller::{Controller, ControllerMetrics, SwapEvent, SwapResult};
+use tandem_actors::controller::{Controller, ControllerMetrics, ControllerSettings, SwapEvent, SwapResult};
 use tandem_actors::metrics::{DeviceMetrics, serve_with_floor};
 use tandem_actors::plan::PlanSpec;
 use tandem_models::data::{self, DataSource};
@@ -234,7 +234,10 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
             let cmetrics = ControllerMetrics::register(&registry)?;
             let feedback = device.take_feedback().context("controller feedback queues")?;
             let (ev_tx, mut ev_rx) = tokio::sync::mpsc::channel::<SwapEvent>(64);
-            let c = Controller::spawn(ccfg.settings(), planner, device.plan_handle(), device.link_state(), device.link_commands(), feedback, cmetrics, metrics, Some(ev_tx))?;
+            // Plans that cannot keep up with the camera would drop frames: the planner avoids them.
+            let fps = cfg.camera.fps;
+            let settings = ControllerSettings { frame_interval: (fps.is_finite() && fps > 0.0).then(|| Duration::from_secs_f64(1.0 / fps)), ..ccfg.settings() };
+            let c = Controller::spawn(settings, planner, device.plan_handle(), device.link_state(), device.link_commands(), feedback, cmetrics, metrics, Some(ev_tx))?;
             println!("controller: floor {}, hysteresis {} / {} ms, min dwell {} ms", ccfg.floor, ccfg.margin_frac, ccfg.min_gain_ms, ccfg.min_dwell_ms);
             let started = Instant::now();
             let trace_clock = shaper.clone();

@@ -41,6 +41,9 @@ pub struct ControllerSettings {
     pub calibrate: bool,
     /// How the calibration learns.
     pub calibrator: CalibratorConfig,
+    /// The camera's frame interval: plans whose slowest stage takes longer (they would drop
+    /// frames) are avoided ([`Planner::with_frame_interval`]). `None`: ignored.
+    pub frame_interval: Option<Duration>,
 }
 
 /// A new calibration re-prices the plans when a scale moved by more than this (relative).
@@ -76,6 +79,7 @@ impl Default for ControllerSettings {
             max_probe_burst: 16 * 1024,
             calibrate: true,
             calibrator: CalibratorConfig::default(),
+            frame_interval: None,
         }
     }
 }
@@ -241,7 +245,7 @@ impl Controller {
     #[allow(clippy::too_many_arguments)]
     pub fn spawn(
         settings: ControllerSettings,
-        mut planner: Planner,
+        planner: Planner,
         plan: Arc<PlanHandle>,
         link_state: watch::Receiver<LinkState>,
         link: mpsc::Sender<LinkCommand>,
@@ -251,6 +255,7 @@ impl Controller {
         events: Option<mpsc::Sender<SwapEvent>>,
     ) -> Result<ControllerHandle, crate::ActorError> {
         let estimator = Estimator::new(settings.estimator.clone()).map_err(|e| crate::ActorError::Config(e.to_string()))?;
+        let mut planner = planner.with_frame_interval(settings.frame_interval.map(|d| d.as_secs_f64() * 1e3));
         let now = plan.current();
         let coding = planner.profiles().model(now.choice.model_id).and_then(|m| m.point(now.choice.point)).map(|p| (!p.is_end()).then(|| now.choice.coding.to_string()));
         if let Some(coding) = coding

@@ -1,11 +1,12 @@
-//! Online calibration: what the calibrator learns from scripted frames, and how a calibration
-//! changes what the planner picks.
+//! What the controller adds to the profiles online: calibration (what the calibrator learns from
+//! scripted frames, and how it changes what the planner picks) and the camera's frame rate (plans
+//! that cannot keep up with it are avoided).
 
 use proptest::prelude::*;
 use tandem_planner::{
     AccuracyFloor, Calibration, Calibrator, CalibratorConfig, CodingClass, CodingCost, Decision,
     FrameCost, Hysteresis, LinkState, ModelKind, ModelProfile, PlanCost, Planner, PointProfile,
-    Profile, Profiles, Provenance, Role, combine, evaluate, select_plan,
+    Profile, Profiles, Provenance, Role, combine, evaluate, select_plan, select_sustainable,
 };
 
 fn point(point: u16, name: &str, device_ms: f64, edge_ms: f64, bytes: Option<f64>) -> PointProfile {
@@ -183,6 +184,29 @@ fn differs_compares_scales_relatively() {
     assert!(a.differs(&Calibration { device_scale: 1.1, ..a }, 0.05));
     assert!(a.differs(&Calibration { edge_scale: 0.9, ..a }, 0.05));
     assert!(a.differs(&Calibration { encode_scale: 2.0, ..a }, 0.05));
+}
+
+#[test]
+fn a_plan_that_cannot_keep_up_with_the_camera_is_avoided() {
+    let p = profiles();
+    // Local: one 10 ms stage. Offload: 16.03 ms end to end, but its slowest stage is the 8 ms
+    // transfer, so it sustains 125 frames a second where local sustains 100.
+    let offload = select_sustainable(&p, &link(), FLOOR, 9.0).expect("feasible");
+    assert!(!offload.is_local(), "{offload:?}");
+    assert_eq!(offload.predicted.bottleneck_ms(), 8.0);
+    assert!(select_sustainable(&p, &link(), FLOOR, 12.0).expect("feasible").is_local(), "both keep up: the faster");
+    assert!(select_sustainable(&p, &link(), FLOOR, 5.0).expect("feasible").is_local(), "neither keeps up: the faster");
+
+    // The planner: a current plan that falls behind is replaced even when the hysteresis would
+    // keep it (the replacement is 60 % slower end to end).
+    let mut planner = Planner::new(p.clone(), Hysteresis::default()).expect("valid hysteresis");
+    assert!(matches!(planner.decide(&link(), FLOOR), Decision::Switch(ref pl) if pl.is_local()));
+    let mut paced = planner.with_frame_interval(Some(9.0));
+    assert!(matches!(paced.decide(&link(), FLOOR), Decision::Switch(ref pl) if !pl.is_local()));
+    assert_eq!(paced.decide(&link(), FLOOR), Decision::Keep);
+    // Nonsense intervals are ignored.
+    let mut any = Planner::new(p, Hysteresis::default()).expect("valid").with_frame_interval(Some(f64::NAN));
+    assert!(matches!(any.decide(&link(), FLOOR), Decision::Switch(ref pl) if pl.is_local()));
 }
 
 proptest! {
