@@ -267,8 +267,8 @@ pub struct ControllerConfig {
     pub probe_burst_bytes: u64,
     /// Bursts per probe. Default 2.
     pub probe_count: u32,
-    /// Price plans with what finished frames measured (device and edge compute scales,
-    /// unmodelled overheads) instead of the profiles alone. Default true.
+    /// Price plans with what finished frames measured (measured ÷ profiled time of device
+    /// inference, encoding and edge compute) instead of the profiles alone. Default true.
     pub calibrate: bool,
 }
 

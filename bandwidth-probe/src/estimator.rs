@@ -56,6 +56,10 @@ pub struct Estimator {
     suspects: Vec<Suspect>,
     /// Inflated small transfers in a row since the newest throughput sample: the trigger.
     inflated_run: usize,
+    /// The trigger fired and the samples that answer it are not all in yet.
+    armed: bool,
+    /// The delay trigger's current gap (see `push_throughput`'s back-off).
+    trigger_gap_ms: u64,
 }
 
 /// A small transfer whose round trip is only known once the bandwidth is: one taken before any
@@ -92,6 +96,8 @@ impl Estimator {
             srtt_ms: None,
             suspects: Vec::new(),
             inflated_run: 0,
+            armed: false,
+            trigger_gap_ms: config.inflation_probe_gap_ms,
             config,
         }
     }
@@ -107,6 +113,8 @@ impl Estimator {
         self.srtt_ms = None;
         self.suspects.clear();
         self.inflated_run = 0;
+        self.armed = false;
+        self.trigger_gap_ms = self.config.inflation_probe_gap_ms;
     }
 
     /// A transfer of `bytes` that took `duration` (first byte sent → receipt acknowledged),
@@ -144,17 +152,39 @@ impl Estimator {
                 if inflated {
                     self.hold(Suspect { bits, duration_ms, at });
                     self.inflated_run += 1;
+                    self.armed |= self.inflated_run >= self.config.inflation_confirm_samples;
                 } else {
                     // The run is broken: the late ones were noise (or were explained by a new
-                    // estimate), and count as they are now.
-                    self.settle_suspects();
+                    // estimate), and count as they are now — unless a probe's samples are still
+                    // coming in and disagree (a drop not yet confirmed).
+                    if self.window_agrees() {
+                        self.settle_suspects(at);
+                    }
                     self.inflated_run = 0;
                     self.push_rtt(rtt_ms, at);
                 }
             }
             return;
         }
-        let transfer_ms = match self.min_rtt_ms() {
+        self.throughput_sample(bits, duration_ms, self.min_rtt_ms(), at);
+    }
+
+    /// A probe burst of `bytes` that took `duration` and included the round trip `rtt`: its own
+    /// ping's for a burst timed from its first byte, zero for one timed from the previous burst's
+    /// receipt (its serialisation alone), `None` if unknown (the minimum RTT is used, as for
+    /// frames). The minimum over recent samples would be wrong for a probe after the path got
+    /// longer, and a rate computed with it too low. Bursts below [`Config::min_sample_bytes`]
+    /// are ignored.
+    pub fn observe_burst(&mut self, bytes: u64, duration: Duration, rtt: Option<Duration>, at: Duration) {
+        if duration.is_zero() || bytes < self.config.min_sample_bytes {
+            return;
+        }
+        let rtt_ms = rtt.map(|r| r.as_secs_f64() * 1e3).or_else(|| self.min_rtt_ms());
+        self.throughput_sample(bytes as f64 * 8.0, duration.as_secs_f64() * 1e3, rtt_ms, at);
+    }
+
+    fn throughput_sample(&mut self, bits: f64, duration_ms: f64, rtt_ms: Option<f64>, at: Duration) {
+        let transfer_ms = match rtt_ms {
             Some(rtt) if self.config.subtract_rtt => {
                 (duration_ms - rtt).max(duration_ms * (1.0 - MAX_RTT_SHARE))
             }
@@ -195,7 +225,7 @@ impl Estimator {
                 age >= Duration::from_millis(c.stale_after_ms)
                     || (c.inflation_confirm_samples > 0
                         && self.inflated_run >= c.inflation_confirm_samples
-                        && age >= Duration::from_millis(c.inflation_probe_gap_ms))
+                        && age >= Duration::from_millis(self.trigger_gap_ms))
             }
         }
     }
@@ -268,20 +298,33 @@ impl Estimator {
         (duration_ms - serialisation_ms).max(0.0)
     }
 
-    /// Hold back a small transfer's RTT (the oldest held one is charged as it is when full).
+    /// Hold back a small transfer's RTT. When full, the oldest is charged as it is — or, before
+    /// any rate is known (when it would be charged its whole duration), dropped.
     fn hold(&mut self, s: Suspect) {
         if self.suspects.len() == MAX_SUSPECTS {
             let oldest = self.suspects.remove(0);
-            self.push_rtt(self.rtt_of(oldest.bits, oldest.duration_ms), oldest.at);
+            if !self.throughput.is_empty() {
+                self.push_rtt(self.rtt_of(oldest.bits, oldest.duration_ms), s.at);
+            }
         }
         self.suspects.push(s);
     }
 
-    /// Charge the held suspects to the RTT, at the current bandwidth estimate.
-    fn settle_suspects(&mut self) {
+    /// Charge the held suspects to the RTT at the current bandwidth estimate, as samples taken
+    /// `at` (they are pushed now, after newer ones, so their own times would be out of order).
+    fn settle_suspects(&mut self, at: Duration) {
         for s in std::mem::take(&mut self.suspects) {
-            self.push_rtt(self.rtt_of(s.bits, s.duration_ms), s.at);
+            self.push_rtt(self.rtt_of(s.bits, s.duration_ms), at);
         }
+    }
+
+    /// Whether every throughput sample in the window lies within `shift_ratio` of the estimate:
+    /// no level shift is half-way through being confirmed.
+    fn window_agrees(&self) -> bool {
+        let r = self.config.shift_ratio;
+        self.bandwidth_bps().is_some_and(|est| {
+            self.throughput.iter().all(|s| s.value * r >= est && s.value <= est * r)
+        })
     }
 
     fn push_throughput(&mut self, bps: f64, at: Duration) {
@@ -291,23 +334,32 @@ impl Estimator {
             self.config.window_samples,
         );
         forget_older(&mut self.throughput, at, self.config.max_sample_age_ms);
-        self.restart_on_level_shift();
+        let shifted = self.restart_on_level_shift();
         self.inflated_run = 0;
+        let agrees = self.window_agrees();
+        // The delay trigger's back-off: a probe it asked for that found a change resets the gap;
+        // one that found none (jitter, or a longer path) was a false alarm, and the next waits
+        // twice as long (at most `stale_after_ms`). Undecided while a shift is half confirmed.
+        if self.armed && (shifted || agrees) {
+            self.armed = false;
+            let c = &self.config;
+            self.trigger_gap_ms = if shifted {
+                c.inflation_probe_gap_ms
+            } else {
+                self.trigger_gap_ms.saturating_mul(2).min(c.stale_after_ms.max(c.inflation_probe_gap_ms))
+            };
+        }
         // Once every sample in the window agrees with the estimate (a drop confirmed, or no
         // change), the suspects are re-priced at it: after a drop they are ordinary round trips.
         // While a shift is still unconfirmed they wait for the next sample.
-        let r = self.config.shift_ratio;
-        let settled = self.bandwidth_bps().is_some_and(|est| {
-            self.throughput.iter().all(|s| s.value * r >= est && s.value <= est * r)
-        });
-        if settled {
-            self.settle_suspects();
+        if agrees {
+            self.settle_suspects(at);
         }
     }
 
     /// If the newest few samples all sit beyond `shift_ratio` of the older ones, the link changed:
-    /// keep only the new level instead of averaging across the change.
-    fn restart_on_level_shift(&mut self) {
+    /// keep only the new level instead of averaging across the change. True if it did.
+    fn restart_on_level_shift(&mut self) -> bool {
         let ratio = self.config.shift_ratio;
         let checks = [
             (self.config.drop_confirm_samples, true),
@@ -329,9 +381,10 @@ impl Estimator {
             };
             if shifted {
                 self.throughput.drain(..n - k);
-                return;
+                return true;
             }
         }
+        false
     }
 }
 

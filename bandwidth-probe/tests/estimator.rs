@@ -183,7 +183,7 @@ fn a_stale_or_absent_estimate_asks_for_a_probe() {
 
 #[test]
 fn small_frames_whose_round_trip_grows_trigger_a_probe_before_the_estimate_is_stale() {
-    // The controller's settings: 2 kB samples, probes every second at the latest.
+    // The controller's settings: 2 kB samples, a periodic probe every 3 s.
     let config = Config { min_sample_bytes: 2048, stale_after_ms: 3_000, ..Config::default() };
     let gap = Duration::from_millis(config.inflation_probe_gap_ms);
     let mut e = Estimator::new(config.clone()).expect("valid");
@@ -238,9 +238,14 @@ fn small_frames_whose_round_trip_grows_trigger_a_probe_before_the_estimate_is_st
         far.observe(300, Duration::from_micros(10_240), t);
     }
     assert!(far.needs_probe(t));
-    far.observe(4_000, Duration::from_micros(13_200), t);
+    // The probe: its ping takes 10 ms, its 8 kB burst 6.4 + 10 ms. Priced with its own round
+    // trip, not the 4 ms minimum of the window (which would read 6.4 + 6 ms: 5.2 Mbit/s), the
+    // burst shows the unchanged 10 Mbit/s.
+    far.observe_rtt(ms(10), t);
+    far.observe_burst(8_000, Duration::from_micros(16_400), Some(ms(10)), t);
     assert!(!far.needs_probe(t));
     let est = far.estimate(t).expect("estimate");
+    assert!(close(est.bandwidth_bps, 10.0 * MBIT, 1e-6), "{est:?}");
     assert!(est.rtt_ms > 6.0, "{est:?}");
 
     // A single slow frame now and then (scheduling noise) never triggers.
@@ -274,6 +279,56 @@ fn small_frames_whose_round_trip_grows_trigger_a_probe_before_the_estimate_is_st
         off.observe(300, ms(20), ms(600) + ms(i));
     }
     assert!(!off.needs_probe(ms(700)));
+}
+
+#[test]
+fn a_delay_trigger_that_finds_no_change_backs_off() {
+    let config = Config { min_sample_bytes: 2048, stale_after_ms: 3_000, ..Config::default() };
+    let mut e = Estimator::new(config.clone()).expect("valid");
+    let ms = Duration::from_millis;
+    e.observe_rtt(ms(4), ms(0));
+    e.observe(4_000, Duration::from_micros(7_200), ms(0));
+    // A jittery host: three frames in four come back 3 ms late, though the link is unchanged
+    // (the fourth keeps the minimum RTT at 4 ms). Each probe finds 10 Mbit/s again; each time,
+    // the trigger waits twice as long before the next.
+    let mut t = ms(0);
+    let mut probes = Vec::new();
+    for i in 0.. {
+        t += ms(33);
+        if t >= ms(2_900) {
+            break;
+        }
+        let late = i % 4 != 3;
+        e.observe(300, Duration::from_micros(if late { 7_240 } else { 4_240 }), t);
+        if e.needs_probe(t) {
+            probes.push(t.as_millis());
+            e.observe_burst(4_000, Duration::from_micros(7_200), Some(ms(4)), t);
+            e.observe_burst(4_000, Duration::from_micros(3_200), Some(Duration::ZERO), t);
+        }
+    }
+    let gaps: Vec<u128> = probes.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(probes.len() >= 3 && probes.len() <= 5, "probes at {probes:?} ms");
+    assert!(gaps.windows(2).all(|g| g[1] > g[0]), "gaps {gaps:?} grow");
+    // A real drop resets the back-off: the next trigger probes after the base gap again.
+    let mut t2 = t;
+    for _ in 0..config.inflation_confirm_samples {
+        t2 += ms(33);
+        e.observe(300, Duration::from_micros(30_000), t2);
+    }
+    let wait = |e: &Estimator, from: Duration| (0..=3_000u64).map(ms).find(|d| e.needs_probe(from + *d));
+    let before = wait(&e, t2).expect("probes at the latest when stale");
+    e.observe_burst(4_000, ms(36), Some(ms(4)), t2 + before);
+    e.observe_burst(4_000, ms(32), Some(Duration::ZERO), t2 + before);
+    let est = e.estimate(t2 + before).expect("estimate");
+    assert!(close(est.bandwidth_bps, MBIT, 0.01), "{est:?}");
+    let mut t3 = t2 + before;
+    for _ in 0..config.inflation_confirm_samples {
+        t3 += ms(33);
+        e.observe(300, Duration::from_micros(30_000), t3);
+    }
+    let newest = t2 + before;
+    let after = wait(&e, newest).expect("a trigger");
+    assert!(after <= ms(config.inflation_probe_gap_ms).max(t3 - newest), "waited {after:?} after a real drop");
 }
 
 #[test]

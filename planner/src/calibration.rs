@@ -173,7 +173,9 @@ impl Ratio {
     fn scale(slot: Option<Ratio>, min_frames: u64) -> f64 {
         let (lo, hi) = SCALE_BOUNDS;
         slot.filter(|r| r.frames >= min_frames)
-            .map_or(1.0, |r| (r.measured / r.profiled).clamp(lo, hi))
+            .map(|r| r.measured / r.profiled)
+            .filter(|s| s.is_finite())
+            .map_or(1.0, |s| s.clamp(lo, hi))
     }
 }
 
@@ -240,13 +242,15 @@ impl Calibrator {
             return;
         }
         let (g, min) = (self.config.gain, self.config.min_stage_ms);
-        if p.device_ms >= min {
+        // `> 0` too: with `min_stage_ms = 0` a stage with no profiled work would divide by zero.
+        let counts = |profiled: f64| profiled >= min && profiled > 0.0;
+        if counts(p.device_ms) {
             Ratio::update(&mut self.device, frame.device_ms, p.device_ms, g);
         }
-        if p.offloads && p.encode_ms >= min {
+        if p.offloads && counts(p.encode_ms) {
             Ratio::update(&mut self.encode, frame.encode_ms, p.encode_ms, g);
         }
-        if p.offloads && edge_profiled >= self.config.min_stage_ms {
+        if p.offloads && counts(edge_profiled) {
             Ratio::update(&mut self.edge, frame.edge_ms, edge_profiled, g);
         }
         self.frames += 1;

@@ -22,9 +22,9 @@
 //!   [`baseline`]s the paper compares with — so all of them are priced identically.
 //! - [`switching`]: [`Hysteresis::should_switch`] and the [`Planner`] the controller holds, whose
 //!   only state is the current plan; [`Planner::decide`] returns a [`Decision`].
-//! - [`calibration`]: [`Calibrator`] learns, from finished frames, how far measured stage times
-//!   and end-to-end latencies sit from the profiles; the resulting [`Calibration`] is carried by
-//!   [`Profiles`] and applied to every candidate's cost.
+//! - [`calibration`]: [`Calibrator`] learns, from finished frames, how far measured compute times
+//!   sit from the profiles; the resulting [`Calibration`] is carried by [`Profiles`] and applied
+//!   to every candidate's cost.
 //! - [`error`]: [`PlanError`], for invalid or mismatched profiles. Selection itself cannot fail:
 //!   "nothing meets the floor" is `None` / [`Decision::Infeasible`].
 //!

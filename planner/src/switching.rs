@@ -126,8 +126,8 @@ impl Planner {
     }
 
     /// Prefer plans that keep up with a camera delivering a frame every `ms` (see
-    /// [`select_sustainable`]); a current plan that cannot is replaced by one that can whatever
-    /// the hysteresis says. `None` (the default) ignores the frame rate. Non-finite or
+    /// [`select_sustainable`]); a current plan that falls behind by more than the hysteresis'
+    /// relative margin is replaced by one that keeps up, whatever the latency margins say. `None` (the default) ignores the frame rate. Non-finite or
     /// non-positive values are taken as `None`.
     pub fn with_frame_interval(mut self, ms: Option<f64>) -> Self {
         self.frame_interval_ms = ms.filter(|v| v.is_finite() && *v > 0.0);
@@ -175,11 +175,14 @@ impl Planner {
             return Decision::Infeasible;
         };
         let min_accuracy = floor.min_accuracy(&self.profiles);
-        let keeps_up = |p: &Plan| {
+        // A current plan is rescued only once it falls behind by more than the hysteresis'
+        // relative margin, so that a bottleneck sitting at the frame interval does not flap.
+        let slack = 1.0 + self.hysteresis.margin_frac;
+        let within = |p: &Plan, factor: f64| {
             self.frame_interval_ms
-                .is_none_or(|i| p.at(link).bottleneck_ms() <= i)
+                .is_none_or(|i| p.at(link).bottleneck_ms() <= i * factor)
         };
-        let rescue = |current: &Plan| !keeps_up(current) && keeps_up(&best);
+        let rescue = |current: &Plan| !within(current, slack) && within(&best, 1.0);
         match &mut self.current {
             Some(current)
                 if !rescue(current)

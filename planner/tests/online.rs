@@ -178,6 +178,19 @@ fn bad_measurements_are_ignored() {
 }
 
 #[test]
+fn stages_with_no_profiled_work_teach_nothing_even_with_no_threshold() {
+    let p = profiles();
+    let mut cal = Calibrator::new(CalibratorConfig { min_stage_ms: 0.0, min_frames: 1, ..CalibratorConfig::default() });
+    // Offloading the input: no device inference profiled (0 ms), none measured.
+    for _ in 0..5 {
+        cal.observe(&FrameCost { profiled: cost(&p, 0), device_ms: 0.0, encode_ms: 0.5, edge_ms: 2.25 });
+    }
+    let c = cal.calibration();
+    assert!(c.is_valid(), "{c:?}");
+    assert_eq!((c.device_scale, c.encode_scale, c.edge_scale), (1.0, 1.0, 1.0));
+}
+
+#[test]
 fn differs_compares_scales_relatively() {
     let a = Calibration::IDENTITY;
     assert!(!a.differs(&Calibration { device_scale: 1.04, ..a }, 0.05));
@@ -201,6 +214,9 @@ fn a_plan_that_cannot_keep_up_with_the_camera_is_avoided() {
     // keep it (the replacement is 60 % slower end to end).
     let mut planner = Planner::new(p.clone(), Hysteresis::default()).expect("valid hysteresis");
     assert!(matches!(planner.decide(&link(), FLOOR), Decision::Switch(ref pl) if pl.is_local()));
+    // Local takes 10 ms: within 10 % of a 9.5 ms interval it is kept, beyond it replaced.
+    let mut lenient = planner.clone().with_frame_interval(Some(9.5));
+    assert_eq!(lenient.decide(&link(), FLOOR), Decision::Keep);
     let mut paced = planner.with_frame_interval(Some(9.0));
     assert!(matches!(paced.decide(&link(), FLOOR), Decision::Switch(ref pl) if !pl.is_local()));
     assert_eq!(paced.decide(&link(), FLOOR), Decision::Keep);

@@ -339,10 +339,14 @@ impl Controller {
                             if let Some(rtt) = report.rtt {
                                 self.estimator.observe_rtt(rtt, at);
                             }
-                            for (bytes, d) in &report.bursts {
-                                self.estimator.observe(*bytes, *d, at);
+                            // A burst timed from its first byte includes one round trip — this
+                            // probe's own ping, not an older minimum; one that queued behind the
+                            // previous burst is timed from its reply and includes none.
+                            for b in &report.bursts {
+                                let rtt = if b.queued { Some(Duration::ZERO) } else { report.rtt };
+                                self.estimator.observe_burst(b.bytes, b.took, rtt, at);
                             }
-                            let bytes: u64 = report.bursts.iter().map(|(b, _)| *b).sum();
+                            let bytes: u64 = report.bursts.iter().map(|b| b.bytes).sum();
                             self.status.send_modify(|s| {
                                 s.probes += 1;
                                 s.probe_bytes += bytes;

@@ -8,7 +8,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::MissedTickBehavior;
 
-use super::msg::{ConnectError, ConnectFailure, LinkCommand, LinkError, LinkState, ProbeReport, TransferSample};
+use super::msg::{Burst, ConnectError, ConnectFailure, LinkCommand, LinkError, LinkState, ProbeReport, TransferSample};
 use super::shaper::Shaper;
 use crate::Abort;
 use crate::encoder::WireFrame;
@@ -72,8 +72,9 @@ struct PendingProbe {
     padding_len: u32,
     /// Per burst: wire bytes and when its first byte was written (empty until the pong).
     sent: Vec<(u64, Instant)>,
-    /// Per burst: its transfer time, once its reply is in (one slot per burst to send).
-    times: Vec<Option<Duration>>,
+    /// Per burst: its transfer time and whether it ran from the previous reply, once its reply
+    /// is in (one slot per burst to send).
+    times: Vec<Option<(Duration, bool)>>,
     last_reply: Option<Instant>,
     reply: oneshot::Sender<Result<ProbeReport, LinkError>>,
 }
@@ -332,7 +333,10 @@ impl Link {
                 self.say_bye(&mut wr).await;
                 break SessionEnd::Finished;
             }
-            let can_send = self.inbox_open && in_flight.len() < self.settings.max_in_flight && queued_probe.is_none();
+            // Nor while a probe waits for its pong (at most PROBE_WAIT_MAX, in case it is lost): a
+            // frame sent then would sit in front of its bursts.
+            let awaiting_pong = probe.as_ref().is_some_and(|p| p.rtt.is_none() && p.ping_sent.elapsed() < PROBE_WAIT_MAX);
+            let can_send = self.inbox_open && in_flight.len() < self.settings.max_in_flight && queued_probe.is_none() && !awaiting_pong;
             tokio::select! {
                 _ = abort.wait() => {
                     for (id, _) in in_flight.drain() {
@@ -372,8 +376,9 @@ impl Link {
                                 {
                                     // Bursts queue behind each other: time each from when the
                                     // link could start on it (its first byte, or the previous reply).
-                                    let from = p.last_reply.map_or(start, |r| r.max(start));
-                                    p.times[*seq as usize] = Some(now.saturating_duration_since(from));
+                                    let queued = p.last_reply.is_some_and(|r| r > start);
+                                    let from = if queued { p.last_reply.unwrap_or(start) } else { start };
+                                    p.times[*seq as usize] = Some((now.saturating_duration_since(from), queued));
                                     p.last_reply = Some(now);
                                     if p.times.iter().all(Option::is_some) {
                                         finish_probe(probe.take());
@@ -687,7 +692,7 @@ fn plan_switch(plan: &ActivePlan) -> Control {
 /// Answer a probe with the bursts that came back.
 fn finish_probe(p: Option<PendingProbe>) {
     let Some(p) = p else { return };
-    let bursts = p.sent.iter().zip(&p.times).filter_map(|(&(bytes, _), t)| t.map(|t| (bytes, t))).collect();
+    let bursts = p.sent.iter().zip(&p.times).filter_map(|(&(bytes, _), t)| t.map(|(took, queued)| Burst { bytes, took, queued })).collect();
     // The controller may have stopped waiting.
     let _ = p.reply.send(Ok(ProbeReport { rtt: p.rtt, bursts, at: Instant::now() }));
 }

@@ -162,14 +162,26 @@ pub enum LinkError {
     Busy,
 }
 
+/// One probe burst, as timed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Burst {
+    /// Wire bytes.
+    pub bytes: u64,
+    /// From when the link could start on it — its first byte, or the previous burst's reply if
+    /// that came later — to its `ProbeReply`.
+    pub took: Duration,
+    /// Whether `took` runs from the previous burst's reply: the burst queued behind it, so its
+    /// time is its serialisation alone (no round trip in it).
+    pub queued: bool,
+}
+
 /// What an active probe measured.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProbeReport {
     /// `Ping` → `Pong` round trip, if the pong came back.
     pub rtt: Option<Duration>,
-    /// Per burst answered: wire bytes and transfer time (first byte, or the previous burst's
-    /// reply, → its `ProbeReply`). A bare receipt: no edge compute to subtract.
-    pub bursts: Vec<(u64, Duration)>,
+    /// Per burst answered, in order. A bare receipt: no edge compute to subtract.
+    pub bursts: Vec<Burst>,
     /// When the report was made.
     pub at: Instant,
 }
