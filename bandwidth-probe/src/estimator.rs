@@ -56,10 +56,6 @@ pub struct Estimator {
     suspects: Vec<Suspect>,
     /// Inflated small transfers in a row since the newest throughput sample: the trigger.
     inflated_run: usize,
-    /// The trigger fired and the samples that answer it are not all in yet.
-    armed: bool,
-    /// The delay trigger's current gap (see `push_throughput`'s back-off).
-    trigger_gap_ms: u64,
 }
 
 /// A small transfer whose round trip is only known once the bandwidth is: one taken before any
@@ -96,8 +92,6 @@ impl Estimator {
             srtt_ms: None,
             suspects: Vec::new(),
             inflated_run: 0,
-            armed: false,
-            trigger_gap_ms: config.inflation_probe_gap_ms,
             config,
         }
     }
@@ -113,8 +107,6 @@ impl Estimator {
         self.srtt_ms = None;
         self.suspects.clear();
         self.inflated_run = 0;
-        self.armed = false;
-        self.trigger_gap_ms = self.config.inflation_probe_gap_ms;
     }
 
     /// A transfer of `bytes` that took `duration` (first byte sent → receipt acknowledged),
@@ -152,7 +144,6 @@ impl Estimator {
                 if inflated {
                     self.hold(Suspect { bits, duration_ms, at });
                     self.inflated_run += 1;
-                    self.armed |= self.inflated_run >= self.config.inflation_confirm_samples;
                 } else {
                     // The run is broken: the late ones were noise (or were explained by a new
                     // estimate), and count as they are now — unless a probe's samples are still
@@ -225,7 +216,7 @@ impl Estimator {
                 age >= Duration::from_millis(c.stale_after_ms)
                     || (c.inflation_confirm_samples > 0
                         && self.inflated_run >= c.inflation_confirm_samples
-                        && age >= Duration::from_millis(self.trigger_gap_ms))
+                        && age >= Duration::from_millis(c.inflation_probe_gap_ms))
             }
         }
     }
@@ -334,32 +325,19 @@ impl Estimator {
             self.config.window_samples,
         );
         forget_older(&mut self.throughput, at, self.config.max_sample_age_ms);
-        let shifted = self.restart_on_level_shift();
+        self.restart_on_level_shift();
         self.inflated_run = 0;
-        let agrees = self.window_agrees();
-        // The delay trigger's back-off: a probe it asked for that found a change resets the gap;
-        // one that found none (jitter, or a longer path) was a false alarm, and the next waits
-        // twice as long (at most `stale_after_ms`). Undecided while a shift is half confirmed.
-        if self.armed && (shifted || agrees) {
-            self.armed = false;
-            let c = &self.config;
-            self.trigger_gap_ms = if shifted {
-                c.inflation_probe_gap_ms
-            } else {
-                self.trigger_gap_ms.saturating_mul(2).min(c.stale_after_ms.max(c.inflation_probe_gap_ms))
-            };
-        }
         // Once every sample in the window agrees with the estimate (a drop confirmed, or no
         // change), the suspects are re-priced at it: after a drop they are ordinary round trips.
         // While a shift is still unconfirmed they wait for the next sample.
-        if agrees {
+        if self.window_agrees() {
             self.settle_suspects(at);
         }
     }
 
     /// If the newest few samples all sit beyond `shift_ratio` of the older ones, the link changed:
-    /// keep only the new level instead of averaging across the change. True if it did.
-    fn restart_on_level_shift(&mut self) -> bool {
+    /// keep only the new level instead of averaging across the change.
+    fn restart_on_level_shift(&mut self) {
         let ratio = self.config.shift_ratio;
         let checks = [
             (self.config.drop_confirm_samples, true),
@@ -381,10 +359,9 @@ impl Estimator {
             };
             if shifted {
                 self.throughput.drain(..n - k);
-                return true;
+                return;
             }
         }
-        false
     }
 }
 
