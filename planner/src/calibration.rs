@@ -3,9 +3,9 @@
 //! The profiles are measured offline, back to back, on a warm machine. In the pipeline a frame
 //! arrives every 33 ms to caches and thread pools that have gone cold, waits in queues, and crosses
 //! a runtime the profiler never saw; on the 2-core development box batch-1 inference ran
-//! 1.2–1.6× slower in the pipeline than in the profiler, and with a device emulated R× slower that
-//! error is multiplied by R. A planner priced from the profiles alone then prefers all-local plans
-//! that measure far slower than predicted (docs/RESULTS.md §6).
+//! 1.3–2.1× slower in the pipeline than in the profiler, on the device and the edge alike, and
+//! with a device emulated R× slower that error is multiplied by R. A planner priced from the
+//! profiles alone mis-ranks plans (docs/RESULTS.md §6).
 //!
 //! A [`Calibrator`] watches what each finished frame cost, stage by stage, next to what the
 //! uncalibrated profiles said it would cost, and keeps a [`Calibration`]:

@@ -26,7 +26,7 @@
 //! [`Calibrator`](tandem_planner::Calibrator) turns them into measured ÷ profiled scales (the
 //! first frames after each swap left out), and the planner prices every plan with them from the
 //! next re-planning on (`calibrate = false` in the config turns this off). Without it the controller trusted a
-//! back-to-back profile and picked all-local plans that ran 1.2–1.6× slower than priced.
+//! back-to-back profile and picked all-local plans that ran 1.3–2.1× slower than priced.
 //!
 //! # Accuracy floor at runtime
 //! [`ControllerHandle::set_floor`]; the device exposes it as `POST /floor?0.92` (absolute
