@@ -51,8 +51,8 @@ pub struct Estimator {
     /// RTT samples (ms), oldest first; at most `rtt_window_samples`. Only their minimum is used.
     rtts: VecDeque<Sample>,
     srtt_ms: Option<f64>,
-    /// Inflated small transfers in a row since the newest throughput sample (the delay
-    /// trigger), held back from the RTT until a bandwidth sample says what they mean.
+    /// Small transfers whose round trip waits for a rate to price it (see [`Suspect`]): late
+    /// ones of the delay trigger, and any taken before the first bandwidth sample.
     suspects: Vec<Suspect>,
     /// Inflated small transfers in a row since the newest throughput sample: the trigger.
     inflated_run: usize,
