@@ -10,7 +10,7 @@ use prometheus::Registry;
 use tandem_actors::controller::policy::{Step, held, next_step};
 use tandem_actors::controller::ControllerSettings;
 use tandem_actors::ledger::{DropReason, Summary};
-use tandem_actors::link::{Shaper, Trace};
+use tandem_actors::link::{LinkCommand, LinkState as TandemLinkState, Shaper, Trace};
 use tandem_actors::metrics::{Origin, serve_with_floor};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tandem_actors::plan::{ActivePlan, PlanChoice};
@@ -191,6 +191,36 @@ async fn calibration_learns_a_slow_device_and_moves_work_to_the_edge() {
     assert_eq!(st.applied, 0, "swapped without calibration: {:?}", st.history);
     assert_eq!(st.calibration, tandem_planner::Calibration::IDENTITY);
     assert!(summary.results.iter().all(|r| r.plan.choice == local));
+}
+
+/// An active probe over a shaped 2 Mbit/s link while frames flow: it is answered with its ping's
+/// round trip and both bursts; the first burst is timed from its own first byte, the second —
+/// written right behind it — from the first one's reply (`queued`), so the controller prices
+/// it without a round trip; and frames keep flowing afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_times_its_bursts_on_the_link_and_frames_carry_on() {
+    let s = series();
+    let (edge, _) = start_edge(&s.path, &edge_config()).await;
+    let mut cfg = device_settings(&s, &edge.addr.to_string(), "0:pool2:q8-lz4", 20.0, None);
+    let trace = Trace::from_toml_str("bucket_bytes = 0\ndelay_ms = 1\nreturn_delay_ms = 1\n[[step]]\nat_ms = 0\nmbps = 2.0\n").expect("trace");
+    cfg.link.shaper = Some(Shaper::new(trace));
+    let (device, _) = start_device(cfg, 16).await;
+    let mut up = device.link_state();
+    guarded("the link", up.wait_for(TandemLinkState::is_up)).await.expect("link state");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    device.link_commands().send(LinkCommand::Probe { burst_bytes: 8192, count: 2, reply: tx }).await.expect("link alive");
+    let report = guarded("the probe", rx).await.expect("answered").expect("link up");
+    assert!(report.rtt.is_some(), "{report:?}");
+    assert_eq!(report.bursts.len(), 2, "{report:?}");
+    assert!(report.bursts.iter().all(|b| b.bytes > 8192), "{report:?}");
+    assert!(!report.bursts[0].queued && report.bursts[1].queued, "{report:?}");
+    let at = device.snapshot().borrow().edge;
+    wait_counts(&device, "results after the probe", |c| c.edge >= at + 3).await;
+    device.stopper().stop();
+    let summary = guarded("the device run", device.finish()).await.expect("finish");
+    edge.shutdown().await;
+    assert!(summary.balanced(), "{summary}");
+    assert!(summary.dropped.keys().all(|r| matches!(r, DropReason::CameraOverrun | DropReason::Shutdown)), "{summary}");
 }
 
 /// The controller's decision path (estimator → policy → planner) fed 4 KB transfers timed on
