@@ -160,8 +160,7 @@ async fn calibration_learns_a_slow_device_and_moves_work_to_the_edge() {
         async move {
             let mut cfg = device_settings(s, &edge_addr, "0:end", 20.0, None);
             cfg.slowdown = tandem_actors::emulation::Slowdown::new(1000.0).expect("slowdown");
-            let trace = Trace::from_toml_str("bucket_bytes = 0\ndelay_ms = 1\nreturn_delay_ms = 1\n[[step]]\nat_ms = 0\nmbps = 20.0\n").expect("trace");
-            cfg.link.shaper = Some(Shaper::new(trace));
+            cfg.link.shaper = Some(Shaper::new(Trace { delay_ms: 1, return_delay_ms: 1, ..Trace::constant(20.0) }));
             let (mut device, _) = start_device(cfg, 16).await;
             // Two frames after the warm-up are enough to learn from here (the default waits for 10).
             let calibrator = CalibratorConfig { min_frames: 2, ..CalibratorConfig::default() };
@@ -202,8 +201,7 @@ async fn a_probe_times_its_bursts_on_the_link_and_frames_carry_on() {
     let s = series();
     let (edge, _) = start_edge(&s.path, &edge_config()).await;
     let mut cfg = device_settings(&s, &edge.addr.to_string(), "0:pool2:q8-lz4", 20.0, None);
-    let trace = Trace::from_toml_str("bucket_bytes = 0\ndelay_ms = 1\nreturn_delay_ms = 1\n[[step]]\nat_ms = 0\nmbps = 2.0\n").expect("trace");
-    cfg.link.shaper = Some(Shaper::new(trace));
+    cfg.link.shaper = Some(Shaper::new(Trace { delay_ms: 1, return_delay_ms: 1, ..Trace::constant(2.0) }));
     let (device, _) = start_device(cfg, 16).await;
     let mut up = device.link_state();
     guarded("the link", up.wait_for(TandemLinkState::is_up)).await.expect("link state");
