@@ -169,13 +169,13 @@ impl Ratio {
         });
     }
 
-    /// The scale, once `min_frames` taught it (1 before).
-    fn scale(slot: Option<Ratio>, min_frames: u64) -> f64 {
+    /// The scale, once `min_frames` taught it (`None` before).
+    fn scale(slot: Option<Ratio>, min_frames: u64) -> Option<f64> {
         let (lo, hi) = SCALE_BOUNDS;
         slot.filter(|r| r.frames >= min_frames)
             .map(|r| r.measured / r.profiled)
             .filter(|s| s.is_finite())
-            .map_or(1.0, |s| s.clamp(lo, hi))
+            .map(|s| s.clamp(lo, hi))
     }
 }
 
@@ -221,7 +221,8 @@ impl Calibrator {
     /// Whether some inference scale (device or edge) has been learned, so that
     /// [`Calibrator::calibration`] is more than a guess.
     pub fn ready(&self) -> bool {
-        [self.device, self.edge].iter().flatten().any(|r| r.frames >= self.config.min_frames)
+        let min = self.config.min_frames;
+        Ratio::scale(self.device, min).or(Ratio::scale(self.edge, min)).is_some()
     }
 
     /// Frames taken into account so far.
@@ -261,11 +262,10 @@ impl Calibrator {
     /// docs).
     pub fn calibration(&self) -> Calibration {
         let min = self.config.min_frames;
-        let learned = |r: Option<Ratio>| r.filter(|r| r.frames >= min).map(|_| Ratio::scale(r, min));
-        let (device, edge) = (learned(self.device), learned(self.edge));
+        let (device, edge) = (Ratio::scale(self.device, min), Ratio::scale(self.edge, min));
         Calibration {
             device_scale: device.or(edge).unwrap_or(1.0),
-            encode_scale: Ratio::scale(self.encode, min),
+            encode_scale: Ratio::scale(self.encode, min).unwrap_or(1.0),
             edge_scale: edge.or(device).unwrap_or(1.0),
         }
     }
