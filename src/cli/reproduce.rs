@@ -341,9 +341,10 @@ fn measure(cfg: &ReproduceConfig, dir: &Path, series: &Series, profiles: &Profil
         let stats = run_measured(&adaptive)?;
         let end = stats.controller.clone();
         println!("  {mbps:>6} Mbit/s  {ADAPTIVE:<34} predicted {:>8.2} ms  measured {:>8.2} ms  ({end:?})", chosen.predicted.total_ms, stats.mean_ms);
+        let priced = end.as_ref().map(|e| (profiles.calibrated(e.calibration), e.link));
         let calibrated = |p: &Plan| {
-            let end = end.as_ref()?;
-            evaluate(&profiles.calibrated(end.calibration), p.model_id, p.point, p.coding.as_deref(), &end.link).ok().map(|c| c.predicted.total_ms)
+            let (profiles, link) = priced.as_ref()?;
+            evaluate(profiles, p.model_id, p.point, p.coding.as_deref(), link).ok().map(|c| c.predicted.total_ms)
         };
         rows.push(Measured { mbps, label: ADAPTIVE.into(), choice: "controller".into(), predicted_ms: chosen.predicted.total_ms, calibrated_ms: end.as_ref().map(|e| e.predicted_ms), run: stats });
         // The same choice is run once per bandwidth, whatever rows share it.
