@@ -9,7 +9,17 @@ const TANDEM: &str = env!("CARGO_BIN_EXE_tandem");
 /// `tandem train` on a tiny AlexNet over 64 synthetic images (a few seconds), into `out`.
 fn train(device: &str, out: &Path) -> std::process::Output {
     Command::new(TANDEM)
-        .args(["train", "--model", "alexnet", "--width-mult", "0.0625", "--dataset", "synthetic", "--limit-train", "64"])
+        .args([
+            "train",
+            "--model",
+            "alexnet",
+            "--width-mult",
+            "0.0625",
+            "--dataset",
+            "synthetic",
+            "--limit-train",
+            "64",
+        ])
         .args(["--epochs", "1", "--batch-size", "32", "--device", device, "--out"])
         .arg(out)
         .output()

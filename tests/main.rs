@@ -2,5 +2,5 @@
 
 mod device;
 mod processes;
-mod soak;
 mod reproduce;
+mod soak;

@@ -28,7 +28,11 @@ impl Drop for Reaper {
 /// The number after `key` in `text` (`"results 20"` → 20).
 fn count_after(text: &str, key: &str) -> u64 {
     let rest = &text[text.find(key).unwrap_or_else(|| panic!("{key:?} not in:\n{text}")) + key.len()..];
-    rest.trim_start().split(|c: char| !c.is_ascii_digit()).next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no number after {key:?} in:\n{text}"))
+    rest.trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {key:?} in:\n{text}"))
 }
 
 #[test]
@@ -45,10 +49,26 @@ fn edge_and_device_binaries_run_as_separate_processes() {
     );
     let mut first = String::new();
     BufReader::new(edge.0.stdout.take().expect("stdout")).read_line(&mut first).expect("edge prints its address");
-    let addr = first.strip_prefix("edge listening on ").and_then(|r| r.split_whitespace().next()).unwrap_or_else(|| panic!("unexpected first line {first:?}"));
+    let addr = first
+        .strip_prefix("edge listening on ")
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
 
     let out = Command::new(TANDEM)
-        .args(["device", "--edge", addr, "--plan", "0:pool2:q8-lz4", "--source", "synthetic", "--frames", "20", "--fps", "100", "--series"])
+        .args([
+            "device",
+            "--edge",
+            addr,
+            "--plan",
+            "0:pool2:q8-lz4",
+            "--source",
+            "synthetic",
+            "--frames",
+            "20",
+            "--fps",
+            "100",
+            "--series",
+        ])
         .arg(&series)
         .stderr(Stdio::null())
         .output()

@@ -57,7 +57,12 @@ fn reproduce_runs_every_stage_and_splices_its_tables() {
     };
     let out = reproduce(&[]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "reproduce failed ({}):\n{text}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "reproduce failed ({}):\n{text}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let results = std::fs::read_to_string(dir.join("RESULTS.md")).expect("results file");
     assert!(results.starts_with("# Results\n\nhand-written text\n"), "{results}");

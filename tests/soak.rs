@@ -31,7 +31,11 @@ fn a_one_minute_soak_over_a_varying_link_leaks_nothing_and_loses_no_frame() {
     let series = dir.join("series");
     tandem_actors::testkit::tiny_series(&series).expect("tiny series");
     let config = dir.join("demo.toml");
-    std::fs::write(&config, "[edge]\nworkers = 1\n\n[device]\nplan = \"0:conv1_2:f32-lz4\"\n\n[device.camera]\nsource = \"synthetic\"\n").expect("write config");
+    std::fs::write(
+        &config,
+        "[edge]\nworkers = 1\n\n[device]\nplan = \"0:conv1_2:f32-lz4\"\n\n[device.camera]\nsource = \"synthetic\"\n",
+    )
+    .expect("write config");
     let trace = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/links/cellular.toml");
     let out_dir = dir.join("out");
 
@@ -51,7 +55,9 @@ fn a_one_minute_soak_over_a_varying_link_leaks_nothing_and_loses_no_frame() {
     assert!(out.status.success(), "tandem soak failed ({}):\n{text}", out.status);
     assert!(text.contains("verdict: PASS"), "{text}");
 
-    let verdict: toml::Table = toml::from_str(&std::fs::read_to_string(out_dir.join("verdict.toml")).expect("verdict.toml")).expect("verdict parses");
+    let verdict: toml::Table =
+        toml::from_str(&std::fs::read_to_string(out_dir.join("verdict.toml")).expect("verdict.toml"))
+            .expect("verdict parses");
     assert_eq!(verdict.get("passed").and_then(toml::Value::as_bool), Some(true), "{verdict:#?}");
     let frames = table(&verdict, "frames");
     assert_eq!(int(frames, "unaccounted"), 0, "{frames:#?}");
@@ -69,7 +75,12 @@ fn a_one_minute_soak_over_a_varying_link_leaks_nothing_and_loses_no_frame() {
     let mut lines = csv.lines();
     assert_eq!(lines.next(), Some("time_s,process,rss_kib,fds"));
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
-    assert!(rows.iter().all(|r| r.len() == 4 && (r[1] == "edge" || r[1] == "device") && r[2].parse::<u64>().is_ok_and(|kib| kib > 0)), "{csv}");
+    assert!(
+        rows.iter().all(|r| r.len() == 4
+            && (r[1] == "edge" || r[1] == "device")
+            && r[2].parse::<u64>().is_ok_and(|kib| kib > 0)),
+        "{csv}"
+    );
     assert!(rows.iter().any(|r| r[1] == "edge") && rows.iter().any(|r| r[1] == "device"), "{csv}");
     // The figures, for `cargo test … soak -- --nocapture`.
     println!("{text}");

@@ -24,7 +24,8 @@ fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<(), ActorError> {
 
 /// Read and parse a TOML file into `T`.
 pub fn load<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ActorError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ActorError::Config(format!("reading {}: {e}", path.display())))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| ActorError::Config(format!("reading {}: {e}", path.display())))?;
     toml::from_str(&text).map_err(|e| ActorError::Config(format!("{}: {e}", path.display())))
 }
 
@@ -96,7 +97,9 @@ impl EdgeConfig {
         check(self.idle_timeout_ms >= 100, || "idle_timeout_ms must be at least 100".into())?;
         check(self.handshake_timeout_ms >= 10, || "handshake_timeout_ms must be at least 10".into())?;
         check(self.write_timeout_ms >= 10, || "write_timeout_ms must be at least 10".into())?;
-        check((1024..=1 << 30).contains(&self.max_payload_bytes), || "max_payload_bytes must be in 1 KiB..=1 GiB".into())?;
+        check((1024..=1 << 30).contains(&self.max_payload_bytes), || {
+            "max_payload_bytes must be in 1 KiB..=1 GiB".into()
+        })?;
         check(self.tls_cert.is_some() == self.tls_key.is_some(), || "tls_cert and tls_key must be set together".into())
     }
 
@@ -155,7 +158,14 @@ pub struct CameraConfig {
 
 impl Default for CameraConfig {
     fn default() -> Self {
-        CameraConfig { source: SourceKind::FashionMnist, data_dir: None, fps: 30.0, frames: None, duration_ms: None, when_full: WhenFull::DropOldest }
+        CameraConfig {
+            source: SourceKind::FashionMnist,
+            data_dir: None,
+            fps: 30.0,
+            frames: None,
+            duration_ms: None,
+            when_full: WhenFull::DropOldest,
+        }
     }
 }
 
@@ -294,13 +304,27 @@ impl Default for ControllerConfig {
 impl ControllerConfig {
     /// Range checks.
     pub fn validate(&self) -> Result<(), ActorError> {
-        check(self.device_profile.is_some() && self.edge_profile.is_some(), || "controller needs device_profile and edge_profile".into())?;
-        check(crate::controller::policy::parse_floor(&self.floor).is_some(), || format!("controller.floor {:?}: expected 0.92 or loss=0.018", self.floor))?;
-        check(self.margin_frac.is_finite() && self.margin_frac >= 0.0 && self.min_gain_ms.is_finite() && self.min_gain_ms >= 0.0, || "controller margins must be non-negative".into())?;
+        check(self.device_profile.is_some() && self.edge_profile.is_some(), || {
+            "controller needs device_profile and edge_profile".into()
+        })?;
+        check(crate::controller::policy::parse_floor(&self.floor).is_some(), || {
+            format!("controller.floor {:?}: expected 0.92 or loss=0.018", self.floor)
+        })?;
+        check(
+            self.margin_frac.is_finite()
+                && self.margin_frac >= 0.0
+                && self.min_gain_ms.is_finite()
+                && self.min_gain_ms >= 0.0,
+            || "controller margins must be non-negative".into(),
+        )?;
         check(self.tick_ms >= 5, || "controller.tick_ms must be at least 5".into())?;
         check(self.min_sample_bytes >= 64, || "controller.min_sample_bytes must be at least 64".into())?;
-        check(self.probe_every_ms >= 50 && (1..=16).contains(&self.probe_count), || "controller.probe_every_ms must be >= 50 and probe_count in 1..=16".into())?;
-        check(self.probe_burst_bytes >= self.min_sample_bytes, || "controller.probe_burst_bytes must be at least min_sample_bytes".into())
+        check(self.probe_every_ms >= 50 && (1..=16).contains(&self.probe_count), || {
+            "controller.probe_every_ms must be >= 50 and probe_count in 1..=16".into()
+        })?;
+        check(self.probe_burst_bytes >= self.min_sample_bytes, || {
+            "controller.probe_burst_bytes must be at least min_sample_bytes".into()
+        })
     }
 
     /// Runtime settings.
@@ -360,7 +384,9 @@ impl DeviceConfig {
     /// Range checks and cross-field rules (run after CLI overrides are applied).
     pub fn validate(&self) -> Result<(), ActorError> {
         let c = &self.camera;
-        check(c.fps.is_finite() && c.fps > 0.0 && c.fps <= 10_000.0, || format!("camera.fps must be in (0, 10000], got {}", c.fps))?;
+        check(c.fps.is_finite() && c.fps > 0.0 && c.fps <= 10_000.0, || {
+            format!("camera.fps must be in (0, 10000], got {}", c.fps)
+        })?;
         check(c.frames != Some(0), || "camera.frames must be at least 1".into())?;
         check(c.duration_ms != Some(0), || "camera.duration_ms must be at least 1".into())?;
         let q = &self.queues;
@@ -369,8 +395,12 @@ impl DeviceConfig {
         let l = &self.link;
         check((1..=1024).contains(&l.max_in_flight), || "link.max_in_flight must be in 1..=1024".into())?;
         check(l.deadline_ms >= 10, || "link.deadline_ms must be at least 10".into())?;
-        check(l.connect_timeout_ms >= 10 && l.handshake_timeout_ms >= 10 && l.write_timeout_ms >= 10, || "link timeouts must be at least 10 ms".into())?;
-        check(l.backoff_min_ms >= 1 && l.backoff_min_ms <= l.backoff_max_ms, || "link.backoff_min_ms must be in 1..=backoff_max_ms".into())?;
+        check(l.connect_timeout_ms >= 10 && l.handshake_timeout_ms >= 10 && l.write_timeout_ms >= 10, || {
+            "link timeouts must be at least 10 ms".into()
+        })?;
+        check(l.backoff_min_ms >= 1 && l.backoff_min_ms <= l.backoff_max_ms, || {
+            "link.backoff_min_ms must be in 1..=backoff_max_ms".into()
+        })?;
         check(l.keepalive_ms >= 100, || "link.keepalive_ms must be at least 100".into())?;
         check(l.tls_server_name.is_none() || l.tls_ca.is_some(), || "link.tls_server_name needs link.tls_ca".into())?;
         check(self.drain_ms.is_none_or(|d| d >= 10), || "drain_ms must be at least 10".into())?;
@@ -378,7 +408,9 @@ impl DeviceConfig {
         if let Some(c) = &self.controller {
             c.validate()?;
         }
-        check(self.device_id.as_ref().is_none_or(|d| d.len() <= tandem_codec::control::MAX_DEVICE_ID_LEN), || "device_id too long (64 bytes at most)".into())
+        check(self.device_id.as_ref().is_none_or(|d| d.len() <= tandem_codec::control::MAX_DEVICE_ID_LEN), || {
+            "device_id too long (64 bytes at most)".into()
+        })
     }
 
     /// Camera settings.
@@ -391,7 +423,10 @@ impl DeviceConfig {
         let l = &self.link;
         let token = l.token_file.as_deref().map(crate::security::Token::load).transpose()?;
         let tls = match &l.tls_ca {
-            Some(ca) => Some(crate::security::ClientTls::load(ca, l.tls_server_name.as_deref().unwrap_or(crate::security::host_of(&edge)))?),
+            Some(ca) => Some(crate::security::ClientTls::load(
+                ca,
+                l.tls_server_name.as_deref().unwrap_or(crate::security::host_of(&edge)),
+            )?),
             None => None,
         };
         Ok(LinkSettings {

@@ -17,11 +17,11 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::camera::{Camera, CameraCmd, CameraReport, CameraSettings, front_queue};
+use crate::controller::Feedback;
 use crate::emulation::Slowdown;
 use crate::encoder::{Encoder, link_queue};
 use crate::error::ActorError;
 use crate::front::{Front, encoder_queue};
-use crate::controller::Feedback;
 use crate::ledger::{DropReason, Ledger, Snapshot, Summary, timing_queue};
 use crate::link::{Link, LinkCommand, LinkSettings, LinkState, command_queue, sample_queue};
 use crate::metrics::DeviceMetrics;
@@ -103,7 +103,11 @@ pub struct DeviceHandle {
 
 impl Device {
     /// Start the pipeline playing `source` (its images must match the series' input).
-    pub async fn start(settings: DeviceSettings, source: Dataset, metrics: DeviceMetrics) -> Result<DeviceHandle, ActorError> {
+    pub async fn start(
+        settings: DeviceSettings,
+        source: Dataset,
+        metrics: DeviceMetrics,
+    ) -> Result<DeviceHandle, ActorError> {
         let cache = ModelCache::open(&settings.series)?;
         let base = &cache.series().base;
         if source.channels != base.in_channels || source.size != base.input_size {
@@ -132,11 +136,26 @@ impl Device {
 
         let (link_tx, link_rx) = link_queue(q.link);
         let (cmd_tx, cmd_rx) = command_queue();
-        let (link, link_state) = Link::new(settings.link.clone(), link_rx, cmd_rx, ledger_tx.clone(), abort.clone(), metrics.clone(), samples_tx);
+        let (link, link_state) = Link::new(
+            settings.link.clone(),
+            link_rx,
+            cmd_rx,
+            ledger_tx.clone(),
+            abort.clone(),
+            metrics.clone(),
+            samples_tx,
+        );
         let link = tokio::spawn(link.run().instrument(tracing::info_span!("link")));
 
         let (enc_tx, enc_rx) = encoder_queue(q.encoder);
-        let encoder = Encoder { input: enc_rx, out: link_tx, ledger: ledger_tx.clone(), abort: abort.clone(), slowdown: settings.slowdown }.spawn()?;
+        let encoder = Encoder {
+            input: enc_rx,
+            out: link_tx,
+            ledger: ledger_tx.clone(),
+            abort: abort.clone(),
+            slowdown: settings.slowdown,
+        }
+        .spawn()?;
         let (front_tx, front_rx) = front_queue(q.front);
         let front = Front {
             cache,
@@ -219,7 +238,10 @@ impl DeviceHandle {
         let mut summary = match tokio::time::timeout(drain, &mut ledger).await {
             Ok(s) => s.map_err(|_| ActorError::StageFailed("ledger"))?,
             Err(_) => {
-                tracing::warn!(drain_ms = drain.as_millis() as u64, "drain deadline passed; dropping what is left as shutdown");
+                tracing::warn!(
+                    drain_ms = drain.as_millis() as u64,
+                    "drain deadline passed; dropping what is left as shutdown"
+                );
                 abort.set();
                 ledger.await.map_err(|_| ActorError::StageFailed("ledger"))?
             }

@@ -39,7 +39,16 @@ pub const EDGE_PROBE_REPLY: &str = "edge_probe_reply";
 pub const CONTROLLER_APPLY: &str = "controller_apply";
 
 /// Every fail point, for listing and for clearing them all.
-pub const ALL: [&str; 8] = [LINK_SEND, LINK_RECV, LINK_DECODE_REPLY, EDGE_DECODE, EDGE_INFER, EDGE_LOAD_TAIL, EDGE_PROBE_REPLY, CONTROLLER_APPLY];
+pub const ALL: [&str; 8] = [
+    LINK_SEND,
+    LINK_RECV,
+    LINK_DECODE_REPLY,
+    EDGE_DECODE,
+    EDGE_INFER,
+    EDGE_LOAD_TAIL,
+    EDGE_PROBE_REPLY,
+    CONTROLLER_APPLY,
+];
 
 /// `Some(argument)` (empty when the action has none) when fail point `name` returns now;
 /// always `None` without the `failpoints` feature.

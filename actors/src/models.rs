@@ -36,7 +36,13 @@ impl Loaded {
 
     /// Run the layers `from..to` on `x` of `shape` (NCHW). Returns the activation and its
     /// shape; at `end` the logits as `[N, classes, 1, 1]`.
-    pub fn run(&self, x: Vec<f32>, shape: [usize; 4], from: usize, to: usize) -> Result<(Vec<f32>, [usize; 4]), String> {
+    pub fn run(
+        &self,
+        x: Vec<f32>,
+        shape: [usize; 4],
+        from: usize,
+        to: usize,
+    ) -> Result<(Vec<f32>, [usize; 4]), String> {
         let device = tandem_models::device::cpu();
         let t = Tensor::<4>::from_data(TensorData::new(x, shape), &device);
         let y = self.net.forward_range(t, from, to);
@@ -55,7 +61,10 @@ pub fn load_member(series: &Series, dir: &Path, model_id: u32) -> Result<Loaded,
     if card.spec != spec {
         return Err(ActorError::Model {
             model_id,
-            source: tandem_models::ModelError::Config(format!("checkpoint widths {:?} differ from the manifest's {:?}", card.spec.widths, spec.widths)),
+            source: tandem_models::ModelError::Config(format!(
+                "checkpoint widths {:?} differ from the manifest's {:?}",
+                card.spec.widths, spec.widths
+            )),
         });
     }
     let shapes = spec.points().into_iter().map(|p| p.shape).collect();

@@ -63,7 +63,8 @@ impl FromStr for PlanSpec {
             .next()
             .and_then(|m| m.trim().parse::<u32>().ok())
             .ok_or_else(|| bad("expected MODEL_ID:POINT[:CODING] with a numeric model id"))?;
-        let point = parts.next().map(str::trim).filter(|p| !p.is_empty()).ok_or_else(|| bad("missing POINT"))?.to_string();
+        let point =
+            parts.next().map(str::trim).filter(|p| !p.is_empty()).ok_or_else(|| bad("missing POINT"))?.to_string();
         let coding = match parts.next() {
             Some(c) => c.trim().parse::<Coding>().map_err(|e| bad(&e.to_string()))?,
             None => Coding::F32,

@@ -136,12 +136,20 @@ impl ServerTls {
     }
 
     /// From PEM bytes; `source` and `key_source` name them in errors.
-    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8], source: &Path, key_source: &Path) -> Result<ServerTls, ActorError> {
-        let chain = CertificateDer::pem_slice_iter(cert_pem).collect::<Result<Vec<_>, _>>().map_err(|e| bad("TLS certificate", source, e))?;
+    pub fn from_pem(
+        cert_pem: &[u8],
+        key_pem: &[u8],
+        source: &Path,
+        key_source: &Path,
+    ) -> Result<ServerTls, ActorError> {
+        let chain = CertificateDer::pem_slice_iter(cert_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad("TLS certificate", source, e))?;
         if chain.is_empty() {
             return Err(bad("TLS certificate", source, "no CERTIFICATE block in the PEM file"));
         }
-        let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| bad("TLS key", key_source, format!("{e} (expected a PEM private key)")))?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem)
+            .map_err(|e| bad("TLS key", key_source, format!("{e} (expected a PEM private key)")))?;
         let config = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| bad("TLS", source, e))?
@@ -153,7 +161,10 @@ impl ServerTls {
     }
 
     /// Run the server side of a TLS handshake on `io`.
-    pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(&self, io: S) -> std::io::Result<tokio_rustls::server::TlsStream<S>> {
+    pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        io: S,
+    ) -> std::io::Result<tokio_rustls::server::TlsStream<S>> {
         self.acceptor.accept(io).await
     }
 }
@@ -198,7 +209,8 @@ impl ClientTls {
         if n == 0 {
             return Err(bad("TLS CA", source, "no CERTIFICATE block in the PEM file"));
         }
-        let name = ServerName::try_from(server_name.to_string()).map_err(|e| bad("TLS server name", source, format!("{server_name:?}: {e}")))?;
+        let name = ServerName::try_from(server_name.to_string())
+            .map_err(|e| bad("TLS server name", source, format!("{server_name:?}: {e}")))?;
         let config = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| bad("TLS", source, e))?
@@ -209,7 +221,10 @@ impl ClientTls {
     }
 
     /// Run the client side of a TLS handshake on `io`.
-    pub async fn connect<S: AsyncRead + AsyncWrite + Unpin>(&self, io: S) -> std::io::Result<tokio_rustls::client::TlsStream<S>> {
+    pub async fn connect<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        io: S,
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<S>> {
         self.connector.connect(self.name.clone(), io).await
     }
 

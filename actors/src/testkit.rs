@@ -4,11 +4,11 @@
 
 use std::path::Path;
 
+use burn::tensor::{Tensor, TensorData};
 use tandem_models::checkpoint::{self, ModelCard, Provenance};
 use tandem_models::data::{Dataset, synthetic};
 use tandem_models::params::ParamMap;
 use tandem_models::series::{MANIFEST_VERSION, MemberKind, Series};
-use burn::tensor::{Tensor, TensorData};
 use tandem_models::zoo::{Arch, Net, NetSpec, Tap};
 
 use crate::error::ActorError;
@@ -25,9 +25,15 @@ pub fn tiny_series(dir: &Path) -> Result<Series, ActorError> {
     let narrow = NetSpec { widths: base.widths.iter().map(|&w| (w / 2).max(2)).collect(), ..base.clone() };
     let device = tandem_models::device::cpu();
     let mut members = Vec::new();
-    for (id, name, kind, spec) in [(0u32, "original", MemberKind::Original, &base), (1, "step1-1", MemberKind::Step1 { iter: 1 }, &narrow)] {
+    for (id, name, kind, spec) in
+        [(0u32, "original", MemberKind::Original, &base), (1, "step1-1", MemberKind::Step1 { iter: 1 }, &narrow)]
+    {
         let net = lively(Net::new(spec, &device)).map_err(model)?;
-        let card = ModelCard { spec: spec.clone(), accuracy: Some(0.1), provenance: Provenance { stage: "testkit".into(), dataset: "synthetic".into(), ..Default::default() } };
+        let card = ModelCard {
+            spec: spec.clone(),
+            accuracy: Some(0.1),
+            provenance: Provenance { stage: "testkit".into(), dataset: "synthetic".into(), ..Default::default() },
+        };
         let sub = format!("m{id}");
         checkpoint::save(&dir.join(&sub), &net, &card).map_err(model)?;
         members.push(Series::describe(id, name.into(), kind, sub, spec, 0.1, true, 0.0, 0.0));
@@ -73,7 +79,8 @@ fn lively(net: Net) -> tandem_models::Result<Net> {
         });
         let Some(t) = seen else { continue };
         let [b, ch, h, w] = t.dims();
-        let data = t.into_data().try_into_vec::<f32>().map_err(|e| tandem_models::ModelError::Config(format!("{e:?}")))?;
+        let data =
+            t.into_data().try_into_vec::<f32>().map_err(|e| tandem_models::ModelError::Config(format!("{e:?}")))?;
         let (mut mean, mut var) = (vec![0f32; ch], vec![0f32; ch]);
         let per = (b * h * w).max(1) as f32;
         for (k, run) in data.chunks_exact(h * w).enumerate() {
@@ -83,7 +90,9 @@ fn lively(net: Net) -> tandem_models::Result<Net> {
             var[k % ch] += run.iter().map(|v| (v - mean[k % ch]).powi(2)).sum::<f32>() / per;
         }
         let mut map = ParamMap::from_module(&net)?;
-        for (suffix, values) in [("running_mean", mean), ("running_var", var.into_iter().map(|v| v.max(1e-4)).collect())] {
+        for (suffix, values) in
+            [("running_mean", mean), ("running_var", var.into_iter().map(|v| v.max(1e-4)).collect())]
+        {
             if let Some(a) = map.0.get_mut(&format!("blocks.{c}.bn.{suffix}")) {
                 a.data = values;
             }
@@ -110,9 +119,15 @@ mod tests {
         let frames = synthetic_frames(10);
         for id in [0, 1] {
             let m = crate::models::load_member(&series, dir.path(), id).unwrap();
-            let out: Vec<Vec<f32>> = (0..10).map(|i| m.run(frames.image_f32(i), [1, 1, 32, 32], 0, m.end()).unwrap().0).collect();
-            let spread = out.iter().skip(1).map(|o| o.iter().zip(&out[0]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max)).fold(0f32, f32::max);
-            let classes: std::collections::BTreeSet<usize> = out.iter().map(|o| tandem_models::train::argmax(o)).collect();
+            let out: Vec<Vec<f32>> =
+                (0..10).map(|i| m.run(frames.image_f32(i), [1, 1, 32, 32], 0, m.end()).unwrap().0).collect();
+            let spread = out
+                .iter()
+                .skip(1)
+                .map(|o| o.iter().zip(&out[0]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max))
+                .fold(0f32, f32::max);
+            let classes: std::collections::BTreeSet<usize> =
+                out.iter().map(|o| tandem_models::train::argmax(o)).collect();
             eprintln!("model {id}: spread {spread}, classes {classes:?}, logits[0] {:?}", out[0]);
             assert!(spread > 1e-3, "model {id}: logits do not depend on the input");
         }

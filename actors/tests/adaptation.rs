@@ -7,15 +7,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use prometheus::Registry;
-use tandem_actors::controller::policy::{Step, held, next_step};
 use tandem_actors::controller::ControllerSettings;
+use tandem_actors::controller::policy::{Step, held, next_step};
 use tandem_actors::ledger::{DropReason, Summary};
 use tandem_actors::link::{LinkCommand, LinkState as TandemLinkState, Shaper, Trace};
 use tandem_actors::metrics::{Origin, serve_with_floor};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tandem_actors::plan::{ActivePlan, PlanChoice};
 use tandem_bandwidth_probe::{Config as EstimatorConfig, Estimator};
 use tandem_planner::{AccuracyFloor, CalibratorConfig, Decision, Hysteresis, LinkState, ModelProfile};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::*;
 use crate::fixtures::{P, finish_with, metric, model, planner, planner_with, start_controller, wait_status};
@@ -23,24 +23,46 @@ use crate::fixtures::{P, finish_with, metric, model, planner, planner_with, star
 /// Model 0 split at the input (4 KB, cheap device) vs after pool2 (small tensor, costly device):
 /// the input split wins above ~4 Mbit/s, pool2 below. All-local is never worth it.
 fn step_profiles(s: &TestSeries) -> Vec<ModelProfile> {
-    vec![model(s, 0, 0.9, &[P("0:input:f32", 0.0, 2.0, 10_000.0), P("0:pool2:q8-lz4", 20.0, 1.0, 1_000.0), P("0:end", 200.0, 0.0, 0.0)])]
+    vec![model(
+        s,
+        0,
+        0.9,
+        &[P("0:input:f32", 0.0, 2.0, 10_000.0), P("0:pool2:q8-lz4", 20.0, 1.0, 1_000.0), P("0:end", 200.0, 0.0, 0.0)],
+    )]
 }
 
 fn settings(floor: AccuracyFloor) -> ControllerSettings {
     // Frames of the tiny series are a few KB: let them count as throughput samples.
-    let estimator = EstimatorConfig { min_sample_bytes: 2048, probe_initial_bytes: 16 * 1024, ..EstimatorConfig::default() };
+    let estimator =
+        EstimatorConfig { min_sample_bytes: 2048, probe_initial_bytes: 16 * 1024, ..EstimatorConfig::default() };
     // The profiles of these tests are scripted, not measured: calibration would rescale them
     // towards the tiny model's real costs and change the choices each test scripts. Calibration
     // on the real path has its own test below.
-    ControllerSettings { estimator, floor, tick: Duration::from_millis(20), retry_after: Duration::from_secs(600), calibrate: false, ..ControllerSettings::default() }
+    ControllerSettings {
+        estimator,
+        floor,
+        tick: Duration::from_millis(20),
+        retry_after: Duration::from_secs(600),
+        calibrate: false,
+        ..ControllerSettings::default()
+    }
 }
 
 /// Balanced ledger, no frame lost on the way or counted twice, and every result computed under
 /// the plan its epoch was published with.
 fn assert_consistent(summary: &Summary, history: &[ActivePlan]) {
-    assert!(summary.balanced(), "captured {} != results {} + drops {:?}", summary.captured, summary.results_total(), summary.dropped);
+    assert!(
+        summary.balanced(),
+        "captured {} != results {} + drops {:?}",
+        summary.captured,
+        summary.results_total(),
+        summary.dropped
+    );
     for reason in summary.dropped.keys() {
-        assert!(matches!(reason, DropReason::CameraOverrun | DropReason::Shutdown), "frame lost: {reason:?}: {summary}");
+        assert!(
+            matches!(reason, DropReason::CameraOverrun | DropReason::Shutdown),
+            "frame lost: {reason:?}: {summary}"
+        );
     }
     let ids: BTreeSet<u64> = summary.results.iter().map(|r| r.frame_id).collect();
     assert_eq!(ids.len(), summary.results.len(), "a frame has two results");
@@ -48,7 +70,13 @@ fn assert_consistent(summary: &Summary, history: &[ActivePlan]) {
     assert_eq!(by_epoch.len(), history.len(), "an epoch was published twice");
     for r in &summary.results {
         if r.origin == Origin::Edge {
-            assert_eq!(by_epoch.get(&r.plan.epoch), Some(&r.plan.choice), "frame {} ran {:?}, but its epoch was published as another plan", r.frame_id, r.plan);
+            assert_eq!(
+                by_epoch.get(&r.plan.epoch),
+                Some(&r.plan.choice),
+                "frame {} ran {:?}, but its epoch was published as another plan",
+                r.frame_id,
+                r.plan
+            );
         }
     }
 }
@@ -62,10 +90,12 @@ async fn a_bandwidth_step_switches_to_a_smaller_tensor_without_losing_frames() {
     cfg.link.shaper = Some(Shaper::new(trace));
     let shaper = cfg.link.shaper.clone().expect("shaper");
     let (mut device, _) = start_device(cfg, 16).await;
-    let (ctl, registry) = start_controller(&mut device, planner(step_profiles(&s)), settings(AccuracyFloor::Absolute(0.0)));
+    let (ctl, registry) =
+        start_controller(&mut device, planner(step_profiles(&s)), settings(AccuracyFloor::Absolute(0.0)));
     let small = plan(&s, "0:pool2:q8-lz4");
 
-    let st = wait_status(&ctl, "a swap to the pool2 split", |st| st.history.last().is_some_and(|p| p.choice == small)).await;
+    let st =
+        wait_status(&ctl, "a swap to the pool2 split", |st| st.history.last().is_some_and(|p| p.choice == small)).await;
     eprintln!("swapped at trace time {:?} (step at 2 s), estimate {:?} bit/s", shaper.elapsed(), st.bandwidth_bps);
     let at = device.snapshot().borrow().edge;
     wait_counts(&device, "results under the new plan", |c| c.edge >= at + 5).await;
@@ -73,7 +103,10 @@ async fn a_bandwidth_step_switches_to_a_smaller_tensor_without_losing_frames() {
     edge.shutdown().await;
     eprintln!("{summary}\nhistory {:?}", st.history);
     assert_consistent(&summary, &st.history);
-    assert!(summary.results.iter().any(|r| r.plan.choice == small && r.origin == Origin::Edge), "no result under the new plan");
+    assert!(
+        summary.results.iter().any(|r| r.plan.choice == small && r.origin == Origin::Edge),
+        "no result under the new plan"
+    );
     let text = prometheus::TextEncoder::new().encode_to_string(&registry.gather()).expect("encode");
     assert!(text.contains("tandem_plan_swaps_total{result=\"applied\"}"), "{text}");
     assert!(text.contains("tandem_bandwidth_estimate_bits_per_second"));
@@ -93,10 +126,14 @@ async fn raising_the_floor_switches_to_a_more_accurate_model() {
     let (mut device, _) = start_device(cfg, 16).await;
     let (ctl, _) = start_controller(&mut device, planner(floor_profiles(&s)), settings(AccuracyFloor::Absolute(0.5)));
 
-    let st = wait_status(&ctl, "a swap to the pruned model", |st| st.history.last().is_some_and(|p| p.choice.model_id == 1)).await;
+    let st =
+        wait_status(&ctl, "a swap to the pruned model", |st| st.history.last().is_some_and(|p| p.choice.model_id == 1))
+            .await;
     let epoch = st.history.len();
     // Raise the floor the way an operator does: POST /floor on the device's metrics server.
-    let http = serve_with_floor("127.0.0.1:0".parse().expect("addr"), Registry::new(), Some(ctl.floor_setter())).await.expect("http");
+    let http = serve_with_floor("127.0.0.1:0".parse().expect("addr"), Registry::new(), Some(ctl.floor_setter()))
+        .await
+        .expect("http");
     let mut conn = tokio::net::TcpStream::connect(http.addr).await.expect("connect");
     conn.write_all(b"POST /floor?0.85 HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
     let mut reply = String::new();
@@ -108,13 +145,19 @@ async fn raising_the_floor_switches_to_a_more_accurate_model() {
     guarded("the /floor reply", conn.read_to_string(&mut reply)).await.expect("read");
     assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
     http.stop();
-    wait_status(&ctl, "a swap back to the original", |st| st.history.len() > epoch && st.history.last().is_some_and(|p| p.choice.model_id == 0)).await;
+    wait_status(&ctl, "a swap back to the original", |st| {
+        st.history.len() > epoch && st.history.last().is_some_and(|p| p.choice.model_id == 0)
+    })
+    .await;
     let at = device.snapshot().borrow().edge;
     wait_counts(&device, "results under the accurate model", |c| c.edge >= at + 3).await;
     let (summary, st) = finish_with(device, ctl).await;
     edge.shutdown().await;
     assert_consistent(&summary, &st.history);
-    assert!(summary.results.iter().any(|r| r.plan.epoch > 2 && r.plan.choice.model_id == 0), "no result under the raised floor");
+    assert!(
+        summary.results.iter().any(|r| r.plan.epoch > 2 && r.plan.choice.model_id == 0),
+        "no result under the raised floor"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,13 +207,18 @@ async fn calibration_learns_a_slow_device_and_moves_work_to_the_edge() {
             let (mut device, _) = start_device(cfg, 16).await;
             // Two frames after the warm-up are enough to learn from here (the default waits for 10).
             let calibrator = CalibratorConfig { min_frames: 2, ..CalibratorConfig::default() };
-            let (ctl, registry) = start_controller(&mut device, planner(models), ControllerSettings { calibrate, calibrator, ..settings(AccuracyFloor::Absolute(0.0)) });
+            let (ctl, registry) = start_controller(
+                &mut device,
+                planner(models),
+                ControllerSettings { calibrate, calibrator, ..settings(AccuracyFloor::Absolute(0.0)) },
+            );
             (device, ctl, registry)
         }
     };
 
     let (device, ctl, registry) = run(true).await;
-    let st = wait_status(&ctl, "a swap to offloading", |st| st.history.last().is_some_and(|p| p.choice == offload)).await;
+    let st =
+        wait_status(&ctl, "a swap to offloading", |st| st.history.last().is_some_and(|p| p.choice == offload)).await;
     eprintln!("calibration at the swap: {:?} over {} frames", st.calibration, st.calibrated_frames);
     assert!(st.calibration.device_scale >= 2.0, "{:?}", st.calibration);
     assert_eq!(st.history.first().map(|p| p.choice), Some(local));
@@ -206,7 +254,11 @@ async fn a_probe_times_its_bursts_on_the_link_and_frames_carry_on() {
     let mut up = device.link_state();
     guarded("the link", up.wait_for(TandemLinkState::is_up)).await.expect("link state");
     let (tx, rx) = tokio::sync::oneshot::channel();
-    device.link_commands().send(LinkCommand::Probe { burst_bytes: 8192, count: 2, reply: tx }).await.expect("link alive");
+    device
+        .link_commands()
+        .send(LinkCommand::Probe { burst_bytes: 8192, count: 2, reply: tx })
+        .await
+        .expect("link alive");
     let report = guarded("the probe", rx).await.expect("answered").expect("link up");
     assert!(report.rtt.is_some(), "{report:?}");
     assert_eq!(report.bursts.len(), 2, "{report:?}");
@@ -228,7 +280,12 @@ async fn a_probe_times_its_bursts_on_the_link_and_frames_carry_on() {
 fn hysteresis_bounds_swaps_on_a_noisy_trace() {
     let s = series();
     // Crossover at 6 Mbit/s: input split = 10 KB, pool2 = 1 KB + 12 ms more device time.
-    let models = vec![model(&s, 0, 0.9, &[P("0:input:f32", 0.0, 2.0, 10_000.0), P("0:pool2:q8-lz4", 12.0, 1.0, 1_000.0), P("0:end", 200.0, 0.0, 0.0)])];
+    let models = vec![model(
+        &s,
+        0,
+        0.9,
+        &[P("0:input:f32", 0.0, 2.0, 10_000.0), P("0:pool2:q8-lz4", 12.0, 1.0, 1_000.0), P("0:end", 200.0, 0.0, 0.0)],
+    )];
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/links/cellular.toml");
     let mut trace = Trace::load(&path).expect("cellular trace");
     trace.steps.truncate(1); // the 6 Mbit/s phase only: the crossover
@@ -255,9 +312,10 @@ fn hysteresis_bounds_swaps_on_a_noisy_trace() {
     let damped = swaps(Hysteresis::default(), dwell);
     let margins_only = swaps(Hysteresis::default(), Duration::ZERO);
     let bare = swaps(Hysteresis::NONE, Duration::ZERO);
-    eprintln!("swaps over 30 s: {damped} with margins + {dwell:?} dwell, {margins_only} with margins only, {bare} bare argmin");
+    eprintln!(
+        "swaps over 30 s: {damped} with margins + {dwell:?} dwell, {margins_only} with margins only, {bare} bare argmin"
+    );
     // One swap per dwell at most, and in practice far fewer.
     assert!(damped <= 30 / dwell.as_secs().max(1) as usize, "{damped} swaps in 30 s");
     assert!(bare > damped, "the trace is not noisy enough to show anything ({bare} vs {damped})");
 }
-

@@ -29,7 +29,8 @@ fn assert_only(summary: &Summary, allowed: &[DropReason]) {
 
 async fn raw_hello(addr: std::net::SocketAddr, protocol_version: u16, token: Option<&str>) -> Option<Control> {
     let mut c = RawClient::connect(addr).await;
-    c.send_control(Control::Hello { protocol_version, device_id: "raw".into(), token: token.map(str::to_string) }).await;
+    c.send_control(Control::Hello { protocol_version, device_id: "raw".into(), token: token.map(str::to_string) })
+        .await;
     let reply = c.recv().await;
     if matches!(reply, Some(Control::Reject { .. })) {
         assert_eq!(c.recv().await, None, "the edge closes a refused connection");
@@ -61,7 +62,9 @@ async fn wrong_tokens_and_old_protocols_are_refused_while_a_good_device_is_serve
     let ((bad, bad_registry), (none, none_registry)) = tokio::join!(start_device(bad, 8), start_device(none, 8));
     for d in [&bad, &none] {
         let mut state = d.link_state();
-        let st = *guarded("a rejection", state.wait_for(|s| matches!(s, LinkState::Rejected { .. }))).await.expect("link alive");
+        let st = *guarded("a rejection", state.wait_for(|s| matches!(s, LinkState::Rejected { .. })))
+            .await
+            .expect("link alive");
         assert_eq!(st, LinkState::Rejected { code: RejectCode::BadToken });
         wait_counts(d, "local results while refused", |c| c.local >= 2).await;
     }
@@ -72,14 +75,26 @@ async fn wrong_tokens_and_old_protocols_are_refused_while_a_good_device_is_serve
 
     // The handshake by hand: each refusal says why.
     let reply = raw_hello(edge.addr, PROTOCOL_VERSION, None).await;
-    assert!(matches!(&reply, Some(Control::Reject { code: RejectCode::BadToken, reason }) if reason.contains("requires a token")), "{reply:?}");
+    assert!(
+        matches!(&reply, Some(Control::Reject { code: RejectCode::BadToken, reason }) if reason.contains("requires a token")),
+        "{reply:?}"
+    );
     let reply = raw_hello(edge.addr, PROTOCOL_VERSION, Some("guess")).await;
-    assert!(matches!(&reply, Some(Control::Reject { code: RejectCode::BadToken, reason }) if reason == "wrong token"), "{reply:?}");
+    assert!(
+        matches!(&reply, Some(Control::Reject { code: RejectCode::BadToken, reason }) if reason == "wrong token"),
+        "{reply:?}"
+    );
     // An old protocol is refused as such, even with the right token.
     let reply = raw_hello(edge.addr, PROTOCOL_VERSION - 1, Some("s3cret-token")).await;
-    assert!(matches!(&reply, Some(Control::Reject { code: RejectCode::UnsupportedProtocol, reason }) if reason.contains("not supported")), "{reply:?}");
+    assert!(
+        matches!(&reply, Some(Control::Reject { code: RejectCode::UnsupportedProtocol, reason }) if reason.contains("not supported")),
+        "{reply:?}"
+    );
     // The right token is let in.
-    assert!(matches!(raw_hello(edge.addr, PROTOCOL_VERSION, Some("s3cret-token")).await, Some(Control::HelloAck { .. })));
+    assert!(matches!(
+        raw_hello(edge.addr, PROTOCOL_VERSION, Some("s3cret-token")).await,
+        Some(Control::HelloAck { .. })
+    ));
 
     // The good device was served throughout, and still is.
     let at = good.snapshot().borrow().edge;
@@ -87,7 +102,8 @@ async fn wrong_tokens_and_old_protocols_are_refused_while_a_good_device_is_serve
     for d in [&good, &bad, &none] {
         d.stopper().stop();
     }
-    let (g, b, n) = tokio::join!(guarded("good", good.finish()), guarded("bad", bad.finish()), guarded("none", none.finish()));
+    let (g, b, n) =
+        tokio::join!(guarded("good", good.finish()), guarded("bad", bad.finish()), guarded("none", none.finish()));
     let (g, b, n) = (g.expect("good"), b.expect("bad"), n.expect("none"));
     assert_only(&g, &[DropReason::CameraOverrun, DropReason::Shutdown]);
     for refused in [&b, &n] {
@@ -97,7 +113,11 @@ async fn wrong_tokens_and_old_protocols_are_refused_while_a_good_device_is_serve
     }
     assert!(metric(&edge_registry, "tandem_edge_rejections_total{reason=\"unauthorized\"}") >= 4.0);
     assert_eq!(metric(&edge_registry, "tandem_edge_rejections_total{reason=\"protocol\"}"), 1.0);
-    assert_eq!(metric(&edge_registry, "tandem_edge_connections_total{outcome=\"accepted\"}"), 2.0, "the good device and the raw client");
+    assert_eq!(
+        metric(&edge_registry, "tandem_edge_connections_total{outcome=\"accepted\"}"),
+        2.0,
+        "the good device and the raw client"
+    );
     edge.shutdown().await;
 }
 
@@ -162,7 +182,8 @@ async fn garbage_on_the_control_endpoint_gets_4xx_and_the_server_keeps_serving()
         None,
     )
     .expect("controller");
-    let http = serve_with_floor("127.0.0.1:0".parse().expect("addr"), registry, Some(ctl.floor_setter())).await.expect("http");
+    let http =
+        serve_with_floor("127.0.0.1:0".parse().expect("addr"), registry, Some(ctl.floor_setter())).await.expect("http");
     let addr = http.addr;
     // A client that connects and says nothing does not hold the others up.
     let _silent = TcpStream::connect(addr).await.expect("connect");
@@ -174,12 +195,24 @@ async fn garbage_on_the_control_endpoint_gets_4xx_and_the_server_keeps_serving()
         ("an empty floor", b"POST /floor? HTTP/1.1\r\n\r\n".to_vec(), "HTTP/1.1 400"),
         (
             "a huge body",
-            [b"POST /floor?0.9 HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n".as_slice(), &vec![b'9'; 64 << 10]].concat(),
+            [
+                b"POST /floor?0.9 HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n".as_slice(),
+                &vec![b'9'; 64 << 10],
+            ]
+            .concat(),
             "HTTP/1.1 413",
         ),
-        ("a chunked body", b"POST /floor?0.9 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n".to_vec(), "HTTP/1.1 413"),
+        (
+            "a chunked body",
+            b"POST /floor?0.9 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n".to_vec(),
+            "HTTP/1.1 413",
+        ),
         ("a bad content length", b"POST /floor?0.9 HTTP/1.1\r\nContent-Length: lots\r\n\r\n".to_vec(), "HTTP/1.1 413"),
-        ("a 10 KiB request line", [b"GET /metrics?".as_slice(), &vec![b'a'; 10 << 10], b" HTTP/1.1\r\n\r\n"].concat(), "HTTP/1.1 431"),
+        (
+            "a 10 KiB request line",
+            [b"GET /metrics?".as_slice(), &vec![b'a'; 10 << 10], b" HTTP/1.1\r\n\r\n"].concat(),
+            "HTTP/1.1 431",
+        ),
         ("an unknown path", b"GET /admin HTTP/1.1\r\n\r\n".to_vec(), "HTTP/1.1 404"),
         ("another method", b"DELETE /floor?0.9 HTTP/1.1\r\n\r\n".to_vec(), "HTTP/1.1 404"),
         ("binary garbage", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n".to_vec(), "HTTP/1.1 404"),

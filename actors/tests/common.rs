@@ -52,7 +52,9 @@ pub async fn start_edge_on(listener: TcpListener, series: &Path, cfg: &EdgeConfi
     cfg.validate().expect("edge config");
     let registry = Registry::new();
     let metrics = EdgeMetrics::register(&registry).expect("edge metrics");
-    let edge = EdgeServer::start(listener, cfg.settings(series.to_path_buf()).expect("edge settings"), metrics).await.expect("edge starts");
+    let edge = EdgeServer::start(listener, cfg.settings(series.to_path_buf()).expect("edge settings"), metrics)
+        .await
+        .expect("edge starts");
     (edge, registry)
 }
 
@@ -146,7 +148,12 @@ impl RawClient {
 
     pub async fn hello(addr: std::net::SocketAddr) -> RawClient {
         let mut c = RawClient::connect(addr).await;
-        c.send_control(Control::Hello { protocol_version: tandem_codec::control::PROTOCOL_VERSION, device_id: "raw".into(), token: None }).await;
+        c.send_control(Control::Hello {
+            protocol_version: tandem_codec::control::PROTOCOL_VERSION,
+            device_id: "raw".into(),
+            token: None,
+        })
+        .await;
         match c.recv().await {
             Some(Control::HelloAck { .. }) => c,
             other => panic!("expected HelloAck, got {other:?}"),

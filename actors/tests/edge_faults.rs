@@ -65,7 +65,12 @@ async fn handshake_protocol_check_connection_limit_and_idle_timeout() {
 
     // A future protocol version is refused.
     let mut old = RawClient::connect(edge.addr).await;
-    old.send_control(Control::Hello { protocol_version: PROTOCOL_VERSION + 1, device_id: "future".into(), token: None }).await;
+    old.send_control(Control::Hello {
+        protocol_version: PROTOCOL_VERSION + 1,
+        device_id: "future".into(),
+        token: None,
+    })
+    .await;
     assert!(matches!(old.recv().await, Some(Control::Reject { code: RejectCode::UnsupportedProtocol, .. })));
     assert_eq!(old.recv().await, None);
 

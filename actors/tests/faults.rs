@@ -44,7 +44,13 @@ const DEADLINE: &str = "tandem_frames_dropped_total{reason=\"deadline\"}";
 const CONNECTS: &str = "tandem_link_connects_total";
 
 fn assert_only(summary: &Summary, allowed: &[DropReason]) {
-    assert!(summary.balanced(), "captured {} != results {} + drops {:?}", summary.captured, summary.results_total(), summary.dropped);
+    assert!(
+        summary.balanced(),
+        "captured {} != results {} + drops {:?}",
+        summary.captured,
+        summary.results_total(),
+        summary.dropped
+    );
     for reason in summary.dropped.keys() {
         assert!(allowed.contains(reason), "unexpected drop reason {reason:?}: {summary}");
     }
@@ -56,7 +62,12 @@ fn dropped(summary: &Summary, reason: DropReason) -> u64 {
 
 /// The first result completed after `cleared` that `accept` takes (an edge result by default),
 /// printed as the scenario's recovery time.
-fn recovery(name: &str, summary: &Summary, cleared: Instant, accept: impl Fn(&tandem_actors::ledger::FrameResult) -> bool) -> Duration {
+fn recovery(
+    name: &str,
+    summary: &Summary,
+    cleared: Instant,
+    accept: impl Fn(&tandem_actors::ledger::FrameResult) -> bool,
+) -> Duration {
     let first = summary
         .results
         .iter()
@@ -76,7 +87,14 @@ fn edge_results(device: &DeviceHandle) -> u64 {
 
 /// Turn `point` on with `action`; wait until `series` on `registry` has grown by `by` (the
 /// fault's effect); turn it off. Returns when it was cleared, once edge results flow again.
-async fn inject(device: &DeviceHandle, registry: &Registry, point: &str, action: &str, series: &str, by: f64) -> Instant {
+async fn inject(
+    device: &DeviceHandle,
+    registry: &Registry,
+    point: &str,
+    action: &str,
+    series: &str,
+    by: f64,
+) -> Instant {
     let before = metric(registry, series);
     fail::cfg(point, action).expect("fail point action");
     wait_metric(registry, series, |v| v >= before + by).await;
@@ -97,7 +115,8 @@ async fn link_cut_mid_frame() {
     let scenario = FailScenario::setup();
     let s = series();
     let (edge, edge_registry) = start_edge(&s.path, &edge_config()).await;
-    let (device, registry) = start_device(device_settings(&s, &edge.addr.to_string(), "0:pool2:q8-lz4", 50.0, None), 16).await;
+    let (device, registry) =
+        start_device(device_settings(&s, &edge.addr.to_string(), "0:pool2:q8-lz4", 50.0, None), 16).await;
     wait_counts(&device, "edge results", |c| c.edge >= 3).await;
     // Every frame is cut halfway until cleared: the edge reads a truncated frame, the device
     // loses the session, reconnects, and is cut again (twice, before the fault is cleared).
@@ -108,7 +127,10 @@ async fn link_cut_mid_frame() {
     eprintln!("{summary}");
     assert_only(&summary, &[DropReason::LinkDown, DropReason::CameraOverrun, DropReason::Shutdown]);
     assert!(dropped(&summary, DropReason::LinkDown) >= 2, "{summary}");
-    assert!(metric(&edge_registry, "tandem_edge_connections_total{outcome=\"accepted\"}") >= 3.0, "the device reconnected");
+    assert!(
+        metric(&edge_registry, "tandem_edge_connections_total{outcome=\"accepted\"}") >= 3.0,
+        "the device reconnected"
+    );
     assert!(metric(&registry, LINK_DOWN) >= 2.0);
     recovery("link_cut_mid_frame", &summary, cleared, |_| true);
 }
@@ -149,7 +171,8 @@ async fn corrupt_and_oversize_frames() {
     let scenario = FailScenario::setup();
     let s = series();
     let (edge, edge_registry) = start_edge(&s.path, &edge_config()).await;
-    let (device, registry) = start_device(device_settings(&s, &edge.addr.to_string(), "0:pool2:q8-lz4", 50.0, None), 16).await;
+    let (device, registry) =
+        start_device(device_settings(&s, &edge.addr.to_string(), "0:pool2:q8-lz4", 50.0, None), 16).await;
     wait_counts(&device, "edge results", |c| c.edge >= 3).await;
 
     // A flipped byte: the edge's CRC check catches it, answers FrameError, the stream goes on.
@@ -160,7 +183,15 @@ async fn corrupt_and_oversize_frames() {
     assert_eq!(metric(&registry, CONNECTS), connects, "a frame with a valid header never costs the session");
     // A header declaring 8 EiB: refused before anything is allocated; the edge cannot skip it,
     // so it answers and closes that connection; the device reconnects.
-    let oversize = inject(&device, &edge_registry, faults::LINK_SEND, "1*return(oversize)", "tandem_edge_frame_errors_total{reason=\"too_large\"}", 1.0).await;
+    let oversize = inject(
+        &device,
+        &edge_registry,
+        faults::LINK_SEND,
+        "1*return(oversize)",
+        "tandem_edge_frame_errors_total{reason=\"too_large\"}",
+        1.0,
+    )
+    .await;
     // A reply the device cannot decode, and a read that fails: the session is re-established.
     let bad_reply = inject(&device, &registry, faults::LINK_DECODE_REPLY, "1*return", CONNECTS, 1.0).await;
     let failed_read = inject(&device, &registry, faults::LINK_RECV, "1*return", CONNECTS, 1.0).await;
@@ -168,11 +199,20 @@ async fn corrupt_and_oversize_frames() {
     edge.shutdown().await;
     scenario.teardown();
     eprintln!("{summary}");
-    assert_only(&summary, &[DropReason::EdgeError, DropReason::LinkDown, DropReason::CameraOverrun, DropReason::Shutdown]);
+    assert_only(
+        &summary,
+        &[DropReason::EdgeError, DropReason::LinkDown, DropReason::CameraOverrun, DropReason::Shutdown],
+    );
     assert!(dropped(&summary, DropReason::EdgeError) >= 6, "{summary}");
     assert!(metric(&edge_registry, "tandem_edge_frame_errors_total{reason=\"checksum\"}") >= 6.0);
     assert_eq!(metric(&edge_registry, "tandem_edge_frame_errors_total{reason=\"too_large\"}"), 1.0);
-    for (name, cleared) in [("corrupt_frames", corrupt), ("edge_decode_error", undecodable), ("oversize_frame", oversize), ("corrupt_reply", bad_reply), ("failed_read", failed_read)] {
+    for (name, cleared) in [
+        ("corrupt_frames", corrupt),
+        ("edge_decode_error", undecodable),
+        ("oversize_frame", oversize),
+        ("corrupt_reply", bad_reply),
+        ("failed_read", failed_read),
+    ] {
         recovery(name, &summary, cleared, |_| true);
     }
 }
@@ -203,7 +243,10 @@ async fn bandwidth_collapses_and_returns() {
     let s = series();
     let (edge, _) = start_edge(&s.path, &edge_config()).await;
     // 4 KB frames (the input, f32): 3 ms at 10 Mbit/s, 1.6 s at 20 kbit/s — over the deadline.
-    let trace = Trace::from_toml_str("[[step]]\nat_ms = 0\nmbps = 10.0\n[[step]]\nat_ms = 1500\nmbps = 0.02\n[[step]]\nat_ms = 4000\nmbps = 10.0\n").expect("trace");
+    let trace = Trace::from_toml_str(
+        "[[step]]\nat_ms = 0\nmbps = 10.0\n[[step]]\nat_ms = 1500\nmbps = 0.02\n[[step]]\nat_ms = 4000\nmbps = 10.0\n",
+    )
+    .expect("trace");
     let mut settings = device_settings(&s, &edge.addr.to_string(), "0:input:f32", 30.0, None);
     settings.link.deadline = Duration::from_millis(1000);
     settings.link.shaper = Some(Shaper::new(trace));
@@ -225,9 +268,17 @@ async fn bandwidth_collapses_and_returns() {
 
 fn controller_settings() -> ControllerSettings {
     // Frames of the tiny series are a few hundred bytes: probes give the estimate.
-    let estimator = EstimatorConfig { min_sample_bytes: 2048, probe_initial_bytes: 16 * 1024, ..EstimatorConfig::default() };
+    let estimator =
+        EstimatorConfig { min_sample_bytes: 2048, probe_initial_bytes: 16 * 1024, ..EstimatorConfig::default() };
     // Scripted profiles: calibration would rescale them (see adaptation.rs).
-    ControllerSettings { estimator, floor: AccuracyFloor::Absolute(0.5), tick: Duration::from_millis(20), retry_after: Duration::from_millis(300), calibrate: false, ..ControllerSettings::default() }
+    ControllerSettings {
+        estimator,
+        floor: AccuracyFloor::Absolute(0.5),
+        tick: Duration::from_millis(20),
+        retry_after: Duration::from_millis(300),
+        calibrate: false,
+        ..ControllerSettings::default()
+    }
 }
 
 /// The planner wants model 1; the edge cannot load its tail, then loads it but the device fails
@@ -239,7 +290,8 @@ async fn a_tail_that_fails_to_load_rolls_back_then_recovers() {
     let scenario = FailScenario::setup();
     let s = series();
     let (edge, _) = start_edge(&s.path, &edge_config()).await;
-    let (mut device, _) = start_device(device_settings(&s, &edge.addr.to_string(), "0:pool2:q8-lz4", 30.0, None), 16).await;
+    let (mut device, _) =
+        start_device(device_settings(&s, &edge.addr.to_string(), "0:pool2:q8-lz4", 30.0, None), 16).await;
     fail::cfg(faults::EDGE_LOAD_TAIL, "return(1)").expect("fail point");
     let (ctl, registry) = start_controller(&mut device, planner(two_models(&s)), controller_settings());
 

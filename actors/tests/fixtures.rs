@@ -8,10 +8,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use prometheus::Registry;
-use tandem_actors::controller::{Controller, ControllerHandle, ControllerMetrics, ControllerSettings, ControllerStatus};
+use tandem_actors::controller::{
+    Controller, ControllerHandle, ControllerMetrics, ControllerSettings, ControllerStatus,
+};
 use tandem_actors::device::DeviceHandle;
 use tandem_actors::metrics::DeviceMetrics;
-use tandem_planner::{CodingClass, CodingCost, Hysteresis, ModelKind, ModelProfile, Planner, PointProfile, Profile, Provenance, Role, combine};
+use tandem_planner::{
+    CodingClass, CodingCost, Hysteresis, ModelKind, ModelProfile, Planner, PointProfile, Profile, Provenance, Role,
+    combine,
+};
 
 use crate::common::*;
 
@@ -55,7 +60,14 @@ pub fn model(s: &TestSeries, id: u32, accuracy: f64, points: &[P]) -> ModelProfi
                 codings: if end {
                     Vec::new()
                 } else {
-                    vec![CodingCost { coding: c.coding.to_string(), class: CodingClass::Lossy, bytes: *bytes, encode_ms: 0.1, decode_ms: 0.1, accuracy: None }]
+                    vec![CodingCost {
+                        coding: c.coding.to_string(),
+                        class: CodingClass::Lossy,
+                        bytes: *bytes,
+                        encode_ms: 0.1,
+                        decode_ms: 0.1,
+                        accuracy: None,
+                    }]
                 },
             }
         })
@@ -71,23 +83,44 @@ pub fn planner(models: Vec<ModelProfile>) -> Planner {
 
 /// [`planner`] with the given hysteresis.
 pub fn planner_with(models: Vec<ModelProfile>, h: Hysteresis) -> Planner {
-    let prof = |role| Profile { provenance: Provenance { role, machine: "test".into(), threads: 1, emulated_slowdown: None }, models: models.clone() };
+    let prof = |role| Profile {
+        provenance: Provenance { role, machine: "test".into(), threads: 1, emulated_slowdown: None },
+        models: models.clone(),
+    };
     Planner::new(combine(&prof(Role::Device), &prof(Role::Edge)).expect("profiles"), h).expect("planner")
 }
 
 /// A controller driving `device` (which must have been started with transfer samples).
-pub fn start_controller(device: &mut DeviceHandle, planner: Planner, settings: ControllerSettings) -> (ControllerHandle, Registry) {
+pub fn start_controller(
+    device: &mut DeviceHandle,
+    planner: Planner,
+    settings: ControllerSettings,
+) -> (ControllerHandle, Registry) {
     let registry = Registry::new();
     let metrics = ControllerMetrics::register(&registry).expect("metrics");
     let device_metrics = DeviceMetrics::register(&registry).expect("device metrics");
     let feedback = device.take_feedback().expect("feedback queues");
-    let c = Controller::spawn(settings, planner, device.plan_handle(), device.link_state(), device.link_commands(), feedback, metrics, device_metrics, None).expect("controller");
+    let c = Controller::spawn(
+        settings,
+        planner,
+        device.plan_handle(),
+        device.link_state(),
+        device.link_commands(),
+        feedback,
+        metrics,
+        device_metrics,
+        None,
+    )
+    .expect("controller");
     (c, registry)
 }
 
 /// Stop the camera, drain the device (under the hang guard) and stop the controller: the run's
 /// summary and the controller's last status.
-pub async fn finish_with(device: DeviceHandle, ctl: ControllerHandle) -> (tandem_actors::ledger::Summary, ControllerStatus) {
+pub async fn finish_with(
+    device: DeviceHandle,
+    ctl: ControllerHandle,
+) -> (tandem_actors::ledger::Summary, ControllerStatus) {
     device.stopper().stop();
     let summary = guarded("the device run", device.finish()).await.expect("finish");
     let st = ctl.status().borrow().clone();
@@ -96,7 +129,11 @@ pub async fn finish_with(device: DeviceHandle, ctl: ControllerHandle) -> (tandem
 }
 
 /// Wait (under the hang guard) until the controller's published status satisfies `pred`.
-pub async fn wait_status(c: &ControllerHandle, what: &str, pred: impl FnMut(&ControllerStatus) -> bool) -> ControllerStatus {
+pub async fn wait_status(
+    c: &ControllerHandle,
+    what: &str,
+    pred: impl FnMut(&ControllerStatus) -> bool,
+) -> ControllerStatus {
     let mut rx = c.status();
     guarded(what, async { rx.wait_for(pred).await.expect("controller alive").clone() }).await
 }
@@ -111,7 +148,8 @@ pub fn two_models(s: &TestSeries) -> Vec<ModelProfile> {
 /// A self-signed certificate for `localhost` and `127.0.0.1`, written as `cert.pem` and
 /// `key.pem` under `dir`; returns their paths.
 pub fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()]).expect("certificate");
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .expect("certificate");
     let cert = dir.join(format!("{name}-cert.pem"));
     let key = dir.join(format!("{name}-key.pem"));
     std::fs::write(&cert, ck.cert.pem()).expect("write cert");

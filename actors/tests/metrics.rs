@@ -22,11 +22,13 @@ async fn metrics_are_served_over_http_with_plausible_values() {
     let (status, text) = http_get(device_http.addr, "/metrics").await;
     assert!(status.contains("200"), "{status}");
     assert_eq!(value(&text, "tandem_frames_total"), frames as f64);
-    let results = value(&text, "tandem_results_total{origin=\"edge\"}") + value(&text, "tandem_results_total{origin=\"local\"}");
-    let drops: f64 = ["camera_overrun", "link_down", "edge_error", "deadline", "shutdown", "encode_error", "model_error"]
-        .iter()
-        .map(|r| value(&text, &format!("tandem_frames_dropped_total{{reason=\"{r}\"}}")))
-        .sum();
+    let results =
+        value(&text, "tandem_results_total{origin=\"edge\"}") + value(&text, "tandem_results_total{origin=\"local\"}");
+    let drops: f64 =
+        ["camera_overrun", "link_down", "edge_error", "deadline", "shutdown", "encode_error", "model_error"]
+            .iter()
+            .map(|r| value(&text, &format!("tandem_frames_dropped_total{{reason=\"{r}\"}}")))
+            .sum();
     assert_eq!(results + drops, frames as f64, "metrics must balance too");
     assert_eq!(results, summary.results_total() as f64);
     assert!(value(&text, "tandem_link_bytes_total{direction=\"sent\"}") > 0.0);

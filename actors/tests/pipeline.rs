@@ -48,7 +48,12 @@ async fn split_equals_full(plan_text: &str, exact: bool) {
         } else {
             let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
             let worst = r.logits.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-            assert!(worst <= Q8_LOGIT_TOLERANCE * scale, "frame {}: logit error {worst} > {} x {scale}", r.frame_id, Q8_LOGIT_TOLERANCE);
+            assert!(
+                worst <= Q8_LOGIT_TOLERANCE * scale,
+                "frame {}: logit error {worst} > {} x {scale}",
+                r.frame_id,
+                Q8_LOGIT_TOLERANCE
+            );
             // The class must agree wherever the reference's top-2 margin exceeds the error bound.
             let mut sorted = want.clone();
             sorted.sort_by(|a, b| b.total_cmp(a));
@@ -87,7 +92,10 @@ async fn every_frame_is_accounted_for_under_overload_and_shutdown() {
     assert!(summary.edge >= 5);
     // Whatever was dropped has a reason from the fixed set, and only the expected ones here.
     for reason in summary.dropped.keys() {
-        assert!(matches!(reason, DropReason::CameraOverrun | DropReason::Shutdown), "unexpected drop reason {reason:?}: {summary}");
+        assert!(
+            matches!(reason, DropReason::CameraOverrun | DropReason::Shutdown),
+            "unexpected drop reason {reason:?}: {summary}"
+        );
     }
 }
 
@@ -117,7 +125,10 @@ async fn edge_killed_mid_stream_falls_back_locally_then_recovers() {
     assert_balanced(&summary);
     assert!(summary.local >= 3 && summary.edge >= 6, "{summary}");
     for reason in summary.dropped.keys() {
-        assert!(matches!(reason, DropReason::CameraOverrun | DropReason::LinkDown), "unexpected drop reason {reason:?}: {summary}");
+        assert!(
+            matches!(reason, DropReason::CameraOverrun | DropReason::LinkDown),
+            "unexpected drop reason {reason:?}: {summary}"
+        );
     }
 }
 
@@ -188,7 +199,8 @@ async fn plan_switch_at_a_frame_boundary() {
     let summary = guarded("the device run", device.finish()).await.expect("finish");
     edge.shutdown().await;
     assert_balanced(&summary);
-    let epochs: std::collections::BTreeSet<u32> = summary.results.iter().filter(|r| r.origin == Origin::Edge).map(|r| r.plan.epoch).collect();
+    let epochs: std::collections::BTreeSet<u32> =
+        summary.results.iter().filter(|r| r.origin == Origin::Edge).map(|r| r.plan.epoch).collect();
     assert!(epochs.contains(&1) && epochs.contains(&2), "{epochs:?}");
     assert!(summary.results.iter().filter(|r| r.plan.epoch == 2).all(|r| r.plan.choice.model_id == 1));
 }

@@ -19,7 +19,12 @@ async fn tls_with_a_token_serves_devices_and_a_wrong_ca_is_refused_clearly() {
     let (cert, key) = self_signed(dir.path(), "edge");
     let (other_ca, _) = self_signed(dir.path(), "impostor");
     let token = token_file(dir.path(), "edge.token", "correct horse battery staple");
-    let cfg = EdgeConfig { token_file: Some(token.clone()), tls_cert: Some(cert.clone()), tls_key: Some(key), ..edge_config() };
+    let cfg = EdgeConfig {
+        token_file: Some(token.clone()),
+        tls_cert: Some(cert.clone()),
+        tls_key: Some(key),
+        ..edge_config()
+    };
     let (edge, edge_registry) = start_edge(&s.path, &cfg).await;
     let addr = edge.addr.to_string();
 
@@ -55,7 +60,9 @@ async fn tls_with_a_token_serves_devices_and_a_wrong_ca_is_refused_clearly() {
     settings.connect_wait = Duration::ZERO;
     let (device, _) = start_device(settings, 8).await;
     let mut state = device.link_state();
-    let st = *guarded("a rejection over TLS", state.wait_for(|s| matches!(s, LinkState::Rejected { .. }))).await.expect("link alive");
+    let st = *guarded("a rejection over TLS", state.wait_for(|s| matches!(s, LinkState::Rejected { .. })))
+        .await
+        .expect("link alive");
     assert_eq!(st, LinkState::Rejected { code: tandem_codec::RejectCode::BadToken });
     drop(state);
     let summary = stop_device(device).await;
@@ -75,7 +82,10 @@ async fn tls_with_a_token_serves_devices_and_a_wrong_ca_is_refused_clearly() {
     assert!(summary.balanced(), "{summary}");
     assert_eq!(summary.edge, 0, "{summary}");
     for reason in summary.dropped.keys() {
-        assert!(matches!(reason, DropReason::CameraOverrun | DropReason::LinkDown | DropReason::Shutdown), "{reason:?}: {summary}");
+        assert!(
+            matches!(reason, DropReason::CameraOverrun | DropReason::LinkDown | DropReason::Shutdown),
+            "{reason:?}: {summary}"
+        );
     }
     assert!(metric(&edge_registry, "tandem_edge_rejections_total{reason=\"tls\"}") >= 1.0);
 

@@ -150,45 +150,26 @@ impl Config {
             return fail("min_sample_bytes", "must be at least 1".into());
         }
         if !(self.shift_ratio.is_finite() && self.shift_ratio > 1.0) {
-            return fail(
-                "shift_ratio",
-                format!("must be finite and > 1, got {}", self.shift_ratio),
-            );
+            return fail("shift_ratio", format!("must be finite and > 1, got {}", self.shift_ratio));
         }
-        for (field, k) in [
-            ("drop_confirm_samples", self.drop_confirm_samples),
-            ("rise_confirm_samples", self.rise_confirm_samples),
-        ] {
+        for (field, k) in
+            [("drop_confirm_samples", self.drop_confirm_samples), ("rise_confirm_samples", self.rise_confirm_samples)]
+        {
             if k == 0 || k >= self.window_samples {
-                return fail(
-                    field,
-                    format!(
-                        "must be in 1..window_samples ({}), got {k}",
-                        self.window_samples
-                    ),
-                );
+                return fail(field, format!("must be in 1..window_samples ({}), got {k}", self.window_samples));
             }
         }
         if !(self.srtt_gain > 0.0 && self.srtt_gain <= 1.0) {
-            return fail(
-                "srtt_gain",
-                format!("must be in (0, 1], got {}", self.srtt_gain),
-            );
+            return fail("srtt_gain", format!("must be in (0, 1], got {}", self.srtt_gain));
         }
         if self.rtt_window_samples == 0 {
             return fail("rtt_window_samples", "must be at least 1".into());
         }
         if !(self.assumed_rtt_ms.is_finite() && self.assumed_rtt_ms >= 0.0) {
-            return fail(
-                "assumed_rtt_ms",
-                format!("must be finite and >= 0, got {}", self.assumed_rtt_ms),
-            );
+            return fail("assumed_rtt_ms", format!("must be finite and >= 0, got {}", self.assumed_rtt_ms));
         }
         if !(self.probe_target_ms.is_finite() && self.probe_target_ms > 0.0) {
-            return fail(
-                "probe_target_ms",
-                format!("must be finite and > 0, got {}", self.probe_target_ms),
-            );
+            return fail("probe_target_ms", format!("must be finite and > 0, got {}", self.probe_target_ms));
         }
         for (field, v) in [("inflation_ms", self.inflation_ms), ("inflation_ratio", self.inflation_ratio)] {
             if !(v.is_finite() && v >= 0.0) {

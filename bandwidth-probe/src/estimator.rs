@@ -138,9 +138,7 @@ impl Estimator {
                     return;
                 }
                 let inflated = c.inflation_confirm_samples > 0
-                    && self
-                        .min_rtt_ms()
-                        .is_some_and(|min| rtt_ms > min + c.inflation_ms.max(c.inflation_ratio * min));
+                    && self.min_rtt_ms().is_some_and(|min| rtt_ms > min + c.inflation_ms.max(c.inflation_ratio * min));
                 if inflated {
                     self.hold(Suspect { bits, duration_ms, at });
                     self.inflated_run += 1;
@@ -176,9 +174,7 @@ impl Estimator {
 
     fn throughput_sample(&mut self, bits: f64, duration_ms: f64, rtt_ms: Option<f64>, at: Duration) {
         let transfer_ms = match rtt_ms {
-            Some(rtt) if self.config.subtract_rtt => {
-                (duration_ms - rtt).max(duration_ms * (1.0 - MAX_RTT_SHARE))
-            }
+            Some(rtt) if self.config.subtract_rtt => (duration_ms - rtt).max(duration_ms * (1.0 - MAX_RTT_SHARE)),
             _ => duration_ms,
         };
         self.push_throughput(bits * 1e3 / transfer_ms, at);
@@ -239,10 +235,7 @@ impl Estimator {
         let wanted = rate.map_or(c.probe_initial_bytes as f64, |bps| bps * target_ms / 8e3);
         // `as` saturates (and maps NaN to 0), and the clamp bounds are ordered by validation.
         let burst_bytes = (wanted as u64).clamp(c.min_sample_bytes, c.probe_max_bytes);
-        ProbePlan {
-            burst_bytes,
-            count: c.probe_count,
-        }
+        ProbePlan { burst_bytes, count: c.probe_count }
     }
 
     /// The rate at which the late small transfers of a delay trigger would have gone, if all
@@ -275,11 +268,7 @@ impl Estimator {
             None => rtt_ms,
             Some(srtt) => (1.0 - g) * srtt + g * rtt_ms,
         });
-        push_bounded(
-            &mut self.rtts,
-            Sample { at, value: rtt_ms },
-            self.config.rtt_window_samples,
-        );
+        push_bounded(&mut self.rtts, Sample { at, value: rtt_ms }, self.config.rtt_window_samples);
         forget_older(&mut self.rtts, at, self.config.max_sample_age_ms);
     }
 
@@ -313,17 +302,11 @@ impl Estimator {
     /// no level shift is half-way through being confirmed.
     fn window_agrees(&self) -> bool {
         let r = self.config.shift_ratio;
-        self.bandwidth_bps().is_some_and(|est| {
-            self.throughput.iter().all(|s| s.value * r >= est && s.value <= est * r)
-        })
+        self.bandwidth_bps().is_some_and(|est| self.throughput.iter().all(|s| s.value * r >= est && s.value <= est * r))
     }
 
     fn push_throughput(&mut self, bps: f64, at: Duration) {
-        push_bounded(
-            &mut self.throughput,
-            Sample { at, value: bps },
-            self.config.window_samples,
-        );
+        push_bounded(&mut self.throughput, Sample { at, value: bps }, self.config.window_samples);
         forget_older(&mut self.throughput, at, self.config.max_sample_age_ms);
         self.restart_on_level_shift();
         self.inflated_run = 0;
@@ -339,10 +322,7 @@ impl Estimator {
     /// keep only the new level instead of averaging across the change.
     fn restart_on_level_shift(&mut self) {
         let ratio = self.config.shift_ratio;
-        let checks = [
-            (self.config.drop_confirm_samples, true),
-            (self.config.rise_confirm_samples, false),
-        ];
+        let checks = [(self.config.drop_confirm_samples, true), (self.config.rise_confirm_samples, false)];
         for (k, drop) in checks {
             let n = self.throughput.len();
             if n <= k {
@@ -382,8 +362,7 @@ fn forget_older(samples: &mut VecDeque<Sample>, now: Duration, max_age_ms: u64) 
 
 /// n / Σ 1/xᵢ; `None` for no samples. Samples are positive and finite by construction.
 fn harmonic_mean<'a>(samples: impl Iterator<Item = &'a Sample>) -> Option<f64> {
-    let (n, inverse_sum) =
-        samples.fold((0usize, 0.0f64), |(n, sum), s| (n + 1, sum + 1.0 / s.value));
+    let (n, inverse_sum) = samples.fold((0usize, 0.0f64), |(n, sum), s| (n + 1, sum + 1.0 / s.value));
     (n > 0).then(|| n as f64 / inverse_sum)
 }
 
@@ -398,10 +377,7 @@ mod tests {
 
     #[test]
     fn harmonic_mean_is_dominated_by_the_slow_samples() {
-        let s = |value| Sample {
-            at: Duration::ZERO,
-            value,
-        };
+        let s = |value| Sample { at: Duration::ZERO, value };
         let samples = [s(10.0), s(1.0)];
         let hm = harmonic_mean(samples.iter()).expect("non-empty");
         assert!((hm - 20.0 / 11.0).abs() < 1e-12);

@@ -20,10 +20,7 @@ impl Link {
     fn new(config: Config) -> Self {
         let mut estimator = Estimator::new(config).expect("valid config");
         estimator.observe_rtt(RTT, Duration::ZERO);
-        Self {
-            estimator,
-            now: Duration::ZERO,
-        }
+        Self { estimator, now: Duration::ZERO }
     }
 
     fn transfer(&mut self, bytes: u64, bandwidth_bps: f64) {
@@ -33,10 +30,7 @@ impl Link {
     }
 
     fn bandwidth(&self) -> f64 {
-        self.estimator
-            .estimate(self.now)
-            .expect("has samples")
-            .bandwidth_bps
+        self.estimator.estimate(self.now).expect("has samples").bandwidth_bps
     }
 }
 
@@ -60,10 +54,7 @@ fn constant_bandwidth_converges_to_the_serialisation_rate() {
 
 #[test]
 fn without_rtt_subtraction_the_rtt_is_counted_as_transfer_time() {
-    let mut link = Link::new(Config {
-        subtract_rtt: false,
-        ..Config::default()
-    });
+    let mut link = Link::new(Config { subtract_rtt: false, ..Config::default() });
     for _ in 0..20 {
         link.transfer(FRAME_BYTES, 10.0 * MBIT);
     }
@@ -81,10 +72,7 @@ fn a_drop_from_10_to_1_mbit_shows_within_two_samples() {
     link.transfer(FRAME_BYTES, 1.0 * MBIT);
     link.transfer(FRAME_BYTES, 1.0 * MBIT);
     assert!(link.bandwidth() < 2.0 * MBIT, "{}", link.bandwidth());
-    assert!(
-        close(link.bandwidth(), 1.0 * MBIT, 1e-6),
-        "only the new level is kept"
-    );
+    assert!(close(link.bandwidth(), 1.0 * MBIT, 1e-6), "only the new level is kept");
 }
 
 #[test]
@@ -96,16 +84,9 @@ fn a_rise_from_1_to_10_mbit_shows_within_three_samples() {
     for _ in 0..2 {
         link.transfer(FRAME_BYTES, 10.0 * MBIT);
     }
-    assert!(
-        link.bandwidth() < 2.0 * MBIT,
-        "two fast samples are not yet believed"
-    );
+    assert!(link.bandwidth() < 2.0 * MBIT, "two fast samples are not yet believed");
     link.transfer(FRAME_BYTES, 10.0 * MBIT);
-    assert!(
-        close(link.bandwidth(), 10.0 * MBIT, 1e-6),
-        "{}",
-        link.bandwidth()
-    );
+    assert!(close(link.bandwidth(), 10.0 * MBIT, 1e-6), "{}", link.bandwidth());
 }
 
 #[test]
@@ -149,10 +130,7 @@ fn a_stale_or_absent_estimate_asks_for_a_probe() {
     assert_eq!(estimator.estimate(t0), None);
     assert_eq!(
         estimator.probe_plan(),
-        ProbePlan {
-            burst_bytes: config.probe_initial_bytes,
-            count: config.probe_count
-        }
+        ProbePlan { burst_bytes: config.probe_initial_bytes, count: config.probe_count }
     );
 
     // 1 MB in 100 ms (no RTT known: nothing subtracted) = 80 Mbit/s.
@@ -161,9 +139,7 @@ fn a_stale_or_absent_estimate_asks_for_a_probe() {
     assert!(!estimator.needs_probe(t0 + stale_after - Duration::from_millis(1)));
     assert!(estimator.needs_probe(t0 + stale_after));
     // Stale, the estimate is still given, with its age.
-    let e = estimator
-        .estimate(t0 + Duration::from_secs(30))
-        .expect("kept");
+    let e = estimator.estimate(t0 + Duration::from_secs(30)).expect("kept");
     assert_eq!(e.age, Duration::from_secs(30));
     assert!(close(e.bandwidth_bps, 80.0 * MBIT, 1e-9));
     assert!(!e.rtt_measured && e.rtt_ms == config.assumed_rtt_ms);
@@ -172,11 +148,7 @@ fn a_stale_or_absent_estimate_asks_for_a_probe() {
 
     // Small frames keep flowing but do not refresh the bandwidth: still stale.
     for i in 0..100 {
-        estimator.observe(
-            300,
-            Duration::from_millis(12),
-            t0 + stale_after + Duration::from_millis(i),
-        );
+        estimator.observe(300, Duration::from_millis(12), t0 + stale_after + Duration::from_millis(i));
     }
     assert!(estimator.needs_probe(t0 + stale_after + Duration::from_millis(100)));
 }
@@ -288,11 +260,7 @@ fn probe_bursts_are_never_too_small_to_count_nor_too_large() {
     slow.observe(20_000, Duration::from_secs(10), Duration::from_secs(10)); // 16 kbit/s
     assert_eq!(slow.probe_plan().burst_bytes, config.min_sample_bytes);
     let mut fast = Estimator::new(config.clone()).expect("valid");
-    fast.observe(
-        u64::MAX / 2,
-        Duration::from_millis(1),
-        Duration::from_secs(1),
-    );
+    fast.observe(u64::MAX / 2, Duration::from_millis(1), Duration::from_secs(1));
     assert_eq!(fast.probe_plan().burst_bytes, config.probe_max_bytes);
 }
 
@@ -324,8 +292,7 @@ fn small_transfers_do_not_poison_the_bandwidth_but_refine_the_rtt() {
     // 30 ms would read as 80 kbit/s.
     for _ in 0..1000 {
         link.now += Duration::from_millis(30);
-        link.estimator
-            .observe(300, Duration::from_millis(30), link.now);
+        link.estimator.observe(300, Duration::from_millis(30), link.now);
     }
     let after = link.estimator.estimate(link.now).expect("has samples");
     assert_eq!(after.bandwidth_bps, before.bandwidth_bps);
@@ -362,10 +329,7 @@ fn noisy_samples_around_a_mean_stay_within_bounds() {
     // Every estimate stays well inside the ±30 % noise band (the 2× level-shift rule never fires
     // on it), and on average the harmonic mean leans slightly low — conservative, by design
     // (for this jitter E[1/x]⁻¹ ≈ 0.97 × the mean).
-    assert!(
-        lowest > 7.5 * MBIT && highest < 12.5 * MBIT,
-        "{lowest} .. {highest}"
-    );
+    assert!(lowest > 7.5 * MBIT && highest < 12.5 * MBIT, "{lowest} .. {highest}");
     let mean = sum / n as f64;
     assert!((9.4 * MBIT..10.0 * MBIT).contains(&mean), "{mean}");
 }
@@ -383,44 +347,17 @@ fn config_reads_from_toml_with_defaults_and_rejects_unknown_fields() {
 #[test]
 fn config_validation_rejects_settings_that_cannot_work() {
     let bad = [
-        Config {
-            window_samples: 0,
-            ..Config::default()
-        },
-        Config {
-            shift_ratio: 1.0,
-            ..Config::default()
-        },
-        Config {
-            drop_confirm_samples: 8,
-            ..Config::default()
-        },
-        Config {
-            rise_confirm_samples: 0,
-            ..Config::default()
-        },
-        Config {
-            srtt_gain: 0.0,
-            ..Config::default()
-        },
-        Config {
-            probe_max_bytes: 1,
-            ..Config::default()
-        },
-        Config {
-            probe_initial_bytes: 1,
-            ..Config::default()
-        },
-        Config {
-            assumed_rtt_ms: f64::NAN,
-            ..Config::default()
-        },
+        Config { window_samples: 0, ..Config::default() },
+        Config { shift_ratio: 1.0, ..Config::default() },
+        Config { drop_confirm_samples: 8, ..Config::default() },
+        Config { rise_confirm_samples: 0, ..Config::default() },
+        Config { srtt_gain: 0.0, ..Config::default() },
+        Config { probe_max_bytes: 1, ..Config::default() },
+        Config { probe_initial_bytes: 1, ..Config::default() },
+        Config { assumed_rtt_ms: f64::NAN, ..Config::default() },
     ];
     for config in bad {
-        assert!(
-            matches!(Estimator::new(config.clone()), Err(ConfigError { .. })),
-            "{config:?}"
-        );
+        assert!(matches!(Estimator::new(config.clone()), Err(ConfigError { .. })), "{config:?}");
     }
 }
 
@@ -436,11 +373,7 @@ fn arb_op() -> impl Strategy<Value = Op> {
     let nanos = prop_oneof![Just(0u64), 1..10u64, 0..1_000_000_000u64, any::<u64>()];
     let at = prop_oneof![0..100_000u64, any::<u64>().prop_map(|t| t / 1_000_000)];
     prop_oneof![
-        (bytes, nanos.clone(), at.clone()).prop_map(|(bytes, nanos, at_ms)| Op::Transfer {
-            bytes,
-            nanos,
-            at_ms
-        }),
+        (bytes, nanos.clone(), at.clone()).prop_map(|(bytes, nanos, at_ms)| Op::Transfer { bytes, nanos, at_ms }),
         (nanos, at.clone()).prop_map(|(nanos, at_ms)| Op::Rtt { nanos, at_ms }),
         at.prop_map(|at_ms| Op::Query { at_ms }),
     ]

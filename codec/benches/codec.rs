@@ -24,64 +24,38 @@ struct Input {
 fn synthetic(shape: [usize; 4], seed: u64) -> Input {
     let [n, c, h, w] = shape;
     let mut rng = StdRng::seed_from_u64(seed);
-    let scales: Vec<f32> = (0..c)
-        .map(|_| 10f32.powf(rng.random_range(-1.0..1.0)))
-        .collect();
+    let scales: Vec<f32> = (0..c).map(|_| 10f32.powf(rng.random_range(-1.0..1.0))).collect();
     let mut data = Vec::with_capacity(n * c * h * w);
     for _ in 0..n {
         for &s in &scales {
             for _ in 0..h * w {
                 let u: f32 = rng.random();
-                data.push(if u < 0.6 {
-                    0.0
-                } else {
-                    s * (u - 0.6) * 2.5 * rng.random::<f32>()
-                });
+                data.push(if u < 0.6 { 0.0 } else { s * (u - 0.6) * 2.5 * rng.random::<f32>() });
             }
         }
     }
-    Input {
-        name: format!("synthetic-{n}x{c}x{h}x{w}"),
-        shape: shape.to_vec(),
-        data,
-    }
+    Input { name: format!("synthetic-{n}x{c}x{h}x{w}"), shape: shape.to_vec(), data }
 }
 
 fn load_dir(dir: &Path) -> Vec<Input> {
     let mut inputs = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
-        eprintln!(
-            "TANDEM_CODEC_TENSORS={} is not a readable directory",
-            dir.display()
-        );
+        eprintln!("TANDEM_CODEC_TENSORS={} is not a readable directory", dir.display());
         return inputs;
     };
     let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
-    for path in paths
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "f32"))
-    {
+    for path in paths.into_iter().filter(|p| p.extension().is_some_and(|e| e == "f32")) {
         let shape_path = path.with_extension("shape");
-        let (Ok(bytes), Ok(shape_text)) =
-            (std::fs::read(&path), std::fs::read_to_string(&shape_path))
-        else {
-            eprintln!(
-                "skipping {}: missing or unreadable .f32/.shape",
-                path.display()
-            );
+        let (Ok(bytes), Ok(shape_text)) = (std::fs::read(&path), std::fs::read_to_string(&shape_path)) else {
+            eprintln!("skipping {}: missing or unreadable .f32/.shape", path.display());
             continue;
         };
         let shape: Result<Vec<usize>, _> = shape_text.split_whitespace().map(str::parse).collect();
-        let data: Vec<f32> = bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let data: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         match shape {
             Ok(shape) if shape.iter().product::<usize>() == data.len() => {
-                let name = path
-                    .file_stem()
-                    .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+                let name = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
                 inputs.push(Input { name, shape, data });
             }
             _ => eprintln!("skipping {}: shape does not match the data", path.display()),
@@ -101,18 +75,11 @@ fn inputs() -> Vec<Input> {
 fn relative_rmse(x: &[f32], y: &[f32]) -> f64 {
     let err: f64 = x.iter().zip(y).map(|(a, b)| f64::from(a - b).powi(2)).sum();
     let norm: f64 = x.iter().map(|a| f64::from(*a).powi(2)).sum();
-    if norm == 0.0 {
-        0.0
-    } else {
-        (err / norm).sqrt()
-    }
+    if norm == 0.0 { 0.0 } else { (err / norm).sqrt() }
 }
 
 fn codings() -> Vec<Coding> {
-    let mut out: Vec<Coding> = Coding::all()
-        .into_iter()
-        .filter(|c| !c.is_lossless())
-        .collect();
+    let mut out: Vec<Coding> = Coding::all().into_iter().filter(|c| !c.is_lossless()).collect();
     out.push(Coding::F32_LZ4);
     out
 }
@@ -121,21 +88,12 @@ fn bench(c: &mut Criterion) {
     let mut codec = Codec::new();
     for input in inputs() {
         let raw_bytes = input.data.len() * 4;
-        let zeros = input.data.iter().filter(|x| **x == 0.0).count() as f64
-            / input.data.len().max(1) as f64;
-        println!(
-            "input {} {:?}: {} B f32, {:.0} % zeros",
-            input.name,
-            input.shape,
-            raw_bytes,
-            zeros * 100.0
-        );
+        let zeros = input.data.iter().filter(|x| **x == 0.0).count() as f64 / input.data.len().max(1) as f64;
+        println!("input {} {:?}: {} B f32, {:.0} % zeros", input.name, input.shape, raw_bytes, zeros * 100.0);
         let mut group = c.benchmark_group(input.name.as_str());
         group.throughput(Throughput::Bytes(raw_bytes as u64));
         for coding in codings() {
-            if coding.granularity() == Granularity::PerChannel
-                && !(3..=4).contains(&input.shape.len())
-            {
+            if coding.granularity() == Granularity::PerChannel && !(3..=4).contains(&input.shape.len()) {
                 continue;
             }
             let mut enc = EncodedTensor::default();

@@ -177,23 +177,13 @@ impl Coding {
     pub const Q4C_LZ4: Coding = Coding::raw(Bits::Q4, Granularity::PerChannel, Compression::Lz4);
 
     const fn raw(bits: Bits, granularity: Granularity, compression: Compression) -> Coding {
-        Coding {
-            bits,
-            granularity,
-            compression,
-        }
+        Coding { bits, granularity, compression }
     }
 
     /// Builds a coding; `f32` with per-channel granularity is meaningless and refused.
-    pub const fn new(
-        bits: Bits,
-        granularity: Granularity,
-        compression: Compression,
-    ) -> Result<Coding, CodecError> {
+    pub const fn new(bits: Bits, granularity: Granularity, compression: Compression) -> Result<Coding, CodecError> {
         match (bits, granularity) {
-            (Bits::F32, Granularity::PerChannel) => {
-                Err(CodecError::InvalidCoding { bits, granularity })
-            }
+            (Bits::F32, Granularity::PerChannel) => Err(CodecError::InvalidCoding { bits, granularity }),
             _ => Ok(Coding::raw(bits, granularity, compression)),
         }
     }
@@ -260,9 +250,7 @@ impl FromStr for Coding {
     type Err = CodecError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let unknown = || CodecError::UnknownCoding {
-            got: s.chars().take(MAX_NAME_LEN).collect(),
-        };
+        let unknown = || CodecError::UnknownCoding { got: s.chars().take(MAX_NAME_LEN).collect() };
         if s.len() > MAX_NAME_LEN {
             return Err(unknown());
         }
@@ -337,23 +325,15 @@ mod tests {
         assert_eq!(Coding::Q8C_LZ4.to_string(), "q8c-lz4");
         assert_eq!(Coding::Q4_LZ4.to_string(), "q4-lz4");
         let q4c_none = Coding::new(Bits::Q4, Granularity::PerChannel, Compression::None);
-        assert_eq!(
-            q4c_none.map(|c| c.to_string()).ok().as_deref(),
-            Some("q4c-none")
-        );
+        assert_eq!(q4c_none.map(|c| c.to_string()).ok().as_deref(), Some("q4c-none"));
         assert_eq!("f32-none".parse::<Coding>().ok(), Some(Coding::F32));
         assert_eq!("q8".parse::<Coding>().ok(), Some(Coding::Q8));
     }
 
     #[test]
     fn bad_names_are_refused() {
-        for bad in [
-            "", "f32c", "f32c-lz4", "q16", "q8-lz5", "q8-", "Q8-LZ4", "q8-lz4-x", "q8cc-lz4",
-        ] {
-            assert!(
-                matches!(bad.parse::<Coding>(), Err(CodecError::UnknownCoding { .. })),
-                "{bad:?} parsed"
-            );
+        for bad in ["", "f32c", "f32c-lz4", "q16", "q8-lz5", "q8-", "Q8-LZ4", "q8-lz4-x", "q8cc-lz4"] {
+            assert!(matches!(bad.parse::<Coding>(), Err(CodecError::UnknownCoding { .. })), "{bad:?} parsed");
         }
         let long = "q".repeat(1000);
         match long.parse::<Coding>() {

@@ -15,50 +15,35 @@ pub(crate) struct Zstd {
 }
 
 fn failed(e: std::io::Error) -> CodecError {
-    CodecError::Decompress {
-        compression: Compression::Zstd,
-        source: Box::new(e),
-    }
+    CodecError::Decompress { compression: Compression::Zstd, source: Box::new(e) }
 }
 
 impl Zstd {
     pub fn compress(&mut self, src: &[u8], dst: &mut Vec<u8>) -> Result<(), CodecError> {
         let compressor = match &mut self.compressor {
             Some(c) => c,
-            slot @ None => slot.insert(zstd::bulk::Compressor::new(LEVEL).map_err(|e| {
-                CodecError::Compress {
-                    compression: Compression::Zstd,
-                    source: Box::new(e),
-                }
-            })?),
+            slot @ None => slot.insert(
+                zstd::bulk::Compressor::new(LEVEL)
+                    .map_err(|e| CodecError::Compress { compression: Compression::Zstd, source: Box::new(e) })?,
+            ),
         };
         dst.clear();
         dst.resize(zstd::zstd_safe::compress_bound(src.len()), 0);
         let written = compressor
             .compress_to_buffer(src, dst.as_mut_slice())
-            .map_err(|e| CodecError::Compress {
-                compression: Compression::Zstd,
-                source: Box::new(e),
-            })?;
+            .map_err(|e| CodecError::Compress { compression: Compression::Zstd, source: Box::new(e) })?;
         dst.truncate(written);
         Ok(())
     }
 
     /// Decompresses into exactly `raw_len` bytes of `dst`; output beyond that is an error.
-    pub fn decompress(
-        &mut self,
-        src: &[u8],
-        raw_len: usize,
-        dst: &mut Vec<u8>,
-    ) -> Result<(), CodecError> {
+    pub fn decompress(&mut self, src: &[u8], raw_len: usize, dst: &mut Vec<u8>) -> Result<(), CodecError> {
         let decompressor = match &mut self.decompressor {
             Some(d) => d,
             slot @ None => slot.insert(zstd::bulk::Decompressor::new().map_err(failed)?),
         };
         dst.resize(raw_len, 0);
-        let written = decompressor
-            .decompress_to_buffer(src, dst.as_mut_slice())
-            .map_err(failed)?;
+        let written = decompressor.decompress_to_buffer(src, dst.as_mut_slice()).map_err(failed)?;
         dst.truncate(written);
         Ok(())
     }

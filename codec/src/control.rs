@@ -203,30 +203,18 @@ impl Control {
     /// Checks the protocol's bounds (also applied while decoding).
     pub fn validate(&self) -> Result<(), ControlError> {
         fn bound(field: &'static str, limit: usize, got: usize) -> Result<(), ControlError> {
-            if got > limit {
-                Err(ControlError::TooLong { field, limit, got })
-            } else {
-                Ok(())
-            }
+            if got > limit { Err(ControlError::TooLong { field, limit, got }) } else { Ok(()) }
         }
         match self {
-            Control::Hello {
-                device_id, token, ..
-            } => {
+            Control::Hello { device_id, token, .. } => {
                 bound("device_id", MAX_DEVICE_ID_LEN, device_id.len())?;
-                bound(
-                    "token",
-                    MAX_TOKEN_LEN,
-                    token.as_ref().map_or(0, String::len),
-                )
+                bound("token", MAX_TOKEN_LEN, token.as_ref().map_or(0, String::len))
             }
             Control::Reject { reason, .. } => bound("reason", MAX_REASON_LEN, reason.len()),
             Control::InferResult { logits, .. } => bound("logits", MAX_LOGITS, logits.len()),
-            Control::Probe { padding_len, .. } => bound(
-                "padding_len",
-                MAX_PROBE_PADDING as usize,
-                *padding_len as usize,
-            ),
+            Control::Probe { padding_len, .. } => {
+                bound("padding_len", MAX_PROBE_PADDING as usize, *padding_len as usize)
+            }
             _ => Ok(()),
         }
     }
@@ -244,10 +232,7 @@ impl Control {
         let (msg, rest) = postcard::take_from_bytes::<Control>(payload)?;
         msg.validate()?;
         if rest.len() != msg.padding_len() {
-            return Err(ControlError::Trailing {
-                expected: msg.padding_len(),
-                got: rest.len(),
-            });
+            return Err(ControlError::Trailing { expected: msg.padding_len(), got: rest.len() });
         }
         Ok(msg)
     }
@@ -294,9 +279,7 @@ mod bounded {
         Str::<N>::deserialize(d).map(|s| s.0)
     }
 
-    pub fn opt_string<'de, D: Deserializer<'de>, const N: usize>(
-        d: D,
-    ) -> Result<Option<String>, D::Error> {
+    pub fn opt_string<'de, D: Deserializer<'de>, const N: usize>(d: D) -> Result<Option<String>, D::Error> {
         Option::<Str<N>>::deserialize(d).map(|o| o.map(|s| s.0))
     }
 
@@ -340,16 +323,9 @@ mod tests {
     fn bounds_are_enforced_on_decode_not_just_encode() {
         // Hand-build a Hello whose device id exceeds the bound (encode would refuse it).
         let long = "d".repeat(MAX_DEVICE_ID_LEN + 1);
-        let raw = postcard::to_allocvec(&Control::Hello {
-            protocol_version: 1,
-            device_id: long,
-            token: None,
-        })
-        .expect("serialise");
-        assert!(matches!(
-            Control::decode(&raw),
-            Err(ControlError::Postcard(_))
-        ));
+        let raw = postcard::to_allocvec(&Control::Hello { protocol_version: 1, device_id: long, token: None })
+            .expect("serialise");
+        assert!(matches!(Control::decode(&raw), Err(ControlError::Postcard(_))));
 
         let logits = vec![0.5f32; MAX_LOGITS + 1];
         let msg = Control::InferResult {
@@ -362,38 +338,19 @@ mod tests {
             edge_infer_us: 0,
         };
         let raw = postcard::to_allocvec(&msg).expect("serialise");
-        assert!(matches!(
-            Control::decode(&raw),
-            Err(ControlError::Postcard(_))
-        ));
-        assert!(matches!(
-            msg.encode(&mut Vec::new()),
-            Err(ControlError::TooLong {
-                field: "logits",
-                ..
-            })
-        ));
+        assert!(matches!(Control::decode(&raw), Err(ControlError::Postcard(_))));
+        assert!(matches!(msg.encode(&mut Vec::new()), Err(ControlError::TooLong { field: "logits", .. })));
     }
 
     #[test]
     fn probe_padding_travels_in_the_payload() {
-        let probe = Control::Probe {
-            seq: 7,
-            sent_at_us: 123,
-            padding_len: 1000,
-        };
+        let probe = Control::Probe { seq: 7, sent_at_us: 123, padding_len: 1000 };
         let mut buf = Vec::new();
         probe.encode(&mut buf).expect("encode");
         assert!(buf.len() > 1000);
         assert_eq!(Control::decode(&buf).expect("decode"), probe);
         buf.pop();
-        assert!(matches!(
-            Control::decode(&buf),
-            Err(ControlError::Trailing {
-                expected: 1000,
-                got: 999
-            })
-        ));
+        assert!(matches!(Control::decode(&buf), Err(ControlError::Trailing { expected: 1000, got: 999 })));
         assert_eq!(round_trip(&Control::Bye), Control::Bye);
     }
 }

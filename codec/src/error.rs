@@ -14,11 +14,7 @@ pub enum CodecError {
 
     /// A size (dimension, element count, byte length) exceeds what can be represented.
     #[error("{what} too large: {got} > limit {limit}")]
-    TooLarge {
-        what: &'static str,
-        limit: u64,
-        got: u64,
-    },
+    TooLarge { what: &'static str, limit: u64, got: u64 },
 
     /// The data length does not match the element count implied by the shape.
     #[error("shape implies {expected} elements, got {got}")]
@@ -31,11 +27,7 @@ pub enum CodecError {
 
     /// A finite value too large in magnitude for a quantised coding (|x| > limit).
     #[error("value {value} at element {index} exceeds the quantisable magnitude {limit}")]
-    OutOfRange {
-        index: usize,
-        value: f32,
-        limit: f32,
-    },
+    OutOfRange { index: usize, value: f32, limit: f32 },
 
     /// Per-channel quantisation needs an NCHW (rank 4) or CHW (rank 3) tensor.
     #[error("per-channel quantisation needs rank 3 (CHW) or 4 (NCHW), got rank {rank}")]
@@ -43,10 +35,7 @@ pub enum CodecError {
 
     /// A bits/granularity combination that has no meaning (f32 per-channel).
     #[error("invalid coding: {bits:?} with {granularity:?}")]
-    InvalidCoding {
-        bits: Bits,
-        granularity: Granularity,
-    },
+    InvalidCoding { bits: Bits, granularity: Granularity },
 
     /// A coding name that does not parse (truncated to 16 characters).
     #[error("unknown coding name {got:?}")]
@@ -80,14 +69,8 @@ pub enum CodecError {
     /// A scale/zero point that cannot have come from the encoder (scale not a positive finite
     /// number or too large to dequantise without overflow, zero point above the top level).
     /// `channel` is `None` for per-tensor parameters.
-    #[error(
-        "bad quantisation parameters (channel {channel:?}): scale {scale}, zero point {zero_point}"
-    )]
-    BadQuantParams {
-        channel: Option<usize>,
-        scale: f32,
-        zero_point: u8,
-    },
+    #[error("bad quantisation parameters (channel {channel:?}): scale {scale}, zero point {zero_point}")]
+    BadQuantParams { channel: Option<usize>, scale: f32, zero_point: u8 },
 }
 
 /// Errors from decoding and encoding control messages (postcard payload of a control frame).
@@ -104,11 +87,7 @@ pub enum ControlError {
 
     /// A string or list longer than the protocol allows.
     #[error("control field {field} too long: {got} > {limit}")]
-    TooLong {
-        field: &'static str,
-        limit: usize,
-        got: usize,
-    },
+    TooLong { field: &'static str, limit: usize, got: usize },
 }
 
 /// Errors from [`crate::frame::check`], [`crate::frame::parse`] and [`crate::frame::write`].
@@ -147,11 +126,7 @@ pub enum FrameError {
     /// A declared size beyond the receiver's [`crate::frame::Limits`] (checked before any
     /// allocation) or beyond what the format allows.
     #[error("{what} too large: {got} > limit {limit}")]
-    TooLarge {
-        what: &'static str,
-        limit: u64,
-        got: u64,
-    },
+    TooLarge { what: &'static str, limit: u64, got: u64 },
 
     /// The declared raw payload length disagrees with the shape and coding.
     #[error("shape and coding imply a raw payload of {expected} bytes, header declares {got}")]

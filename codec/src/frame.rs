@@ -63,12 +63,7 @@ pub struct Limits {
 impl Default for Limits {
     /// rank 4, dims ≤ 65 536, 4 Mi elements, 16 MiB payloads (a 4 Mi-element f32 tensor).
     fn default() -> Self {
-        Limits {
-            max_rank: MAX_RANK,
-            max_dim: 1 << 16,
-            max_elements: 1 << 22,
-            max_payload_bytes: 16 << 20,
-        }
+        Limits { max_rank: MAX_RANK, max_dim: 1 << 16, max_elements: 1 << 22, max_payload_bytes: 16 << 20 }
     }
 }
 
@@ -180,12 +175,7 @@ impl RawHeader {
             version: c.u16(),
             kind: c.u8(),
             flags: c.u8(),
-            meta: FrameMeta {
-                frame_id: c.u64(),
-                plan_epoch: c.u32(),
-                model_id: c.u32(),
-                point: c.u16(),
-            },
+            meta: FrameMeta { frame_id: c.u64(), plan_epoch: c.u32(), model_id: c.u32(), point: c.u16() },
             bits: c.u8(),
             granularity: c.u8(),
             compression: c.u8(),
@@ -236,10 +226,7 @@ impl RawHeader {
 
 /// What a valid header describes.
 enum Described {
-    Tensor {
-        coding: Coding,
-        params: Option<QParams>,
-    },
+    Tensor { coding: Coding, params: Option<QParams> },
     Control,
 }
 
@@ -248,43 +235,25 @@ fn too_large(what: &'static str, limit: u64, got: u64) -> FrameError {
 }
 
 fn require_zero(value: u64, field: &'static str) -> Result<(), FrameError> {
-    if value == 0 {
-        Ok(())
-    } else {
-        Err(FrameError::NonZeroReserved { field })
-    }
+    if value == 0 { Ok(()) } else { Err(FrameError::NonZeroReserved { field }) }
 }
 
 /// Validates every header field against the format and `limits`. No allocation.
 fn validate(h: &RawHeader, limits: &Limits) -> Result<Described, FrameError> {
     if h.version != VERSION {
-        return Err(FrameError::UnsupportedVersion {
-            got: h.version,
-            supported: VERSION,
-        });
+        return Err(FrameError::UnsupportedVersion { got: h.version, supported: VERSION });
     }
     if h.flags != 0 {
         return Err(FrameError::UnknownFlags { got: h.flags });
     }
     require_zero(h.reserved0.into(), "reserved@30")?;
-    require_zero(
-        u32::from_le_bytes([h.reserved1[0], h.reserved1[1], h.reserved1[2], 0]).into(),
-        "reserved@53",
-    )?;
+    require_zero(u32::from_le_bytes([h.reserved1[0], h.reserved1[1], h.reserved1[2], 0]).into(), "reserved@53")?;
     require_zero(h.reserved2.into(), "reserved@72")?;
     if h.payload_len > limits.max_payload_bytes {
-        return Err(too_large(
-            "payload",
-            limits.max_payload_bytes,
-            h.payload_len,
-        ));
+        return Err(too_large("payload", limits.max_payload_bytes, h.payload_len));
     }
     if h.raw_len > limits.max_payload_bytes {
-        return Err(too_large(
-            "raw payload",
-            limits.max_payload_bytes,
-            h.raw_len,
-        ));
+        return Err(too_large("raw payload", limits.max_payload_bytes, h.raw_len));
     }
     let kind = match h.kind {
         k if k == FrameKind::Tensor.code() => FrameKind::Tensor,
@@ -304,26 +273,16 @@ fn validate(h: &RawHeader, limits: &Limits) -> Result<Described, FrameError> {
         require_zero(h.dims.iter().map(|&d| u64::from(d)).sum(), "dims")?;
         require_zero(h.scale.into(), "scale")?;
         if h.raw_len != h.payload_len {
-            return Err(FrameError::LengthMismatch {
-                expected: h.raw_len,
-                got: h.payload_len,
-            });
+            return Err(FrameError::LengthMismatch { expected: h.raw_len, got: h.payload_len });
         }
         return Ok(Described::Control);
     }
 
-    let bits = Bits::from_code(h.bits).ok_or(FrameError::UnknownField {
-        field: "bits",
-        got: h.bits,
-    })?;
-    let granularity = Granularity::from_code(h.granularity).ok_or(FrameError::UnknownField {
-        field: "granularity",
-        got: h.granularity,
-    })?;
-    let compression = Compression::from_code(h.compression).ok_or(FrameError::UnknownField {
-        field: "compression",
-        got: h.compression,
-    })?;
+    let bits = Bits::from_code(h.bits).ok_or(FrameError::UnknownField { field: "bits", got: h.bits })?;
+    let granularity = Granularity::from_code(h.granularity)
+        .ok_or(FrameError::UnknownField { field: "granularity", got: h.granularity })?;
+    let compression = Compression::from_code(h.compression)
+        .ok_or(FrameError::UnknownField { field: "compression", got: h.compression })?;
     let coding = Coding::new(bits, granularity, compression)?;
 
     let rank = usize::from(h.rank);
@@ -353,33 +312,20 @@ fn validate(h: &RawHeader, limits: &Limits) -> Result<Described, FrameError> {
     };
     let expected = tensor::raw_len(elements, channels, coding).unwrap_or(u64::MAX);
     if expected != h.raw_len {
-        return Err(FrameError::ShapeMismatch {
-            expected,
-            got: h.raw_len,
-        });
+        return Err(FrameError::ShapeMismatch { expected, got: h.raw_len });
     }
     match compression {
         Compression::None if h.payload_len != h.raw_len => {
-            return Err(FrameError::LengthMismatch {
-                expected: h.raw_len,
-                got: h.payload_len,
-            });
+            return Err(FrameError::LengthMismatch { expected: h.raw_len, got: h.payload_len });
         }
         Compression::Lz4 if h.raw_len > tensor::lz4_max_expansion(h.payload_len) => {
-            return Err(too_large(
-                "lz4 expansion",
-                tensor::lz4_max_expansion(h.payload_len),
-                h.raw_len,
-            ));
+            return Err(too_large("lz4 expansion", tensor::lz4_max_expansion(h.payload_len), h.raw_len));
         }
         _ => {}
     }
     let params = match (bits.qmax(), granularity) {
         (Some(qmax), Granularity::PerTensor) => {
-            let p = QParams {
-                scale: f32::from_bits(h.scale),
-                zero_point: h.zero_point,
-            };
+            let p = QParams { scale: f32::from_bits(h.scale), zero_point: h.zero_point };
             Some(p.validate(qmax, None)?)
         }
         _ => {
@@ -409,10 +355,11 @@ fn check_header<'a>(
     };
     let header = RawHeader::read(bytes);
     let described = validate(&header, limits)?;
-    let total = usize::try_from(header.payload_len)
-        .ok()
-        .and_then(|p| p.checked_add(HEADER_LEN))
-        .ok_or(too_large("payload", usize::MAX as u64, header.payload_len))?;
+    let total = usize::try_from(header.payload_len).ok().and_then(|p| p.checked_add(HEADER_LEN)).ok_or(too_large(
+        "payload",
+        usize::MAX as u64,
+        header.payload_len,
+    ))?;
     if buf.len() < total {
         return Err(FrameError::Incomplete);
     }
@@ -442,10 +389,7 @@ pub fn parse(buf: &[u8], limits: &Limits) -> Result<Frame, FrameError> {
     let payload = buf.get(HEADER_LEN..total).ok_or(FrameError::Incomplete)?;
     let computed = crc(header_bytes, payload);
     if computed != header.crc {
-        return Err(FrameError::Checksum {
-            expected: header.crc,
-            got: computed,
-        });
+        return Err(FrameError::Checksum { expected: header.crc, got: computed });
     }
     let body = match described {
         Described::Control => Body::Control(Control::decode(payload)?),
@@ -467,10 +411,7 @@ pub fn parse(buf: &[u8], limits: &Limits) -> Result<Frame, FrameError> {
             })
         }
     };
-    Ok(Frame {
-        meta: header.meta,
-        body,
-    })
+    Ok(Frame { meta: header.meta, body })
 }
 
 /// Appends `frame` to `out`; returns the number of bytes written. On error `out` is left as it
@@ -514,11 +455,7 @@ pub fn write_tensor(meta: &FrameMeta, t: &EncodedTensor, out: &mut Vec<u8>) -> u
 
 /// Appends a control frame; returns the number of bytes written. On error (a bound exceeded)
 /// `out` is left as it was.
-pub fn write_control(
-    meta: &FrameMeta,
-    msg: &Control,
-    out: &mut Vec<u8>,
-) -> Result<usize, FrameError> {
+pub fn write_control(meta: &FrameMeta, msg: &Control, out: &mut Vec<u8>) -> Result<usize, FrameError> {
     let header = RawHeader {
         magic: MAGIC,
         version: VERSION,

@@ -35,10 +35,7 @@ impl QParams {
         let range = hi - lo;
         if range <= 0.0 {
             // All zeros (or empty): any positive scale represents them exactly.
-            return QParams {
-                scale: 1.0,
-                zero_point: 0,
-            };
+            return QParams { scale: 1.0, zero_point: 0 };
         }
         let wanted = range / f64::from(qmax);
         // Round the scale up so qmax · scale still covers the range, and keep it normal so its
@@ -50,10 +47,7 @@ impl QParams {
         let scale = scale.max(f32::MIN_POSITIVE);
         let zp = (-lo / f64::from(scale)).round().clamp(0.0, f64::from(qmax));
         // zp is an integer in 0..=qmax ≤ 255 after the clamp, so the cast is exact.
-        QParams {
-            scale,
-            zero_point: zp as u8,
-        }
+        QParams { scale, zero_point: zp as u8 }
     }
 
     /// Rejects parameters the encoder cannot have produced; these come from the wire.
@@ -65,11 +59,7 @@ impl QParams {
         if ok {
             Ok(self)
         } else {
-            Err(CodecError::BadQuantParams {
-                channel,
-                scale: self.scale,
-                zero_point: self.zero_point,
-            })
+            Err(CodecError::BadQuantParams { channel, scale: self.scale, zero_point: self.zero_point })
         }
     }
 }
@@ -84,24 +74,12 @@ pub(crate) struct Range {
 }
 
 impl Range {
-    pub const EMPTY: Range = Range {
-        lo: f32::INFINITY,
-        hi: f32::NEG_INFINITY,
-        finite: true,
-    };
+    pub const EMPTY: Range = Range { lo: f32::INFINITY, hi: f32::NEG_INFINITY, finite: true };
 
     pub fn merge(self, other: Range) -> Range {
         Range {
-            lo: if other.lo < self.lo {
-                other.lo
-            } else {
-                self.lo
-            },
-            hi: if other.hi > self.hi {
-                other.hi
-            } else {
-                self.hi
-            },
+            lo: if other.lo < self.lo { other.lo } else { self.lo },
+            hi: if other.hi > self.hi { other.hi } else { self.hi },
             finite: self.finite && other.finite,
         }
     }
@@ -134,18 +112,10 @@ pub(crate) fn scan(xs: &[f32]) -> Range {
     }
     let mut r = Range::EMPTY;
     for i in 0..LANES {
-        r = r.merge(Range {
-            lo: lo[i],
-            hi: hi[i],
-            finite: nan[i] == 0.0,
-        });
+        r = r.merge(Range { lo: lo[i], hi: hi[i], finite: nan[i] == 0.0 });
     }
     for &x in rest {
-        r = r.merge(Range {
-            lo: x,
-            hi: x,
-            finite: x.is_finite(),
-        });
+        r = r.merge(Range { lo: x, hi: x, finite: x.is_finite() });
     }
     r
 }
@@ -155,16 +125,9 @@ pub(crate) fn scan(xs: &[f32]) -> Range {
 pub(crate) fn first_bad(xs: &[f32], offset: usize, quantised: bool) -> Option<CodecError> {
     xs.iter().enumerate().find_map(|(i, &x)| {
         if !x.is_finite() {
-            Some(CodecError::NonFinite {
-                index: offset + i,
-                value: x,
-            })
+            Some(CodecError::NonFinite { index: offset + i, value: x })
         } else if quantised && x.abs() > MAX_QUANT_ABS {
-            Some(CodecError::OutOfRange {
-                index: offset + i,
-                value: x,
-                limit: MAX_QUANT_ABS,
-            })
+            Some(CodecError::OutOfRange { index: offset + i, value: x, limit: MAX_QUANT_ABS })
         } else {
             None
         }
@@ -225,13 +188,7 @@ mod tests {
 
     #[test]
     fn zero_decodes_to_exact_zero() {
-        for (lo, hi) in [
-            (-1.0f32, 3.0f32),
-            (0.0, 7.3),
-            (-5.0, 0.0),
-            (-1e-3, 1e-7),
-            (-1e29, 1e30),
-        ] {
+        for (lo, hi) in [(-1.0f32, 3.0f32), (0.0, 7.3), (-5.0, 0.0), (-1e-3, 1e-7), (-1e29, 1e30)] {
             for qmax in [15u8, 255] {
                 let p = QParams::from_range(lo, hi, qmax);
                 let mut q = [0u8; 1];
@@ -239,23 +196,14 @@ mod tests {
                 assert_eq!(q[0], p.zero_point);
                 let mut out = Vec::new();
                 dequantize_extend(&q, p, &mut out);
-                assert_eq!(
-                    out[0].to_bits(),
-                    0.0f32.to_bits(),
-                    "lo {lo} hi {hi} qmax {qmax}"
-                );
+                assert_eq!(out[0].to_bits(), 0.0f32.to_bits(), "lo {lo} hi {hi} qmax {qmax}");
             }
         }
     }
 
     #[test]
     fn extremes_within_half_a_step() {
-        for (lo, hi) in [
-            (-1.0f32, 3.0f32),
-            (0.1, 0.2),
-            (-0.2, -0.1),
-            (-MAX_QUANT_ABS, MAX_QUANT_ABS),
-        ] {
+        for (lo, hi) in [(-1.0f32, 3.0f32), (0.1, 0.2), (-0.2, -0.1), (-MAX_QUANT_ABS, MAX_QUANT_ABS)] {
             for qmax in [15u8, 255] {
                 let p = QParams::from_range(lo, hi, qmax);
                 let xs = [lo, hi];
@@ -265,11 +213,7 @@ mod tests {
                 dequantize_extend(&q, p, &mut out);
                 for (x, y) in xs.iter().zip(&out) {
                     let tol = 0.5 * p.scale * (1.0 + 1e-4);
-                    assert!(
-                        (x - y).abs() <= tol,
-                        "x {x} y {y} scale {} qmax {qmax}",
-                        p.scale
-                    );
+                    assert!((x - y).abs() <= tol, "x {x} y {y} scale {} qmax {qmax}", p.scale);
                     assert!(y.is_finite());
                 }
             }
@@ -314,47 +258,16 @@ mod tests {
     #[test]
     fn validate_refuses_impossible_params() {
         let bad = [
-            QParams {
-                scale: 0.0,
-                zero_point: 0,
-            },
-            QParams {
-                scale: -1.0,
-                zero_point: 0,
-            },
-            QParams {
-                scale: f32::NAN,
-                zero_point: 0,
-            },
-            QParams {
-                scale: f32::INFINITY,
-                zero_point: 0,
-            },
-            QParams {
-                scale: f32::MAX,
-                zero_point: 0,
-            },
-            QParams {
-                scale: 1.0,
-                zero_point: 16,
-            },
+            QParams { scale: 0.0, zero_point: 0 },
+            QParams { scale: -1.0, zero_point: 0 },
+            QParams { scale: f32::NAN, zero_point: 0 },
+            QParams { scale: f32::INFINITY, zero_point: 0 },
+            QParams { scale: f32::MAX, zero_point: 0 },
+            QParams { scale: 1.0, zero_point: 16 },
         ];
         for p in bad {
-            assert!(matches!(
-                p.validate(15, Some(3)),
-                Err(CodecError::BadQuantParams {
-                    channel: Some(3),
-                    ..
-                })
-            ));
+            assert!(matches!(p.validate(15, Some(3)), Err(CodecError::BadQuantParams { channel: Some(3), .. })));
         }
-        assert!(
-            QParams {
-                scale: 1.0,
-                zero_point: 15
-            }
-            .validate(15, None)
-            .is_ok()
-        );
+        assert!(QParams { scale: 1.0, zero_point: 15 }.validate(15, None).is_ok());
     }
 }

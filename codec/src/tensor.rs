@@ -38,20 +38,13 @@ impl Shape {
     /// tensor fits `usize`.
     pub fn new(dims: &[usize]) -> Result<Shape, CodecError> {
         if dims.len() > MAX_RANK {
-            return Err(CodecError::RankTooLarge {
-                rank: dims.len(),
-                max: MAX_RANK,
-            });
+            return Err(CodecError::RankTooLarge { rank: dims.len(), max: MAX_RANK });
         }
         let mut inline = [0usize; MAX_RANK];
         let mut elements: usize = 1;
         for (slot, &d) in inline.iter_mut().zip(dims) {
             if u32::try_from(d).is_err() {
-                return Err(CodecError::TooLarge {
-                    what: "dimension",
-                    limit: u32::MAX.into(),
-                    got: d as u64,
-                });
+                return Err(CodecError::TooLarge { what: "dimension", limit: u32::MAX.into(), got: d as u64 });
             }
             *slot = d;
             elements = elements.checked_mul(d).ok_or(CodecError::TooLarge {
@@ -68,11 +61,7 @@ impl Shape {
             });
         }
         // dims.len() ≤ MAX_RANK = 4, checked above.
-        Ok(Shape {
-            dims: inline,
-            rank: dims.len() as u8,
-            elements,
-        })
+        Ok(Shape { dims: inline, rank: dims.len() as u8, elements })
     }
 
     /// The dimensions.
@@ -94,16 +83,8 @@ impl Shape {
     /// → dim 0; other ranks have none.
     pub fn channels(&self) -> Option<ChannelLayout> {
         match *self.dims() {
-            [n, c, h, w] => Some(ChannelLayout {
-                outer: n,
-                channels: c,
-                inner: h.saturating_mul(w),
-            }),
-            [c, h, w] => Some(ChannelLayout {
-                outer: 1,
-                channels: c,
-                inner: h.saturating_mul(w),
-            }),
+            [n, c, h, w] => Some(ChannelLayout { outer: n, channels: c, inner: h.saturating_mul(w) }),
+            [c, h, w] => Some(ChannelLayout { outer: 1, channels: c, inner: h.saturating_mul(w) }),
             _ => None,
         }
     }
@@ -118,11 +99,7 @@ impl fmt::Debug for Shape {
 impl Default for Shape {
     /// The empty vector `[0]`.
     fn default() -> Self {
-        Shape {
-            dims: [0; MAX_RANK],
-            rank: 1,
-            elements: 0,
-        }
+        Shape { dims: [0; MAX_RANK], rank: 1, elements: 0 }
     }
 }
 
@@ -160,11 +137,7 @@ fn raw_len_of(shape: &Shape, coding: Coding) -> Result<usize, CodecError> {
     let channels = shape.channels().map_or(0, |l| l.channels);
     raw_len(shape.elements() as u64, channels as u64, coding)
         .and_then(|n| usize::try_from(n).ok())
-        .ok_or(CodecError::TooLarge {
-            what: "raw payload",
-            limit: usize::MAX as u64,
-            got: u64::MAX,
-        })
+        .ok_or(CodecError::TooLarge { what: "raw payload", limit: usize::MAX as u64, got: u64::MAX })
 }
 
 /// A coded tensor: shape, coding, per-tensor parameters and the (possibly compressed) payload.
@@ -185,13 +158,7 @@ impl Default for EncodedTensor {
     /// An empty `[0]` tensor coded as raw f32: valid, decodes to `[]`. Use it as the reusable
     /// output of [`Codec::encode_into`].
     fn default() -> Self {
-        EncodedTensor {
-            shape: Shape::default(),
-            coding: Coding::F32,
-            params: None,
-            raw_len: 0,
-            payload: Vec::new(),
-        }
+        EncodedTensor { shape: Shape::default(), coding: Coding::F32, params: None, raw_len: 0, payload: Vec::new() }
     }
 }
 
@@ -269,10 +236,7 @@ impl Codec {
     ) -> Result<(), CodecError> {
         let shape = Shape::new(shape)?;
         if shape.elements() != data.len() {
-            return Err(CodecError::ShapeMismatch {
-                expected: shape.elements(),
-                got: data.len(),
-            });
+            return Err(CodecError::ShapeMismatch { expected: shape.elements(), got: data.len() });
         }
         let compression = coding.compression();
         if !compression.is_available() {
@@ -280,11 +244,7 @@ impl Codec {
         }
         let layout = match coding.granularity() {
             Granularity::PerTensor => None,
-            Granularity::PerChannel => Some(
-                shape
-                    .channels()
-                    .ok_or(CodecError::PerChannelRank { rank: shape.rank() })?,
-            ),
+            Granularity::PerChannel => Some(shape.channels().ok_or(CodecError::PerChannelRank { rank: shape.rank() })?),
         };
         let qmax = coding.bits().qmax();
 
@@ -318,11 +278,7 @@ impl Codec {
                         }
                     }
                 }
-                self.channel_params.extend(
-                    self.ranges
-                        .iter()
-                        .map(|r| QParams::from_range(r.lo, r.hi, qmax)),
-                );
+                self.channel_params.extend(self.ranges.iter().map(|r| QParams::from_range(r.lo, r.hi, qmax)));
                 None
             }
         };
@@ -332,15 +288,7 @@ impl Codec {
             Compression::None => &mut out.payload,
             Compression::Lz4 | Compression::Zstd => &mut self.raw,
         };
-        write_raw(
-            data,
-            coding,
-            params,
-            layout,
-            &self.channel_params,
-            &mut self.levels,
-            raw,
-        );
+        write_raw(data, coding, params, layout, &self.channel_params, &mut self.levels, raw);
         let raw_len = raw.len();
         debug_assert_eq!(raw_len_of(&shape, coding).ok(), Some(raw_len));
 
@@ -349,14 +297,9 @@ impl Codec {
             Compression::None => {}
             Compression::Lz4 => {
                 let table = self.lz4.get_or_insert_with(CompressTable::default);
-                out.payload
-                    .resize(lz4_flex::block::get_maximum_output_size(raw_len), 0);
-                let written =
-                    lz4_flex::block::compress_into_with_table(&self.raw, &mut out.payload, table)
-                        .map_err(|e| CodecError::Compress {
-                        compression,
-                        source: Box::new(e),
-                    })?;
+                out.payload.resize(lz4_flex::block::get_maximum_output_size(raw_len), 0);
+                let written = lz4_flex::block::compress_into_with_table(&self.raw, &mut out.payload, table)
+                    .map_err(|e| CodecError::Compress { compression, source: Box::new(e) })?;
                 out.payload.truncate(written);
             }
             Compression::Zstd => {
@@ -377,48 +320,33 @@ impl Codec {
         let coding = t.coding;
         let expected = raw_len_of(&t.shape, coding)?;
         if expected != t.raw_len {
-            return Err(CodecError::PayloadLength {
-                expected,
-                got: t.raw_len,
-            });
+            return Err(CodecError::PayloadLength { expected, got: t.raw_len });
         }
-        let raw: &[u8] =
-            match coding.compression() {
-                Compression::None => &t.payload,
-                Compression::Lz4 => {
-                    if t.raw_len as u64 > lz4_max_expansion(t.payload.len() as u64) {
-                        return Err(CodecError::PayloadLength {
-                            expected: t.raw_len,
-                            got: t.payload.len(),
-                        });
-                    }
-                    // Bounded by the declared raw length, never by anything inside the payload.
-                    self.raw.resize(t.raw_len, 0);
-                    let written = lz4_flex::block::decompress_into(&t.payload, &mut self.raw)
-                        .map_err(|e| CodecError::Decompress {
-                            compression: Compression::Lz4,
-                            source: Box::new(e),
-                        })?;
-                    self.raw.truncate(written);
+        let raw: &[u8] = match coding.compression() {
+            Compression::None => &t.payload,
+            Compression::Lz4 => {
+                if t.raw_len as u64 > lz4_max_expansion(t.payload.len() as u64) {
+                    return Err(CodecError::PayloadLength { expected: t.raw_len, got: t.payload.len() });
+                }
+                // Bounded by the declared raw length, never by anything inside the payload.
+                self.raw.resize(t.raw_len, 0);
+                let written = lz4_flex::block::decompress_into(&t.payload, &mut self.raw)
+                    .map_err(|e| CodecError::Decompress { compression: Compression::Lz4, source: Box::new(e) })?;
+                self.raw.truncate(written);
+                &self.raw
+            }
+            Compression::Zstd => {
+                #[cfg(feature = "zstd")]
+                {
+                    self.zstd.decompress(&t.payload, t.raw_len, &mut self.raw)?;
                     &self.raw
                 }
-                Compression::Zstd => {
-                    #[cfg(feature = "zstd")]
-                    {
-                        self.zstd.decompress(&t.payload, t.raw_len, &mut self.raw)?;
-                        &self.raw
-                    }
-                    #[cfg(not(feature = "zstd"))]
-                    return Err(CodecError::CompressionUnavailable {
-                        compression: Compression::Zstd,
-                    });
-                }
-            };
+                #[cfg(not(feature = "zstd"))]
+                return Err(CodecError::CompressionUnavailable { compression: Compression::Zstd });
+            }
+        };
         if raw.len() != t.raw_len {
-            return Err(CodecError::PayloadLength {
-                expected: t.raw_len,
-                got: raw.len(),
-            });
+            return Err(CodecError::PayloadLength { expected: t.raw_len, got: raw.len() });
         }
         let n = t.shape.elements();
         out.reserve(n);
@@ -430,18 +358,13 @@ impl Codec {
         let layout = match coding.granularity() {
             Granularity::PerTensor => None,
             Granularity::PerChannel => {
-                Some(t.shape.channels().ok_or(CodecError::PerChannelRank {
-                    rank: t.shape.rank(),
-                })?)
+                Some(t.shape.channels().ok_or(CodecError::PerChannelRank { rank: t.shape.rank() })?)
             }
         };
         let param_bytes = layout.map_or(0, |l| l.channels * CHANNEL_PARAM_BYTES as usize);
-        let (param_bytes, packed) =
-            raw.split_at_checked(param_bytes)
-                .ok_or(CodecError::PayloadLength {
-                    expected: t.raw_len,
-                    got: raw.len(),
-                })?;
+        let (param_bytes, packed) = raw
+            .split_at_checked(param_bytes)
+            .ok_or(CodecError::PayloadLength { expected: t.raw_len, got: raw.len() })?;
         let levels: &[u8] = match coding.bits() {
             Bits::Q4 => {
                 quant::unpack_nibbles(packed, n, &mut self.levels);
@@ -450,20 +373,13 @@ impl Codec {
             Bits::Q8 | Bits::F32 => packed,
         };
         if levels.len() != n {
-            return Err(CodecError::PayloadLength {
-                expected: t.raw_len,
-                got: raw.len(),
-            });
+            return Err(CodecError::PayloadLength { expected: t.raw_len, got: raw.len() });
         }
         match layout {
             None => {
                 let p = t
                     .params
-                    .ok_or(CodecError::BadQuantParams {
-                        channel: None,
-                        scale: 0.0,
-                        zero_point: 0,
-                    })?
+                    .ok_or(CodecError::BadQuantParams { channel: None, scale: 0.0, zero_point: 0 })?
                     .validate(qmax, None)?;
                 quant::dequantize_extend(levels, p, out);
             }
@@ -485,10 +401,7 @@ impl Codec {
 fn first_bad(xs: &[f32], offset: usize, quantised: bool) -> CodecError {
     // scan() said something is wrong, so first_bad finds it; the fallback is unreachable but
     // keeps this function total.
-    quant::first_bad(xs, offset, quantised).unwrap_or(CodecError::NonFinite {
-        index: offset,
-        value: f32::NAN,
-    })
+    quant::first_bad(xs, offset, quantised).unwrap_or(CodecError::NonFinite { index: offset, value: f32::NAN })
 }
 
 /// Writes the raw payload (see the module table) into `dst`, replacing its contents.
@@ -530,11 +443,7 @@ fn write_raw(
     match (params, layout) {
         (Some(p), _) => quant::quantize(data, p, qmax, q),
         (None, Some(l)) if l.inner > 0 && l.channels > 0 => {
-            for (k, (src, q)) in data
-                .chunks_exact(l.inner)
-                .zip(q.chunks_exact_mut(l.inner))
-                .enumerate()
-            {
+            for (k, (src, q)) in data.chunks_exact(l.inner).zip(q.chunks_exact_mut(l.inner)).enumerate() {
                 if let Some(&p) = channel_params.get(k % l.channels) {
                     quant::quantize(src, p, qmax, q);
                 }
@@ -550,27 +459,16 @@ fn write_raw(
     }
 }
 
-fn read_channel_params(
-    bytes: &[u8],
-    channels: usize,
-    qmax: u8,
-    out: &mut Vec<QParams>,
-) -> Result<(), CodecError> {
+fn read_channel_params(bytes: &[u8], channels: usize, qmax: u8, out: &mut Vec<QParams>) -> Result<(), CodecError> {
     out.clear();
     let (scales, zero_points) = bytes.split_at_checked(channels * 4).unwrap_or((&[], &[]));
     let (scales, _) = scales.as_chunks::<4>();
     for (c, (s, &zp)) in scales.iter().zip(zero_points).enumerate() {
-        let p = QParams {
-            scale: f32::from_le_bytes(*s),
-            zero_point: zp,
-        };
+        let p = QParams { scale: f32::from_le_bytes(*s), zero_point: zp };
         out.push(p.validate(qmax, Some(c))?);
     }
     if out.len() != channels {
-        return Err(CodecError::PayloadLength {
-            expected: channels * 5,
-            got: bytes.len(),
-        });
+        return Err(CodecError::PayloadLength { expected: channels * 5, got: bytes.len() });
     }
     Ok(())
 }
@@ -581,40 +479,15 @@ mod tests {
 
     #[test]
     fn shape_limits() {
-        assert!(matches!(
-            Shape::new(&[1, 2, 3, 4, 5]),
-            Err(CodecError::RankTooLarge { rank: 5, max: 4 })
-        ));
-        assert!(matches!(
-            Shape::new(&[u32::MAX as usize + 1]),
-            Err(CodecError::TooLarge {
-                what: "dimension",
-                ..
-            })
-        ));
+        assert!(matches!(Shape::new(&[1, 2, 3, 4, 5]), Err(CodecError::RankTooLarge { rank: 5, max: 4 })));
+        assert!(matches!(Shape::new(&[u32::MAX as usize + 1]), Err(CodecError::TooLarge { what: "dimension", .. })));
         let big = u32::MAX as usize;
-        assert!(matches!(
-            Shape::new(&[big, big, big, big]),
-            Err(CodecError::TooLarge { .. })
-        ));
+        assert!(matches!(Shape::new(&[big, big, big, big]), Err(CodecError::TooLarge { .. })));
         let s = Shape::new(&[]).expect("scalar shape");
         assert_eq!((s.rank(), s.elements()), (0, 1));
         let s = Shape::new(&[2, 3, 4, 5]).expect("nchw");
-        assert_eq!(
-            s.channels(),
-            Some(ChannelLayout {
-                outer: 2,
-                channels: 3,
-                inner: 20
-            })
-        );
-        assert_eq!(
-            Shape::new(&[3, 4, 5])
-                .expect("chw")
-                .channels()
-                .map(|l| l.channels),
-            Some(3)
-        );
+        assert_eq!(s.channels(), Some(ChannelLayout { outer: 2, channels: 3, inner: 20 }));
+        assert_eq!(Shape::new(&[3, 4, 5]).expect("chw").channels().map(|l| l.channels), Some(3));
         assert_eq!(Shape::new(&[3, 4]).expect("2d").channels(), None);
     }
 
@@ -638,10 +511,6 @@ mod tests {
     fn lz4_expansion_bound_holds_for_zeros() {
         let zeros = vec![0u8; 4 << 20];
         let c = lz4_flex::block::compress(&zeros);
-        assert!(
-            (zeros.len() as u64) <= lz4_max_expansion(c.len() as u64),
-            "ratio {}",
-            zeros.len() / c.len()
-        );
+        assert!((zeros.len() as u64) <= lz4_max_expansion(c.len() as u64), "ratio {}", zeros.len() / c.len());
     }
 }

@@ -26,44 +26,24 @@ pub fn relu_like(shape: &[usize], seed: u64) -> Vec<f32> {
     let n: usize = shape.iter().product();
     let inner: usize = shape.iter().skip(2).product();
     let channels = shape.get(1).copied().unwrap_or(1).max(1);
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     (0..n)
         .map(|i| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let u = (state >> 40) as f32 / (1u64 << 24) as f32; // [0, 1)
             let c = (i / inner.max(1)) % channels;
-            if u < 0.6 {
-                0.0
-            } else {
-                (u - 0.6) * 5.0 * (c as f32 + 1.0)
-            }
+            if u < 0.6 { 0.0 } else { (u - 0.6) * 5.0 * (c as f32 + 1.0) }
         })
         .collect()
 }
 
 pub fn meta() -> FrameMeta {
-    FrameMeta {
-        frame_id: 0x0102_0304_0506_0708,
-        plan_epoch: 7,
-        model_id: 3,
-        point: 5,
-    }
+    FrameMeta { frame_id: 0x0102_0304_0506_0708, plan_epoch: 7, model_id: 3, point: 5 }
 }
 
 pub fn tensor_frame(t: EncodedTensor) -> Vec<u8> {
     let mut buf = Vec::new();
-    frame::write(
-        &Frame {
-            meta: meta(),
-            body: Body::Tensor(t),
-        },
-        &mut buf,
-    )
-    .unwrap();
+    frame::write(&Frame { meta: meta(), body: Body::Tensor(t) }, &mut buf).unwrap();
     buf
 }
 

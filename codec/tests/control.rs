@@ -3,9 +3,7 @@
 use proptest::prelude::*;
 use tandem_codec::control::{MAX_DEVICE_ID_LEN, MAX_LOGITS, MAX_REASON_LEN, MAX_TOKEN_LEN};
 use tandem_codec::frame::{self, Limits};
-use tandem_codec::{
-    Body, Coding, Control, ControlError, ErrorCode, Frame, FrameError, PlanResult, RejectCode,
-};
+use tandem_codec::{Body, Coding, Control, ControlError, ErrorCode, Frame, FrameError, PlanResult, RejectCode};
 
 use crate::common::meta;
 
@@ -38,29 +36,13 @@ fn control() -> impl Strategy<Value = Control> {
         Just(ErrorCode::Internal),
     ];
     prop_oneof![
-        (
-            any::<u16>(),
-            "[a-z0-9-]{0,64}",
-            prop::option::of("[ -~]{0,256}")
-        )
-            .prop_map(|(protocol_version, device_id, token)| Control::Hello {
-                protocol_version,
-                device_id,
-                token
-            }),
-        (any::<u16>(), any::<u64>()).prop_map(|(protocol_version, session_id)| Control::HelloAck {
-            protocol_version,
-            session_id
-        }),
+        (any::<u16>(), "[a-z0-9-]{0,64}", prop::option::of("[ -~]{0,256}"))
+            .prop_map(|(protocol_version, device_id, token)| Control::Hello { protocol_version, device_id, token }),
+        (any::<u16>(), any::<u64>())
+            .prop_map(|(protocol_version, session_id)| Control::HelloAck { protocol_version, session_id }),
         (reject, "\\PC{0,60}").prop_map(|(code, reason)| Control::Reject { code, reason }),
-        (any::<u32>(), any::<u32>(), any::<u16>(), coding()).prop_map(
-            |(epoch, model_id, point, coding)| Control::PlanSwitch {
-                epoch,
-                model_id,
-                point,
-                coding
-            }
-        ),
+        (any::<u32>(), any::<u32>(), any::<u16>(), coding())
+            .prop_map(|(epoch, model_id, point, coding)| Control::PlanSwitch { epoch, model_id, point, coding }),
         (any::<u32>(), plan).prop_map(|(epoch, result)| Control::PlanAck { epoch, result }),
         (
             any::<u64>(),
@@ -71,34 +53,14 @@ fn control() -> impl Strategy<Value = Control> {
             any::<u32>(),
             any::<u32>()
         )
-            .prop_map(
-                |(frame_id, epoch, class, confidence, logits, edge_decode_us, edge_infer_us)| {
-                    Control::InferResult {
-                        frame_id,
-                        epoch,
-                        class,
-                        confidence,
-                        logits,
-                        edge_decode_us,
-                        edge_infer_us,
-                    }
-                }
-            ),
+            .prop_map(|(frame_id, epoch, class, confidence, logits, edge_decode_us, edge_infer_us)| {
+                Control::InferResult { frame_id, epoch, class, confidence, logits, edge_decode_us, edge_infer_us }
+            }),
         (any::<u64>(), code).prop_map(|(frame_id, code)| Control::FrameError { frame_id, code }),
-        (any::<u32>(), any::<u64>(), 0u32..5000).prop_map(|(seq, sent_at_us, padding_len)| {
-            Control::Probe {
-                seq,
-                sent_at_us,
-                padding_len,
-            }
-        }),
-        (any::<u32>(), any::<u64>(), any::<u32>()).prop_map(|(seq, sent_at_us, received_len)| {
-            Control::ProbeReply {
-                seq,
-                sent_at_us,
-                received_len,
-            }
-        }),
+        (any::<u32>(), any::<u64>(), 0u32..5000)
+            .prop_map(|(seq, sent_at_us, padding_len)| { Control::Probe { seq, sent_at_us, padding_len } }),
+        (any::<u32>(), any::<u64>(), any::<u32>())
+            .prop_map(|(seq, sent_at_us, received_len)| { Control::ProbeReply { seq, sent_at_us, received_len } }),
         any::<u64>().prop_map(|nonce| Control::Ping { nonce }),
         any::<u64>().prop_map(|nonce| Control::Pong { nonce }),
         Just(Control::Bye),
@@ -155,32 +117,15 @@ fn garbage_control_payloads_are_errors() {
     for bytes in cases {
         assert!(Control::decode(bytes).is_err(), "{bytes:?}");
     }
-    assert!(matches!(
-        Control::decode(&[11, 0]),
-        Err(ControlError::Trailing {
-            expected: 0,
-            got: 1
-        })
-    ));
+    assert!(matches!(Control::decode(&[11, 0]), Err(ControlError::Trailing { expected: 0, got: 1 })));
 }
 
 #[test]
 fn oversized_fields_are_refused_before_sending() {
     let msgs = [
-        Control::Hello {
-            protocol_version: 1,
-            device_id: "x".repeat(MAX_DEVICE_ID_LEN + 1),
-            token: None,
-        },
-        Control::Hello {
-            protocol_version: 1,
-            device_id: String::new(),
-            token: Some("t".repeat(MAX_TOKEN_LEN + 1)),
-        },
-        Control::Reject {
-            code: RejectCode::Other,
-            reason: "r".repeat(MAX_REASON_LEN + 1),
-        },
+        Control::Hello { protocol_version: 1, device_id: "x".repeat(MAX_DEVICE_ID_LEN + 1), token: None },
+        Control::Hello { protocol_version: 1, device_id: String::new(), token: Some("t".repeat(MAX_TOKEN_LEN + 1)) },
+        Control::Reject { code: RejectCode::Other, reason: "r".repeat(MAX_REASON_LEN + 1) },
         Control::InferResult {
             frame_id: 0,
             epoch: 0,
@@ -190,23 +135,13 @@ fn oversized_fields_are_refused_before_sending() {
             edge_decode_us: 0,
             edge_infer_us: 0,
         },
-        Control::Probe {
-            seq: 0,
-            sent_at_us: 0,
-            padding_len: u32::MAX,
-        },
+        Control::Probe { seq: 0, sent_at_us: 0, padding_len: u32::MAX },
     ];
     for msg in msgs {
         let mut buf = vec![1, 2, 3];
-        let f = Frame {
-            meta: meta(),
-            body: Body::Control(msg),
-        };
+        let f = Frame { meta: meta(), body: Body::Control(msg) };
         let res = frame::write(&f, &mut buf);
-        assert!(
-            matches!(res, Err(FrameError::Control(ControlError::TooLong { .. }))),
-            "{res:?}"
-        );
+        assert!(matches!(res, Err(FrameError::Control(ControlError::TooLong { .. }))), "{res:?}");
         assert_eq!(buf, [1, 2, 3], "write leaves the buffer as it was on error");
     }
 }
@@ -214,13 +149,7 @@ fn oversized_fields_are_refused_before_sending() {
 #[test]
 fn error_codes_have_stable_labels() {
     assert_eq!(ErrorCode::StalePlan.as_str(), "stale_plan");
-    let e = FrameError::Checksum {
-        expected: 1,
-        got: 2,
-    };
+    let e = FrameError::Checksum { expected: 1, got: 2 };
     assert_eq!(ErrorCode::from(&e), ErrorCode::Checksum);
-    assert_eq!(
-        ErrorCode::from(&FrameError::BadMagic { got: *b"HTTP" }),
-        ErrorCode::Malformed
-    );
+    assert_eq!(ErrorCode::from(&FrameError::BadMagic { got: *b"HTTP" }), ErrorCode::Malformed);
 }

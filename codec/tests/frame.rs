@@ -8,25 +8,14 @@ use crate::common::{meta, off, put, refresh_crc, sample_frame};
 
 fn control_frame(msg: Control) -> Vec<u8> {
     let mut buf = Vec::new();
-    frame::write(
-        &Frame {
-            meta: meta(),
-            body: Body::Control(msg),
-        },
-        &mut buf,
-    )
-    .unwrap();
+    frame::write(&Frame { meta: meta(), body: Body::Control(msg) }, &mut buf).unwrap();
     buf
 }
 
 fn valid_frames() -> Vec<Vec<u8>> {
     let mut frames: Vec<Vec<u8>> = Coding::all().into_iter().map(sample_frame).collect();
     frames.push(control_frame(Control::Ping { nonce: 9 }));
-    frames.push(control_frame(Control::Probe {
-        seq: 1,
-        sent_at_us: 2,
-        padding_len: 33,
-    }));
+    frames.push(control_frame(Control::Probe { seq: 1, sent_at_us: 2, padding_len: 33 }));
     frames
 }
 
@@ -35,17 +24,11 @@ fn every_truncation_is_incomplete() {
     for buf in valid_frames() {
         for k in 0..buf.len() {
             assert!(
-                matches!(
-                    frame::check(&buf[..k], &Limits::default()),
-                    Err(FrameError::Incomplete)
-                ),
+                matches!(frame::check(&buf[..k], &Limits::default()), Err(FrameError::Incomplete)),
                 "check of {k}/{} bytes",
                 buf.len()
             );
-            assert!(matches!(
-                frame::parse(&buf[..k], &Limits::default()),
-                Err(FrameError::Incomplete)
-            ));
+            assert!(matches!(frame::parse(&buf[..k], &Limits::default()), Err(FrameError::Incomplete)));
         }
         assert_eq!(frame::check(&buf, &Limits::default()).unwrap(), buf.len());
     }
@@ -102,65 +85,22 @@ fn four_gib_declarations_are_refused_from_the_header_alone() {
     for d in 0..4 {
         put(&mut header, off::DIMS + 4 * d, &u32::MAX.to_le_bytes());
     }
-    let res = frame::check(
-        &header,
-        &Limits {
-            max_dim: u64::MAX,
-            max_elements: u64::MAX - 1,
-            ..Limits::default()
-        },
-    );
-    assert!(
-        matches!(
-            res,
-            Err(FrameError::TooLarge {
-                what: "elements",
-                ..
-            })
-        ),
-        "{res:?}"
-    );
+    let res = frame::check(&header, &Limits { max_dim: u64::MAX, max_elements: u64::MAX - 1, ..Limits::default() });
+    assert!(matches!(res, Err(FrameError::TooLarge { what: "elements", .. })), "{res:?}");
 }
 
 #[test]
 fn limits_are_the_receivers() {
     let buf = sample_frame(Coding::Q8_LZ4); // [1, 4, 6, 6]
     let cases = [
-        (
-            Limits {
-                max_rank: 3,
-                ..Limits::default()
-            },
-            "rank",
-        ),
-        (
-            Limits {
-                max_dim: 5,
-                ..Limits::default()
-            },
-            "dimension",
-        ),
-        (
-            Limits {
-                max_elements: 100,
-                ..Limits::default()
-            },
-            "elements",
-        ),
-        (
-            Limits {
-                max_payload_bytes: 100,
-                ..Limits::default()
-            },
-            "payload",
-        ),
+        (Limits { max_rank: 3, ..Limits::default() }, "rank"),
+        (Limits { max_dim: 5, ..Limits::default() }, "dimension"),
+        (Limits { max_elements: 100, ..Limits::default() }, "elements"),
+        (Limits { max_payload_bytes: 100, ..Limits::default() }, "payload"),
     ];
     for (limits, what) in cases {
         let res = frame::check(&buf, &limits);
-        assert!(
-            matches!(res, Err(FrameError::TooLarge { what: w, .. }) if w == what),
-            "{what}: {res:?}"
-        );
+        assert!(matches!(res, Err(FrameError::TooLarge { what: w, .. }) if w == what), "{what}: {res:?}");
     }
 }
 
@@ -177,10 +117,7 @@ fn mutate_and_decode(base: &[u8], edits: &[(usize, u8)]) {
     }
     let limits = Limits::default();
     let _ = frame::check(&buf, &limits);
-    if let Ok(Frame {
-        body: Body::Tensor(t),
-        ..
-    }) = frame::parse(&buf, &limits)
+    if let Ok(Frame { body: Body::Tensor(t), .. }) = frame::parse(&buf, &limits)
         && let Ok(values) = tandem_codec::decode(&t)
     {
         assert_eq!(values.len(), t.shape().elements());

@@ -62,18 +62,10 @@ fn reference_steps(data: &[f32], shape: &[usize], coding: Coding) -> Vec<f32> {
         lo[g] = lo[g].min(f64::from(x));
         hi[g] = hi[g].max(f64::from(x));
     }
-    lo.iter()
-        .zip(&hi)
-        .map(|(l, h)| (((h - l) / qmax) as f32).max(f32::MIN_POSITIVE))
-        .collect()
+    lo.iter().zip(&hi).map(|(l, h)| (((h - l) / qmax) as f32).max(f32::MIN_POSITIVE)).collect()
 }
 
-fn assert_close(
-    data: &[f32],
-    shape: &[usize],
-    coding: Coding,
-    decoded: &[f32],
-) -> Result<(), TestCaseError> {
+fn assert_close(data: &[f32], shape: &[usize], coding: Coding, decoded: &[f32]) -> Result<(), TestCaseError> {
     prop_assert_eq!(decoded.len(), data.len());
     if coding.bits() == Bits::F32 {
         for (x, y) in data.iter().zip(decoded) {
@@ -89,15 +81,7 @@ fn assert_close(
         }
         let step = steps[group_of(i, shape, coding.granularity())];
         let tol = 0.5 * step * (1.0 + STEP_SLACK);
-        prop_assert!(
-            (x - y).abs() <= tol,
-            "{}: x {} y {} step {} (tol {})",
-            coding,
-            x,
-            y,
-            step,
-            tol
-        );
+        prop_assert!((x - y).abs() <= tol, "{}: x {} y {} step {} (tol {})", coding, x, y, step, tol);
     }
     Ok(())
 }
@@ -150,23 +134,11 @@ fn relu_features_shrink_and_keep_their_zeros() {
     let data = relu_like(&shape, 42);
     let zeros = data.iter().filter(|x| **x == 0.0).count();
     let raw = data.len() * 4;
-    for (coding, max_ratio) in [
-        (Coding::Q8_LZ4, 0.25),
-        (Coding::Q8C_LZ4, 0.25),
-        (Coding::Q4_LZ4, 0.125),
-    ] {
+    for (coding, max_ratio) in [(Coding::Q8_LZ4, 0.25), (Coding::Q8C_LZ4, 0.25), (Coding::Q4_LZ4, 0.125)] {
         let enc = tandem_codec::encode(&data, &shape, coding).unwrap();
-        assert!(
-            (enc.payload().len() as f64) < raw as f64 * max_ratio,
-            "{coding}: {} bytes",
-            enc.payload().len()
-        );
+        assert!((enc.payload().len() as f64) < raw as f64 * max_ratio, "{coding}: {} bytes", enc.payload().len());
         let out = tandem_codec::decode(&enc).unwrap();
-        let kept = data
-            .iter()
-            .zip(&out)
-            .filter(|(x, y)| **x == 0.0 && y.to_bits() == 0)
-            .count();
+        let kept = data.iter().zip(&out).filter(|(x, y)| **x == 0.0 && y.to_bits() == 0).count();
         assert_eq!(kept, zeros, "{coding}");
     }
 }
@@ -180,10 +152,7 @@ fn constant_and_empty_tensors() {
             let out = tandem_codec::decode(&enc).unwrap();
             for y in out {
                 let step = value.abs() / f32::from(coding.bits().qmax().unwrap_or(255));
-                assert!(
-                    (y - value).abs() <= 0.5 * step * (1.0 + STEP_SLACK),
-                    "{coding} {value} -> {y}"
-                );
+                assert!((y - value).abs() <= 0.5 * step * (1.0 + STEP_SLACK), "{coding} {value} -> {y}");
             }
         }
     }
@@ -193,11 +162,7 @@ fn constant_and_empty_tensors() {
                 continue;
             }
             let enc = tandem_codec::encode(&[], shape, coding).unwrap();
-            assert_eq!(
-                tandem_codec::decode(&enc).unwrap(),
-                Vec::<f32>::new(),
-                "{coding} {shape:?}"
-            );
+            assert_eq!(tandem_codec::decode(&enc).unwrap(), Vec::<f32>::new(), "{coding} {shape:?}");
             let buf = tensor_frame(enc);
             assert!(frame::parse(&buf, &Limits::default()).is_ok());
         }
@@ -214,9 +179,5 @@ fn decode_into_reuses_the_buffer() {
     let before = out.as_ptr();
     tandem_codec::decode_into(&enc, &mut out).unwrap();
     assert_eq!(out.len(), data.len());
-    assert_eq!(
-        out.as_ptr(),
-        before,
-        "no reallocation when capacity suffices"
-    );
+    assert_eq!(out.as_ptr(), before, "no reallocation when capacity suffices");
 }

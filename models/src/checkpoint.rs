@@ -62,7 +62,8 @@ pub fn save(dir: &Path, net: &Net, card: &ModelCard) -> Result<()> {
     let mut store = SafetensorsStore::from_file(&tmp).overwrite(true);
     net.save_into(&mut store).map_err(|e| ModelError::checkpoint(&tmp, format!("writing weights: {e}")))?;
     std::fs::rename(&tmp, &weights).map_err(|e| ModelError::io(&weights, e))?;
-    let toml = toml::to_string_pretty(card).map_err(|e| ModelError::checkpoint(dir, format!("serialising model.toml: {e}")))?;
+    let toml = toml::to_string_pretty(card)
+        .map_err(|e| ModelError::checkpoint(dir, format!("serialising model.toml: {e}")))?;
     write_atomic(&dir.join(MODEL_TOML), toml.as_bytes())
 }
 

@@ -55,7 +55,8 @@ impl ParamMap {
     pub fn from_module<M: Module>(module: &M) -> Result<Self> {
         let mut map = BTreeMap::new();
         for t in module.collect(None, None, false) {
-            let (name, dtype, shape, _, bytes) = t.into_parts().map_err(|e| ModelError::BadSpec(format!("reading tensor: {e}")))?;
+            let (name, dtype, shape, _, bytes) =
+                t.into_parts().map_err(|e| ModelError::BadSpec(format!("reading tensor: {e}")))?;
             if dtype != DType::F32 {
                 return Err(ModelError::BadSpec(format!("tensor {name} has dtype {dtype:?}, expected f32")));
             }
@@ -70,7 +71,9 @@ impl ParamMap {
         let tensors: Vec<PackTensor> = self
             .0
             .iter()
-            .map(|(name, a)| PackTensor::new(name.clone(), DType::F32, a.shape.clone(), None, Bytes::from_elems(a.data.clone())))
+            .map(|(name, a)| {
+                PackTensor::new(name.clone(), DType::F32, a.shape.clone(), None, Bytes::from_elems(a.data.clone()))
+            })
             .collect();
         let result = module.apply(tensors, None, None, false);
         if let Some(err) = result.errors.into_iter().next() {

@@ -110,7 +110,8 @@ impl Series {
     /// Write `DIR/series.toml` atomically.
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
-        let text = toml::to_string_pretty(self).map_err(|e| ModelError::checkpoint(dir, format!("serialising manifest: {e}")))?;
+        let text = toml::to_string_pretty(self)
+            .map_err(|e| ModelError::checkpoint(dir, format!("serialising manifest: {e}")))?;
         write_atomic(&dir.join(MANIFEST), text.as_bytes())
     }
 
@@ -118,7 +119,10 @@ impl Series {
     /// member directories.
     pub fn validate(&self) -> Result<()> {
         if self.version != MANIFEST_VERSION {
-            return Err(ModelError::Config(format!("manifest version {} (this build reads {MANIFEST_VERSION})", self.version)));
+            return Err(ModelError::Config(format!(
+                "manifest version {} (this build reads {MANIFEST_VERSION})",
+                self.version
+            )));
         }
         self.base.validate()?;
         let mut ids = std::collections::HashSet::new();
@@ -129,7 +133,10 @@ impl Series {
             self.spec_of(m)?;
             let p = Path::new(&m.dir);
             if p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-                return Err(ModelError::Config(format!("member {} dir {:?} must be relative, inside the series", m.id, m.dir)));
+                return Err(ModelError::Config(format!(
+                    "member {} dir {:?} must be relative, inside the series",
+                    m.id, m.dir
+                )));
             }
         }
         Ok(())
@@ -137,7 +144,10 @@ impl Series {
 
     /// A member by id.
     pub fn member(&self, id: u32) -> Result<&Member> {
-        self.members.iter().find(|m| m.id == id).ok_or_else(|| ModelError::Config(format!("the series has no model id {id}")))
+        self.members
+            .iter()
+            .find(|m| m.id == id)
+            .ok_or_else(|| ModelError::Config(format!("the series has no model id {id}")))
     }
 
     /// The member's spec (base spec with its widths).
@@ -168,7 +178,17 @@ impl Series {
     }
 
     /// Build the member record for a spec.
-    pub fn describe(id: u32, name: String, kind: MemberKind, dir: String, spec: &NetSpec, accuracy: f64, within_budget: bool, epochs: f64, wall_s: f64) -> Member {
+    pub fn describe(
+        id: u32,
+        name: String,
+        kind: MemberKind,
+        dir: String,
+        spec: &NetSpec,
+        accuracy: f64,
+        within_budget: bool,
+        epochs: f64,
+        wall_s: f64,
+    ) -> Member {
         Member {
             id,
             name,

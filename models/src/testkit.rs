@@ -17,11 +17,7 @@ pub const BUDGET: f64 = 0.018;
 
 /// Widths of the tiny series' original: VGG-16 divided by 64, clamped to 4..=8.
 pub fn base_widths() -> Vec<usize> {
-    Arch::Vgg16
-        .base_widths()
-        .iter()
-        .map(|&w| (w / 64).clamp(4, 8))
-        .collect()
+    Arch::Vgg16.base_widths().iter().map(|&w| (w / 64).clamp(4, 8)).collect()
 }
 
 fn save_member(dir: &Path, spec: &NetSpec, seed: u64, accuracy: f64, dev: &Device) -> Result<()> {
@@ -54,61 +50,18 @@ pub fn tiny_series(dir: &Path) -> Result<Series> {
     };
     // (name, kind, widths, accuracy, within budget)
     let plan: Vec<(&str, MemberKind, Vec<usize>, f64, bool)> = vec![
-        (
-            "original",
-            MemberKind::Original,
-            base.widths.clone(),
-            0.90,
-            true,
-        ),
-        (
-            "step1-1",
-            MemberKind::Step1 { iter: 1 },
-            step1.clone(),
-            0.895,
-            true,
-        ),
-        (
-            "step2-conv1_2-k1",
-            MemberKind::Step2 { conv: 1, iter: 1 },
-            with(1, 2),
-            0.89,
-            true,
-        ),
-        (
-            "step2-conv3_3-k1",
-            MemberKind::Step2 { conv: 6, iter: 1 },
-            with(6, 1),
-            0.885,
-            true,
-        ),
-        (
-            "step2-conv3_3-k2",
-            MemberKind::Step2 { conv: 6, iter: 2 },
-            with(6, 1),
-            0.80,
-            false,
-        ),
+        ("original", MemberKind::Original, base.widths.clone(), 0.90, true),
+        ("step1-1", MemberKind::Step1 { iter: 1 }, step1.clone(), 0.895, true),
+        ("step2-conv1_2-k1", MemberKind::Step2 { conv: 1, iter: 1 }, with(1, 2), 0.89, true),
+        ("step2-conv3_3-k1", MemberKind::Step2 { conv: 6, iter: 1 }, with(6, 1), 0.885, true),
+        ("step2-conv3_3-k2", MemberKind::Step2 { conv: 6, iter: 2 }, with(6, 1), 0.80, false),
     ];
     let mut members = Vec::new();
     for (id, (name, kind, widths, accuracy, within)) in plan.into_iter().enumerate() {
-        let spec = NetSpec {
-            widths,
-            ..base.clone()
-        };
+        let spec = NetSpec { widths, ..base.clone() };
         let sub = format!("m{id}");
         save_member(&dir.join(&sub), &spec, 100 + id as u64, accuracy, &dev)?;
-        members.push(Series::describe(
-            id as u32,
-            name.into(),
-            kind,
-            sub,
-            &spec,
-            accuracy,
-            within,
-            0.0,
-            0.0,
-        ));
+        members.push(Series::describe(id as u32, name.into(), kind, sub, &spec, accuracy, within, 0.0, 0.0));
     }
     let series = Series {
         version: MANIFEST_VERSION,

@@ -10,8 +10,8 @@ use crate::error::{ModelError, Result};
 use crate::zoo::Net;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::momentum::MomentumConfig;
 use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -82,7 +82,16 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self { epochs: 4.0, batch_size: 64, lr: 0.05, momentum: 0.9, weight_decay: 5e-4, schedule: Schedule::Cosine { warmup: 0.03 }, augment: true, seed: 1 }
+        Self {
+            epochs: 4.0,
+            batch_size: 64,
+            lr: 0.05,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            schedule: Schedule::Cosine { warmup: 0.03 },
+            augment: true,
+            seed: 1,
+        }
     }
 }
 
@@ -144,7 +153,10 @@ fn read_losses(pending: &mut Vec<Tensor<1>>, losses: &mut Vec<f64>, step: usize)
     for (i, v) in values.into_iter().enumerate() {
         let v = v as f64;
         if !v.is_finite() {
-            return Err(ModelError::Config(format!("loss diverged ({v}) at step {}; lower the learning rate", step - n + i)));
+            return Err(ModelError::Config(format!(
+                "loss diverged ({v}) at step {}; lower the learning rate",
+                step - n + i
+            )));
         }
         losses.push(v);
     }
@@ -194,7 +206,8 @@ pub fn train(mut net: Net, ds: &Dataset, cfg: &TrainConfig, label: &str, progres
     let mut epoch = 0u64;
     let augment = if cfg.augment { Augment::CropFlip } else { Augment::None };
     'outer: loop {
-        let iter = BatchIter::shuffled(ds, cfg.batch_size, cfg.seed.wrapping_mul(1_000_003).wrapping_add(epoch), augment);
+        let iter =
+            BatchIter::shuffled(ds, cfg.batch_size, cfg.seed.wrapping_mul(1_000_003).wrapping_add(epoch), augment);
         for batch in iter {
             if step >= total_steps {
                 break 'outer;
@@ -217,7 +230,14 @@ pub fn train(mut net: Net, ds: &Dataset, cfg: &TrainConfig, label: &str, progres
                 bar.set_message(format!("loss {mean:.3} lr {lr:.4}"));
                 if step % log_every == 0 {
                     let rate = (step * cfg.batch_size) as f64 / started.elapsed().as_secs_f64().max(1e-9);
-                    tracing::info!(run = label, step, total_steps, loss = format!("{mean:.3}"), img_per_s = format!("{rate:.0}"), "training");
+                    tracing::info!(
+                        run = label,
+                        step,
+                        total_steps,
+                        loss = format!("{mean:.3}"),
+                        img_per_s = format!("{rate:.0}"),
+                        "training"
+                    );
                 }
             }
         }

@@ -1,11 +1,11 @@
 use super::tiny;
 use burn::module::Module;
 use burn::tensor::{Distribution, Tensor};
+use tandem_models::ModelError;
 use tandem_models::checkpoint::{self, ModelCard, Provenance};
 use tandem_models::device;
 use tandem_models::params::ParamMap;
 use tandem_models::zoo::{Arch, Net};
-use tandem_models::ModelError;
 
 fn card(spec: tandem_models::zoo::NetSpec) -> ModelCard {
     ModelCard { spec, accuracy: Some(0.5), provenance: Provenance { stage: "test".into(), ..Default::default() } }
@@ -72,7 +72,11 @@ fn a_checkpoint_with_a_missing_tensor_fails_cleanly() {
     // Write weights of an AlexNet but claim VGG: most tensors are missing.
     let dir = tempfile::tempdir().expect("tempdir");
     checkpoint::save(dir.path(), &net, &card(spec)).expect("save");
-    std::fs::write(dir.path().join(checkpoint::MODEL_TOML), toml::to_string(&card(tiny(Arch::Vgg16, 3))).expect("toml")).expect("write");
+    std::fs::write(
+        dir.path().join(checkpoint::MODEL_TOML),
+        toml::to_string(&card(tiny(Arch::Vgg16, 3))).expect("toml"),
+    )
+    .expect("write");
     assert!(matches!(checkpoint::load(dir.path(), &dev), Err(ModelError::Checkpoint { .. })));
     // And a map missing one tensor is refused by apply.
     let mut map = ParamMap::from_module(&net).expect("read");
@@ -88,7 +92,11 @@ fn garbage_files_are_errors_not_panics() {
     assert!(checkpoint::load(dir.path(), &dev).is_err(), "no model.toml");
     std::fs::write(dir.path().join(checkpoint::MODEL_TOML), "spec = 3\n").expect("write");
     assert!(checkpoint::load(dir.path(), &dev).is_err(), "bad toml");
-    std::fs::write(dir.path().join(checkpoint::MODEL_TOML), toml::to_string(&card(tiny(Arch::Vgg16, 1))).expect("toml")).expect("write");
+    std::fs::write(
+        dir.path().join(checkpoint::MODEL_TOML),
+        toml::to_string(&card(tiny(Arch::Vgg16, 1))).expect("toml"),
+    )
+    .expect("write");
     assert!(checkpoint::load(dir.path(), &dev).is_err(), "no weights");
     std::fs::write(dir.path().join(checkpoint::WEIGHTS), b"\x10\x00\x00\x00\x00\x00\x00\x00{not json").expect("write");
     assert!(checkpoint::load(dir.path(), &dev).is_err(), "garbage weights");

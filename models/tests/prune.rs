@@ -3,12 +3,12 @@ use burn::module::Module;
 use burn::tensor::{Distribution, Tensor, TensorData};
 use std::collections::BTreeMap;
 use tandem_models::checkpoint::{self, ModelCard, Provenance};
-use tandem_models::data::{synthetic, BatchIter};
+use tandem_models::data::{BatchIter, synthetic};
 use tandem_models::device;
 use tandem_models::params::ParamMap;
-use tandem_models::prune::rank::{taylor_raw, taylor_scores, TaylorVariant};
+use tandem_models::prune::rank::{TaylorVariant, taylor_raw, taylor_scores};
 use tandem_models::prune::surgery::remove_filters;
-use tandem_models::prune::{prune, PruneConfig};
+use tandem_models::prune::{PruneConfig, prune};
 use tandem_models::series::{MemberKind, Series};
 use tandem_models::train::{Schedule, TrainConfig};
 use tandem_models::zoo::{Arch, Net, NetSpec, Tap};
@@ -24,7 +24,13 @@ fn randomised(spec: &NetSpec, seed: u64) -> Net {
         for v in a.data.iter_mut() {
             s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let u = (s >> 40) as f32 / (1u64 << 24) as f32; // [0, 1)
-            *v = if name.ends_with("running_var") { 0.5 + u } else if name.ends_with("gamma") { 0.5 + u } else { (u - 0.5) * 0.6 };
+            *v = if name.ends_with("running_var") {
+                0.5 + u
+            } else if name.ends_with("gamma") {
+                0.5 + u
+            } else {
+                (u - 0.5) * 0.6
+            };
         }
     }
     map.apply(net).expect("apply")
@@ -62,7 +68,8 @@ fn surgery_equals_masking_the_removed_channels() {
         let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device::cpu());
         for conv in convs {
             let remove = vec![0, spec.widths[conv] - 1];
-            let (pruned, new_spec) = remove_filters(&params, &spec, &BTreeMap::from([(conv, remove.clone())])).expect("surgery");
+            let (pruned, new_spec) =
+                remove_filters(&params, &spec, &BTreeMap::from([(conv, remove.clone())])).expect("surgery");
             assert_eq!(new_spec.widths[conv], spec.widths[conv] - 2);
             let small = pruned.apply(Net::new(&new_spec, &device::cpu())).expect("apply").valid();
             let a = logits(&small, x.clone(), None);
@@ -100,11 +107,15 @@ fn taylor_scores_order_channels_like_the_loss_change() {
         });
         let l = out.into_data().try_into_vec::<f32>().expect("f32");
         // Mean cross-entropy, in f64.
-        l.chunks(10).zip(&b.labels).map(|(row, &y)| {
-            let m = row.iter().cloned().fold(f32::MIN, f32::max) as f64;
-            let lse = m + row.iter().map(|&z| (z as f64 - m).exp()).sum::<f64>().ln();
-            lse - row[y as usize] as f64
-        }).sum::<f64>() / 16.0
+        l.chunks(10)
+            .zip(&b.labels)
+            .map(|(row, &y)| {
+                let m = row.iter().cloned().fold(f32::MIN, f32::max) as f64;
+                let lse = m + row.iter().map(|&z| (z as f64 - m).exp()).sum::<f64>().ln();
+                lse - row[y as usize] as f64
+            })
+            .sum::<f64>()
+            / 16.0
     };
     let base = loss(None);
     let measured: Vec<f64> = (0..spec.widths[conv]).map(|k| base - loss(Some(k))).collect();
@@ -121,7 +132,16 @@ fn taylor_scores_order_channels_like_the_loss_change() {
 }
 
 fn tiny_config() -> PruneConfig {
-    let ft = TrainConfig { epochs: 0.25, batch_size: 32, lr: 0.02, momentum: 0.9, weight_decay: 5e-4, schedule: Schedule::Constant, augment: false, seed: 3 };
+    let ft = TrainConfig {
+        epochs: 0.25,
+        batch_size: 32,
+        lr: 0.02,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        schedule: Schedule::Constant,
+        augment: false,
+        seed: 3,
+    };
     let mut cfg = PruneConfig::fast();
     cfg.budget = 0.45; // never binding: keeps the run's shape deterministic
     cfg.eval_images = 64;
@@ -138,7 +158,11 @@ fn tiny_config() -> PruneConfig {
 
 fn base_model(dir: &std::path::Path) {
     let spec = tiny(Arch::Vgg16, 1);
-    let card = ModelCard { spec: spec.clone(), accuracy: None, provenance: Provenance { stage: "test".into(), ..Default::default() } };
+    let card = ModelCard {
+        spec: spec.clone(),
+        accuracy: None,
+        provenance: Provenance { stage: "test".into(), ..Default::default() },
+    };
     checkpoint::save(dir, &Net::new(&spec, &device::cpu()), &card).expect("save base");
 }
 
@@ -162,11 +186,13 @@ fn prune_produces_a_series_and_resumes_after_interruption() {
     assert!(n.contains(&"step1-1".to_string()) && n.contains(&"step1-2".to_string()), "{n:?}");
     assert!(full.step1_done && full.step1_final().is_some());
     assert_eq!(full.step2_done, vec![2, 12]);
-    let fam = |c: u32| full.members.iter().filter(|m| matches!(m.kind, MemberKind::Step2 { conv, .. } if conv == c)).count();
+    let fam =
+        |c: u32| full.members.iter().filter(|m| matches!(m.kind, MemberKind::Step2 { conv, .. } if conv == c)).count();
     assert!(fam(2) >= 2 && fam(12) >= 2, "{n:?}");
     // Widths shrink along the family and MACs/elements are consistent with the spec.
     let start = full.step1_final().expect("kept").clone();
-    let last12 = full.members.iter().filter(|m| matches!(m.kind, MemberKind::Step2 { conv: 12, .. })).last().expect("member");
+    let last12 =
+        full.members.iter().filter(|m| matches!(m.kind, MemberKind::Step2 { conv: 12, .. })).last().expect("member");
     assert_eq!(last12.widths[12], 1);
     assert_eq!(last12.widths[..12], start.widths[..12]);
     assert_eq!(*last12.elements.iter().rev().nth(1).expect("pool5"), 1, "pool5 carries one element");
@@ -225,7 +251,12 @@ fn prune_config_presets_and_validation() {
     let text = toml::to_string(&PruneConfig::fast()).expect("toml");
     assert_eq!(PruneConfig::from_toml(&text, std::path::Path::new("x.toml")).expect("parse"), PruneConfig::fast());
     let bad = text.replace("budget = 0.018", "budget = 1.8");
-    assert!(PruneConfig::from_toml(&bad, std::path::Path::new("x.toml")).expect_err("budget").to_string().contains("budget"));
+    assert!(
+        PruneConfig::from_toml(&bad, std::path::Path::new("x.toml"))
+            .expect_err("budget")
+            .to_string()
+            .contains("budget")
+    );
     let unknown = format!("{text}\nsurprise = 1\n");
     assert!(PruneConfig::from_toml(&unknown, std::path::Path::new("x.toml")).is_err());
 }

@@ -1,7 +1,7 @@
 use super::tiny;
 use tandem_models::data::synthetic;
 use tandem_models::device;
-use tandem_models::train::{evaluate, train, Schedule, TrainConfig};
+use tandem_models::train::{Schedule, TrainConfig, evaluate, train};
 use tandem_models::zoo::{Arch, Net};
 
 /// A few SGD steps on synthetic data reduce the loss and beat chance.
@@ -10,7 +10,14 @@ fn sgd_reduces_the_loss_on_synthetic_data() {
     let data = synthetic(1, 10, 640, 200, 3);
     let spec = tiny(Arch::Vgg16, 1);
     let net = Net::new(&spec, &device::cpu_autodiff());
-    let cfg = TrainConfig { epochs: 3.0, batch_size: 32, lr: 0.05, schedule: Schedule::Constant, augment: false, ..TrainConfig::default() };
+    let cfg = TrainConfig {
+        epochs: 3.0,
+        batch_size: 32,
+        lr: 0.05,
+        schedule: Schedule::Constant,
+        augment: false,
+        ..TrainConfig::default()
+    };
     let (net, report) = train(net, &data.train, &cfg, "test", false).expect("train");
     assert_eq!(report.steps, 60);
     assert!(report.last_loss < report.first_loss * 0.8, "{report:?}");

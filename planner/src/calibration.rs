@@ -69,11 +69,7 @@ impl Default for Calibration {
 }
 
 impl Calibration {
-    pub const IDENTITY: Calibration = Calibration {
-        device_scale: 1.0,
-        encode_scale: 1.0,
-        edge_scale: 1.0,
-    };
+    pub const IDENTITY: Calibration = Calibration { device_scale: 1.0, encode_scale: 1.0, edge_scale: 1.0 };
 
     /// `cost` with its compute times scaled.
     pub fn apply(&self, cost: &PlanCost) -> PlanCost {
@@ -99,10 +95,7 @@ impl Calibration {
     /// Whether `other` differs enough from `self` to be worth re-pricing every plan for: some
     /// scale by more than `rel`, relative to the larger of the two.
     pub fn differs(&self, other: &Calibration, rel: f64) -> bool {
-        self.scales()
-            .iter()
-            .zip(other.scales())
-            .any(|(a, b)| (a - b).abs() > rel * a.abs().max(b.abs()))
+        self.scales().iter().zip(other.scales()).any(|(a, b)| (a - b).abs() > rel * a.abs().max(b.abs()))
     }
 }
 
@@ -122,11 +115,7 @@ pub struct CalibratorConfig {
 
 impl Default for CalibratorConfig {
     fn default() -> Self {
-        Self {
-            gain: 0.05,
-            min_stage_ms: 0.2,
-            min_frames: 10,
-        }
+        Self { gain: 0.05, min_stage_ms: 0.2, min_frames: 10 }
     }
 }
 

@@ -11,15 +11,8 @@ pub enum PlanError {
     #[error("expected a {expected} profile, got a {got} profile")]
     WrongRole { expected: Role, got: Role },
 
-    #[error(
-        "device and edge profiles disagree on {what} at {location}: device {device}, edge {edge}"
-    )]
-    Mismatch {
-        location: String,
-        what: String,
-        device: String,
-        edge: String,
-    },
+    #[error("device and edge profiles disagree on {what} at {location}: device {device}, edge {edge}")]
+    Mismatch { location: String, what: String, device: String, edge: String },
 
     #[error("{field} must be finite and non-negative, got {value}")]
     InvalidSetting { field: &'static str, value: f64 },
@@ -28,11 +21,7 @@ pub enum PlanError {
     InvalidSlowdown { factor: f64 },
 
     #[error("no such choice in the profiles: model {model_id}, point {point}, coding {coding:?}")]
-    UnknownChoice {
-        model_id: u32,
-        point: u16,
-        coding: Option<String>,
-    },
+    UnknownChoice { model_id: u32, point: u16, coding: Option<String> },
 
     #[error("cannot parse profile TOML")]
     ParseToml(#[from] toml::de::Error),

@@ -33,18 +33,12 @@ pub struct LinkState {
 
 impl LinkState {
     pub fn new(bandwidth_bps: f64, rtt_ms: f64) -> Self {
-        Self {
-            bandwidth_bps,
-            rtt_ms,
-        }
+        Self { bandwidth_bps, rtt_ms }
     }
 
     /// Convenience for configs and tests written in Mbit/s.
     pub fn mbps(mbit_per_s: f64, rtt_ms: f64) -> Self {
-        Self {
-            bandwidth_bps: mbit_per_s * 1e6,
-            rtt_ms,
-        }
+        Self { bandwidth_bps: mbit_per_s * 1e6, rtt_ms }
     }
 
     /// Milliseconds to serialise `bytes` onto the link.
@@ -142,21 +136,12 @@ impl PlanCost {
     /// The latency of this choice over `link`.
     pub fn at(&self, link: &LinkState) -> Breakdown {
         let (transfer_ms, rtt_ms, result_ms) = if self.offloads {
-            (
-                link.transfer_ms(self.bytes),
-                link.round_trip_ms(),
-                link.transfer_ms(RESULT_MESSAGE_BYTES),
-            )
+            (link.transfer_ms(self.bytes), link.round_trip_ms(), link.transfer_ms(RESULT_MESSAGE_BYTES))
         } else {
             (0.0, 0.0, 0.0)
         };
-        let total_ms = self.device_ms
-            + self.encode_ms
-            + transfer_ms
-            + rtt_ms
-            + self.decode_ms
-            + self.edge_ms
-            + result_ms;
+        let total_ms =
+            self.device_ms + self.encode_ms + transfer_ms + rtt_ms + self.decode_ms + self.edge_ms + result_ms;
         Breakdown {
             device_ms: self.device_ms,
             encode_ms: self.encode_ms,
@@ -181,14 +166,7 @@ mod tests {
     use crate::profile::CodingClass;
 
     fn point(name: &str, device_ms: f64, edge_ms: f64) -> PointProfile {
-        PointProfile {
-            point: 3,
-            name: name.into(),
-            device_ms,
-            edge_ms,
-            elements: 1000,
-            codings: vec![],
-        }
+        PointProfile { point: 3, name: name.into(), device_ms, edge_ms, elements: 1000, codings: vec![] }
     }
 
     fn coding(bytes: f64) -> CodingCost {
@@ -207,11 +185,7 @@ mod tests {
     #[test]
     fn split_sums_every_stage() {
         // 10_000 bytes at 8 Mbit/s = 10 ms; the 160-byte result = 0.16 ms.
-        let b = latency(
-            &point("pool2", 20.0, 3.0),
-            Some(&coding(10_000.0)),
-            &LinkState::mbps(8.0, 4.0),
-        );
+        let b = latency(&point("pool2", 20.0, 3.0), Some(&coding(10_000.0)), &LinkState::mbps(8.0, 4.0));
         assert!((b.transfer_ms - 10.0).abs() < TOLERANCE_MS);
         assert!((b.result_ms - 0.16).abs() < TOLERANCE_MS);
         assert!((b.total_ms - (20.0 + 0.5 + 10.0 + 4.0 + 0.25 + 3.0 + 0.16)).abs() < TOLERANCE_MS);
@@ -227,30 +201,15 @@ mod tests {
     #[test]
     fn link_down_makes_offloading_infinite_but_not_local() {
         let down = LinkState::new(0.0, 5.0);
-        assert!(
-            latency(&point("pool1", 1.0, 1.0), Some(&coding(10.0)), &down)
-                .total_ms
-                .is_infinite()
-        );
-        assert_eq!(
-            latency(&point("end", 70.0, 0.0), None, &down).total_ms,
-            70.0
-        );
+        assert!(latency(&point("pool1", 1.0, 1.0), Some(&coding(10.0)), &down).total_ms.is_infinite());
+        assert_eq!(latency(&point("end", 70.0, 0.0), None, &down).total_ms, 70.0);
         let nan = LinkState::new(f64::NAN, f64::NAN);
-        assert!(
-            latency(&point("pool1", 1.0, 1.0), Some(&coding(10.0)), &nan)
-                .total_ms
-                .is_infinite()
-        );
+        assert!(latency(&point("pool1", 1.0, 1.0), Some(&coding(10.0)), &nan).total_ms.is_infinite());
     }
 
     #[test]
     fn split_point_without_coding_is_never_finite() {
-        let b = latency(
-            &point("pool1", 1.0, 1.0),
-            None,
-            &LinkState::mbps(100.0, 1.0),
-        );
+        let b = latency(&point("pool1", 1.0, 1.0), None, &LinkState::mbps(100.0, 1.0));
         assert!(b.total_ms.is_infinite());
     }
 }

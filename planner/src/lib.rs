@@ -43,11 +43,11 @@ pub use calibration::{Calibration, Calibrator, CalibratorConfig, FrameCost};
 pub use error::PlanError;
 pub use latency::{Breakdown, LinkState, PlanCost, RESULT_MESSAGE_BYTES, latency};
 pub use profile::{
-    CodingClass, CodingCost, END_POINT, INPUT_POINT, ModelKind, ModelProfile, PointProfile,
-    Profile, Profiles, Provenance, Role, combine,
+    CodingClass, CodingCost, END_POINT, INPUT_POINT, ModelKind, ModelProfile, PointProfile, Profile, Profiles,
+    Provenance, Role, combine,
 };
 pub use select::{
-    ACCURACY_TOLERANCE, AccuracyFloor, Baseline, Plan, baseline, evaluate, meets_floor,
-    pareto_frontier, select_plan, select_sustainable,
+    ACCURACY_TOLERANCE, AccuracyFloor, Baseline, Plan, baseline, evaluate, meets_floor, pareto_frontier, select_plan,
+    select_sustainable,
 };
 pub use switching::{Decision, Hysteresis, Planner};

@@ -208,8 +208,7 @@ impl Profile {
         }
         let mut out = self.clone();
         out.provenance.role = Role::Device;
-        out.provenance.emulated_slowdown =
-            Some(self.provenance.emulated_slowdown.unwrap_or(1.0) * factor);
+        out.provenance.emulated_slowdown = Some(self.provenance.emulated_slowdown.unwrap_or(1.0) * factor);
         for point in out.models.iter_mut().flat_map(|m| m.points.iter_mut()) {
             point.device_ms *= factor;
             point.edge_ms *= factor;
@@ -230,21 +229,11 @@ impl Profile {
         if let Some(r) = prov.emulated_slowdown
             && !(r.is_finite() && r > 0.0)
         {
-            return Err(invalid(
-                "provenance",
-                format!("emulated_slowdown must be finite and positive, got {r}"),
-            ));
+            return Err(invalid("provenance", format!("emulated_slowdown must be finite and positive, got {r}")));
         }
-        let originals = self
-            .models
-            .iter()
-            .filter(|m| m.kind == ModelKind::Original)
-            .count();
+        let originals = self.models.iter().filter(|m| m.kind == ModelKind::Original).count();
         if originals != 1 {
-            return Err(invalid(
-                "models",
-                format!("exactly one model must be of kind original, found {originals}"),
-            ));
+            return Err(invalid("models", format!("exactly one model must be of kind original, found {originals}")));
         }
         let mut ids = BTreeSet::new();
         for model in &self.models {
@@ -276,10 +265,7 @@ fn validate_model(model: &ModelProfile) -> Result<(), PlanError> {
             return Err(invalid(at, "duplicate point name"));
         }
         if point.is_input() && i != 0 {
-            return Err(invalid(
-                at,
-                format!("{INPUT_POINT:?} must be the first point"),
-            ));
+            return Err(invalid(at, format!("{INPUT_POINT:?} must be the first point")));
         }
         check_time(&at, "device_ms", point.device_ms)?;
         check_time(&at, "edge_ms", point.edge_ms)?;
@@ -309,10 +295,7 @@ fn check_time(at: &str, field: &str, value: f64) -> Result<(), PlanError> {
     if value.is_finite() && value >= 0.0 {
         Ok(())
     } else {
-        Err(invalid(
-            at,
-            format!("{field} must be finite and non-negative, got {value}"),
-        ))
+        Err(invalid(at, format!("{field} must be finite and non-negative, got {value}")))
     }
 }
 
@@ -320,18 +303,12 @@ fn check_accuracy(at: &str, value: f64) -> Result<(), PlanError> {
     if (0.0..=1.0).contains(&value) {
         Ok(())
     } else {
-        Err(invalid(
-            at,
-            format!("accuracy must be a fraction in 0..=1 (not percent), got {value}"),
-        ))
+        Err(invalid(at, format!("accuracy must be a fraction in 0..=1 (not percent), got {value}")))
     }
 }
 
 fn invalid(location: impl Into<String>, reason: impl Into<String>) -> PlanError {
-    PlanError::InvalidProfile {
-        location: location.into(),
-        reason: reason.into(),
-    }
+    PlanError::InvalidProfile { location: location.into(), reason: reason.into() }
 }
 
 fn model_location(model: &ModelProfile) -> String {
@@ -339,10 +316,7 @@ fn model_location(model: &ModelProfile) -> String {
 }
 
 fn point_location(model: &ModelProfile, point: &PointProfile) -> String {
-    format!(
-        "model {} ({}) point {} ({})",
-        model.model_id, model.name, point.point, point.name
-    )
+    format!("model {} ({}) point {} ({})", model.model_id, model.name, point.point, point.name)
 }
 
 /// A device and an edge profile joined: device-side times from the device, edge-side times and
@@ -384,10 +358,7 @@ impl Profiles {
 
     /// The same profiles, priced with `calibration` (which replaces any earlier one).
     pub fn calibrated(&self, calibration: Calibration) -> Profiles {
-        Profiles {
-            calibration,
-            ..self.clone()
-        }
+        Profiles { calibration, ..self.clone() }
     }
 
     /// Replace the calibration in place.
@@ -414,10 +385,7 @@ impl Profiles {
 pub fn combine(device: &Profile, edge: &Profile) -> Result<Profiles, PlanError> {
     for (profile, expected) in [(device, Role::Device), (edge, Role::Edge)] {
         if profile.provenance.role != expected {
-            return Err(PlanError::WrongRole {
-                expected,
-                got: profile.provenance.role,
-            });
+            return Err(PlanError::WrongRole { expected, got: profile.provenance.role });
         }
         profile.validate()?;
     }
@@ -429,10 +397,9 @@ pub fn combine(device: &Profile, edge: &Profile) -> Result<Profiles, PlanError> 
     let mut models = Vec::with_capacity(device.models.len());
     for id in device_ids {
         // Both lookups succeed: the id sets are equal and were built from these vectors.
-        let (Some(dev), Some(edg)) = (
-            device.models.iter().find(|m| m.model_id == id),
-            edge.models.iter().find(|m| m.model_id == id),
-        ) else {
+        let (Some(dev), Some(edg)) =
+            (device.models.iter().find(|m| m.model_id == id), edge.models.iter().find(|m| m.model_id == id))
+        else {
             unreachable!("model id {id} is in both id sets");
         };
         models.push(combine_model(dev, edg)?);
@@ -453,16 +420,8 @@ fn combine_model(dev: &ModelProfile, edg: &ModelProfile) -> Result<ModelProfile,
     if dev.kind != edg.kind {
         return Err(mismatch(&at, "kind", &dev.kind, &edg.kind));
     }
-    let dev_points: Vec<(u16, &str)> = dev
-        .points
-        .iter()
-        .map(|p| (p.point, p.name.as_str()))
-        .collect();
-    let edg_points: Vec<(u16, &str)> = edg
-        .points
-        .iter()
-        .map(|p| (p.point, p.name.as_str()))
-        .collect();
+    let dev_points: Vec<(u16, &str)> = dev.points.iter().map(|p| (p.point, p.name.as_str())).collect();
+    let edg_points: Vec<(u16, &str)> = edg.points.iter().map(|p| (p.point, p.name.as_str())).collect();
     if dev_points != edg_points {
         return Err(mismatch(&at, "points", &dev_points, &edg_points));
     }
@@ -472,16 +431,8 @@ fn combine_model(dev: &ModelProfile, edg: &ModelProfile) -> Result<ModelProfile,
         if dp.elements != ep.elements {
             return Err(mismatch(&at, "elements", &dp.elements, &ep.elements));
         }
-        let dev_codings: Vec<(&str, CodingClass)> = dp
-            .codings
-            .iter()
-            .map(|c| (c.coding.as_str(), c.class))
-            .collect();
-        let edg_codings: Vec<(&str, CodingClass)> = ep
-            .codings
-            .iter()
-            .map(|c| (c.coding.as_str(), c.class))
-            .collect();
+        let dev_codings: Vec<(&str, CodingClass)> = dp.codings.iter().map(|c| (c.coding.as_str(), c.class)).collect();
+        let edg_codings: Vec<(&str, CodingClass)> = ep.codings.iter().map(|c| (c.coding.as_str(), c.class)).collect();
         if dev_codings != edg_codings {
             return Err(mismatch(&at, "codings", &dev_codings, &edg_codings));
         }
@@ -507,21 +458,10 @@ fn combine_model(dev: &ModelProfile, edg: &ModelProfile) -> Result<ModelProfile,
             codings,
         });
     }
-    Ok(ModelProfile {
-        model_id: dev.model_id,
-        name: dev.name.clone(),
-        kind: dev.kind,
-        accuracy: edg.accuracy,
-        points,
-    })
+    Ok(ModelProfile { model_id: dev.model_id, name: dev.name.clone(), kind: dev.kind, accuracy: edg.accuracy, points })
 }
 
-fn mismatch(
-    location: &str,
-    what: &str,
-    device: &impl fmt::Debug,
-    edge: &impl fmt::Debug,
-) -> PlanError {
+fn mismatch(location: &str, what: &str, device: &impl fmt::Debug, edge: &impl fmt::Debug) -> PlanError {
     PlanError::Mismatch {
         location: location.to_owned(),
         what: what.to_owned(),

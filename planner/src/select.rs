@@ -77,10 +77,7 @@ impl Plan {
 
     /// The plan with its prediction refreshed for `link`.
     pub fn reevaluated(&self, link: &LinkState) -> Plan {
-        Plan {
-            predicted: self.at(link),
-            ..self.clone()
-        }
+        Plan { predicted: self.at(link), ..self.clone() }
     }
 
     /// Whether both plans run the same model, split and coding (predictions aside).
@@ -128,26 +125,16 @@ impl Candidate<'_> {
             .then_with(|| self.cost.bytes.total_cmp(&other.cost.bytes))
             .then_with(|| self.model.model_id.cmp(&other.model.model_id))
             .then_with(|| self.point.point.cmp(&other.point.point))
-            .then_with(|| {
-                self.coding
-                    .map(|c| c.coding.as_str())
-                    .cmp(&other.coding.map(|c| c.coding.as_str()))
-            })
+            .then_with(|| self.coding.map(|c| c.coding.as_str()).cmp(&other.coding.map(|c| c.coding.as_str())))
     }
 }
 
 /// Every choice the profiles allow: each point with each of its codings, and the `end` point alone.
-fn candidates<'a>(
-    profiles: &'a Profiles,
-    link: &'a LinkState,
-) -> impl Iterator<Item = Candidate<'a>> + 'a {
+fn candidates<'a>(profiles: &'a Profiles, link: &'a LinkState) -> impl Iterator<Item = Candidate<'a>> + 'a {
     profiles.models().iter().flat_map(move |model| {
         model.points.iter().flat_map(move |point| {
-            let codings: Box<dyn Iterator<Item = Option<&'a CodingCost>>> = if point.is_end() {
-                Box::new(std::iter::once(None))
-            } else {
-                Box::new(point.codings.iter().map(Some))
-            };
+            let codings: Box<dyn Iterator<Item = Option<&'a CodingCost>>> =
+                if point.is_end() { Box::new(std::iter::once(None)) } else { Box::new(point.codings.iter().map(Some)) };
             codings.map(move |coding| {
                 let cost = profiles.calibration().apply(&PlanCost::new(point, coding));
                 Candidate {
@@ -192,19 +179,15 @@ pub fn select_sustainable(
     floor: AccuracyFloor,
     frame_interval_ms: f64,
 ) -> Option<Plan> {
-    search(profiles, link, floor.min_accuracy(profiles), |c| {
-        c.predicted.bottleneck_ms() <= frame_interval_ms
-    })
-    .or_else(|| select_plan(profiles, link, floor))
+    search(profiles, link, floor.min_accuracy(profiles), |c| c.predicted.bottleneck_ms() <= frame_interval_ms)
+        .or_else(|| select_plan(profiles, link, floor))
 }
 
 /// Every choice not dominated in (latency, accuracy) at `link`, by ascending latency; accuracy
 /// strictly increases along it. Of equally fast, equally accurate choices the tie-break keeps one.
 /// `select_plan` with any floor returns the first frontier plan that meets it.
 pub fn pareto_frontier(profiles: &Profiles, link: &LinkState) -> Vec<Plan> {
-    let mut all: Vec<Candidate<'_>> = candidates(profiles, link)
-        .filter(|c| c.predicted.total_ms.is_finite())
-        .collect();
+    let mut all: Vec<Candidate<'_>> = candidates(profiles, link).filter(|c| c.predicted.total_ms.is_finite()).collect();
     all.sort_by(|a, b| a.rank(b));
     let mut frontier = Vec::new();
     let mut best_accuracy = f64::NEG_INFINITY;
@@ -225,11 +208,7 @@ pub fn evaluate(
     coding: Option<&str>,
     link: &LinkState,
 ) -> Result<Plan, PlanError> {
-    let unknown = || PlanError::UnknownChoice {
-        model_id,
-        point,
-        coding: coding.map(str::to_owned),
-    };
+    let unknown = || PlanError::UnknownChoice { model_id, point, coding: coding.map(str::to_owned) };
     let model = profiles.model(model_id).ok_or_else(unknown)?;
     let p = model.point(point).ok_or_else(unknown)?;
     let c = match (p.is_end(), coding) {
@@ -238,15 +217,8 @@ pub fn evaluate(
         _ => return Err(unknown()),
     };
     let cost = profiles.calibration().apply(&PlanCost::new(p, c));
-    Ok(Candidate {
-        model,
-        point: p,
-        coding: c,
-        accuracy: model.accuracy_with(c),
-        cost,
-        predicted: cost.at(link),
-    }
-    .into_plan())
+    Ok(Candidate { model, point: p, coding: c, accuracy: model.accuracy_with(c), cost, predicted: cost.at(link) }
+        .into_plan())
 }
 
 /// The reference points the paper's claims are measured against, priced from the same profiles.
@@ -269,31 +241,20 @@ pub enum Baseline {
 }
 
 impl Baseline {
-    pub const ALL: [Baseline; 4] = [
-        Baseline::OriginalUncoded,
-        Baseline::OriginalCoded,
-        Baseline::InputOffload,
-        Baseline::LocalOnly,
-    ];
+    pub const ALL: [Baseline; 4] =
+        [Baseline::OriginalUncoded, Baseline::OriginalCoded, Baseline::InputOffload, Baseline::LocalOnly];
 }
 
 /// The plan a baseline would run at `link`. Baselines obey the same accuracy floor as the planner
 /// so comparisons are like for like; only `OriginalCoded` can lose accuracy (by lossy coding),
 /// the others have the original's accuracy. `None` when the baseline is infeasible (the floor is
 /// above the original, or for `InputOffload` the profiles have no `input` point).
-pub fn baseline(
-    profiles: &Profiles,
-    link: &LinkState,
-    floor: AccuracyFloor,
-    which: Baseline,
-) -> Option<Plan> {
+pub fn baseline(profiles: &Profiles, link: &LinkState, floor: AccuracyFloor, which: Baseline) -> Option<Plan> {
     let min_accuracy = floor.min_accuracy(profiles);
     search(profiles, link, min_accuracy, |c| {
         c.model.kind == ModelKind::Original
             && match which {
-                Baseline::OriginalUncoded => c
-                    .coding
-                    .is_none_or(|coding| coding.class == crate::CodingClass::Raw),
+                Baseline::OriginalUncoded => c.coding.is_none_or(|coding| coding.class == crate::CodingClass::Raw),
                 Baseline::OriginalCoded => true,
                 Baseline::InputOffload => {
                     c.point.is_input() && c.coding.is_some_and(|coding| coding.class.is_lossless())

@@ -33,26 +33,17 @@ pub struct Hysteresis {
 
 impl Default for Hysteresis {
     fn default() -> Self {
-        Self {
-            margin_frac: DEFAULT_MARGIN_FRAC,
-            min_gain_ms: DEFAULT_MIN_GAIN_MS,
-        }
+        Self { margin_frac: DEFAULT_MARGIN_FRAC, min_gain_ms: DEFAULT_MIN_GAIN_MS }
     }
 }
 
 impl Hysteresis {
     /// No hysteresis: switch on any strict improvement (the bare argmin).
-    pub const NONE: Hysteresis = Hysteresis {
-        margin_frac: 0.0,
-        min_gain_ms: 0.0,
-    };
+    pub const NONE: Hysteresis = Hysteresis { margin_frac: 0.0, min_gain_ms: 0.0 };
 
     /// Both margins must be finite and non-negative (a negative margin would switch to worse plans).
     pub fn validate(&self) -> Result<(), PlanError> {
-        for (field, value) in [
-            ("margin_frac", self.margin_frac),
-            ("min_gain_ms", self.min_gain_ms),
-        ] {
+        for (field, value) in [("margin_frac", self.margin_frac), ("min_gain_ms", self.min_gain_ms)] {
             if !(value.is_finite() && value >= 0.0) {
                 return Err(PlanError::InvalidSetting { field, value });
             }
@@ -66,13 +57,7 @@ impl Hysteresis {
     /// Never switches to a candidate that misses the floor or cannot finish. Otherwise switches
     /// if the current plan misses the floor or cannot finish, or if
     /// `current.at(link) − candidate.at(link) > max(min_gain_ms, margin_frac · current.at(link))`.
-    pub fn should_switch(
-        &self,
-        current: &Plan,
-        candidate: &Plan,
-        link: &LinkState,
-        min_accuracy: f64,
-    ) -> bool {
+    pub fn should_switch(&self, current: &Plan, candidate: &Plan, link: &LinkState, min_accuracy: f64) -> bool {
         if current.same_choice(candidate) {
             return false;
         }
@@ -117,12 +102,7 @@ impl Planner {
     /// Errors if `hysteresis` is invalid (see [`Hysteresis::validate`]).
     pub fn new(profiles: Profiles, hysteresis: Hysteresis) -> Result<Self, PlanError> {
         hysteresis.validate()?;
-        Ok(Self {
-            profiles,
-            hysteresis,
-            current: None,
-            frame_interval_ms: None,
-        })
+        Ok(Self { profiles, hysteresis, current: None, frame_interval_ms: None })
     }
 
     /// Prefer plans that keep up with a camera delivering a frame every `ms` (see
@@ -178,18 +158,11 @@ impl Planner {
         // A current plan is rescued only once it falls behind by more than the hysteresis'
         // relative margin, so that a bottleneck sitting at the frame interval does not flap.
         let slack = 1.0 + self.hysteresis.margin_frac;
-        let within = |p: &Plan, factor: f64| {
-            self.frame_interval_ms
-                .is_none_or(|i| p.at(link).bottleneck_ms() <= i * factor)
-        };
+        let within =
+            |p: &Plan, factor: f64| self.frame_interval_ms.is_none_or(|i| p.at(link).bottleneck_ms() <= i * factor);
         let rescue = |current: &Plan| !within(current, slack) && within(&best, 1.0);
         match &mut self.current {
-            Some(current)
-                if !rescue(current)
-                    && !self
-                        .hysteresis
-                        .should_switch(current, &best, link, min_accuracy) =>
-            {
+            Some(current) if !rescue(current) && !self.hysteresis.should_switch(current, &best, link, min_accuracy) => {
                 current.predicted = current.at(link);
                 Decision::Keep
             }

@@ -4,9 +4,9 @@
 
 use proptest::prelude::*;
 use tandem_planner::{
-    AccuracyFloor, Calibration, Calibrator, CalibratorConfig, CodingClass, CodingCost, Decision,
-    FrameCost, Hysteresis, LinkState, ModelKind, ModelProfile, PlanCost, Planner, PointProfile,
-    Profile, Profiles, Provenance, Role, combine, evaluate, select_plan, select_sustainable,
+    AccuracyFloor, Calibration, Calibrator, CalibratorConfig, CodingClass, CodingCost, Decision, FrameCost, Hysteresis,
+    LinkState, ModelKind, ModelProfile, PlanCost, Planner, PointProfile, Profile, Profiles, Provenance, Role, combine,
+    evaluate, select_plan, select_sustainable,
 };
 
 fn point(point: u16, name: &str, device_ms: f64, edge_ms: f64, bytes: Option<f64>) -> PointProfile {
@@ -33,21 +33,13 @@ fn point(point: u16, name: &str, device_ms: f64, edge_ms: f64, bytes: Option<f64
 /// One model: offload the input (1 kB, 2 ms of edge work) or run everything locally (10 ms).
 fn profiles() -> Profiles {
     let profile = |role| Profile {
-        provenance: Provenance {
-            role,
-            machine: "test".into(),
-            threads: 1,
-            emulated_slowdown: None,
-        },
+        provenance: Provenance { role, machine: "test".into(), threads: 1, emulated_slowdown: None },
         models: vec![ModelProfile {
             model_id: 0,
             name: "original".into(),
             kind: ModelKind::Original,
             accuracy: 0.9,
-            points: vec![
-                point(0, "input", 0.0, 2.0, Some(1_000.0)),
-                point(1, "end", 10.0, 0.0, None),
-            ],
+            points: vec![point(0, "input", 0.0, 2.0, Some(1_000.0)), point(1, "end", 10.0, 0.0, None)],
         }],
     };
     combine(&profile(Role::Device), &profile(Role::Edge)).expect("consistent profiles")

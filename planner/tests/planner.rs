@@ -3,41 +3,20 @@
 
 use proptest::prelude::*;
 use tandem_planner::{
-    ACCURACY_TOLERANCE, AccuracyFloor, Baseline, CodingClass, CodingCost, Decision, Hysteresis,
-    LinkState, ModelKind, ModelProfile, PlanError, Planner, PointProfile, Profile, Profiles,
-    Provenance, Role, baseline, combine, evaluate, latency, pareto_frontier, select_plan,
-    select_sustainable,
+    ACCURACY_TOLERANCE, AccuracyFloor, Baseline, CodingClass, CodingCost, Decision, Hysteresis, LinkState, ModelKind,
+    ModelProfile, PlanError, Planner, PointProfile, Profile, Profiles, Provenance, Role, baseline, combine, evaluate,
+    latency, pareto_frontier, select_plan, select_sustainable,
 };
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 
 fn coding(name: &str, class: CodingClass, bytes: f64, accuracy: Option<f64>) -> CodingCost {
-    CodingCost {
-        coding: name.into(),
-        class,
-        bytes,
-        encode_ms: 0.2,
-        decode_ms: 0.1,
-        accuracy,
-    }
+    CodingCost { coding: name.into(), class, bytes, encode_ms: 0.2, decode_ms: 0.1, accuracy }
 }
 
-fn point(
-    point: u16,
-    name: &str,
-    device_ms: f64,
-    edge_ms: f64,
-    codings: Vec<CodingCost>,
-) -> PointProfile {
-    PointProfile {
-        point,
-        name: name.into(),
-        device_ms,
-        edge_ms,
-        elements: 1024,
-        codings,
-    }
+fn point(point: u16, name: &str, device_ms: f64, edge_ms: f64, codings: Vec<CodingCost>) -> PointProfile {
+    PointProfile { point, name: name.into(), device_ms, edge_ms, elements: 1024, codings }
 }
 
 /// A small series on an edge-like machine: the original, a step-1 model and a step-2 member whose
@@ -54,10 +33,7 @@ fn edge_profile() -> Profile {
                 "input",
                 0.0,
                 6.0 * scale,
-                vec![
-                    coding("u8", CodingClass::Raw, 800.0, None),
-                    coding("png", CodingClass::Lossless, 600.0, None),
-                ],
+                vec![coding("u8", CodingClass::Raw, 800.0, None), coding("png", CodingClass::Lossless, 600.0, None)],
             ),
             point(
                 1,
@@ -66,12 +42,7 @@ fn edge_profile() -> Profile {
                 4.0 * scale,
                 vec![
                     coding("f32", CodingClass::Raw, 65_536.0, None),
-                    coding(
-                        "q8-lz4",
-                        CodingClass::Lossy,
-                        12_000.0,
-                        Some(accuracy - 0.002),
-                    ),
+                    coding("q8-lz4", CodingClass::Lossy, 12_000.0, Some(accuracy - 0.002)),
                 ],
             ),
             point(
@@ -88,30 +59,11 @@ fn edge_profile() -> Profile {
         ],
     };
     Profile {
-        provenance: Provenance {
-            role: Role::Edge,
-            machine: "xeon-test".into(),
-            threads: 2,
-            emulated_slowdown: None,
-        },
+        provenance: Provenance { role: Role::Edge, machine: "xeon-test".into(), threads: 2, emulated_slowdown: None },
         models: vec![
             model(0, "vgg16", ModelKind::Original, 0.9477, 1.0, 8_000.0),
-            model(
-                1,
-                "step1",
-                ModelKind::Step1 { iter: 9 },
-                0.9305,
-                0.25,
-                4_000.0,
-            ),
-            model(
-                2,
-                "step2-c7-i5",
-                ModelKind::Step2 { layer: 7, iter: 5 },
-                0.9220,
-                0.2,
-                40.0,
-            ),
+            model(1, "step1", ModelKind::Step1 { iter: 9 }, 0.9305, 0.25, 4_000.0),
+            model(2, "step2-c7-i5", ModelKind::Step2 { layer: 7, iter: 5 }, 0.9220, 0.2, 40.0),
         ],
     }
 }
@@ -142,10 +94,7 @@ fn profile_toml_round_trip() {
 fn profile_toml_rejects_unknown_fields() {
     let text = edge_profile().to_toml_string().expect("serialisable");
     let bad = text.replacen("threads = 2", "threads = 2\ncores = 4", 1);
-    assert!(matches!(
-        Profile::from_toml_str(&bad),
-        Err(PlanError::ParseToml(_))
-    ));
+    assert!(matches!(Profile::from_toml_str(&bad), Err(PlanError::ParseToml(_))));
 }
 
 #[test]
@@ -163,9 +112,7 @@ fn profile_rejects_structural_defects() {
     let mut end_not_last = edge_profile();
     end_not_last.models[0].points.swap(2, 3);
     let mut end_with_coding = edge_profile();
-    end_with_coding.models[0].points[3]
-        .codings
-        .push(coding("f32", CodingClass::Raw, 1.0, None));
+    end_with_coding.models[0].points[3].codings.push(coding("f32", CodingClass::Raw, 1.0, None));
     let mut split_without_coding = edge_profile();
     split_without_coding.models[2].points[1].codings.clear();
     let mut negative_time = edge_profile();
@@ -183,10 +130,7 @@ fn profile_rejects_structural_defects() {
         ("NaN bytes", nan_bytes),
         ("duplicate id", duplicate_id),
     ] {
-        assert!(
-            matches!(p.validate(), Err(PlanError::InvalidProfile { .. })),
-            "{what} must be rejected"
-        );
+        assert!(matches!(p.validate(), Err(PlanError::InvalidProfile { .. })), "{what} must be rejected");
     }
 }
 
@@ -203,10 +147,7 @@ fn slowed_labels_the_profile_emulated() {
     let twice = device.slowed(2.0).expect("valid factor");
     assert_eq!(twice.provenance.emulated_slowdown, Some(20.0));
     for factor in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-        assert!(matches!(
-            edge.slowed(factor),
-            Err(PlanError::InvalidSlowdown { .. })
-        ));
+        assert!(matches!(edge.slowed(factor), Err(PlanError::InvalidSlowdown { .. })));
     }
 }
 
@@ -250,25 +191,10 @@ fn combine_errors_on_mismatched_profiles() {
         ("other coding", other_coding),
         ("other kind", other_kind),
     ] {
-        assert!(
-            matches!(combine(&d, &edge), Err(PlanError::Mismatch { .. })),
-            "{what}"
-        );
+        assert!(matches!(combine(&d, &edge), Err(PlanError::Mismatch { .. })), "{what}");
     }
-    assert!(matches!(
-        combine(&edge, &edge),
-        Err(PlanError::WrongRole {
-            expected: Role::Device,
-            ..
-        })
-    ));
-    assert!(matches!(
-        combine(&device, &device),
-        Err(PlanError::WrongRole {
-            expected: Role::Edge,
-            ..
-        })
-    ));
+    assert!(matches!(combine(&edge, &edge), Err(PlanError::WrongRole { expected: Role::Device, .. })));
+    assert!(matches!(combine(&device, &device), Err(PlanError::WrongRole { expected: Role::Edge, .. })));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -279,20 +205,9 @@ fn infeasible_floor_gives_no_plan() {
     let p = profiles(10.0);
     let link = LinkState::mbps(10.0, 5.0);
     assert_eq!(select_plan(&p, &link, AccuracyFloor::Absolute(0.99)), None);
-    assert_eq!(
-        baseline(
-            &p,
-            &link,
-            AccuracyFloor::Absolute(0.99),
-            Baseline::LocalOnly
-        ),
-        None
-    );
+    assert_eq!(baseline(&p, &link, AccuracyFloor::Absolute(0.99), Baseline::LocalOnly), None);
     let mut planner = Planner::new(p, Hysteresis::default()).expect("valid hysteresis");
-    assert_eq!(
-        planner.decide(&link, AccuracyFloor::Absolute(0.99)),
-        Decision::Infeasible
-    );
+    assert_eq!(planner.decide(&link, AccuracyFloor::Absolute(0.99)), Decision::Infeasible);
     assert_eq!(planner.current(), None);
 }
 
@@ -312,8 +227,7 @@ fn slow_link_runs_locally_and_fast_link_offloads_the_pruned_split() {
 fn max_loss_floor_admits_a_member_exactly_at_the_budget() {
     let p = profiles(10.0);
     let loss = 0.9477 - 0.9220;
-    let plan =
-        select_plan(&p, &LinkState::new(0.0, 0.0), AccuracyFloor::MaxLoss(loss)).expect("feasible");
+    let plan = select_plan(&p, &LinkState::new(0.0, 0.0), AccuracyFloor::MaxLoss(loss)).expect("feasible");
     assert_eq!(plan.model_id, 2);
 }
 
@@ -324,23 +238,12 @@ fn baselines_use_the_original_model_as_defined() {
     let floor = AccuracyFloor::MaxLoss(0.03);
 
     let local = baseline(&p, &link, floor, Baseline::LocalOnly).expect("feasible");
-    assert_eq!(
-        (
-            local.model_id,
-            local.point_name.as_str(),
-            local.coding.as_deref()
-        ),
-        (0, "end", None)
-    );
+    assert_eq!((local.model_id, local.point_name.as_str(), local.coding.as_deref()), (0, "end", None));
     assert_eq!(local.predicted.total_ms, 60.0);
 
     let input = baseline(&p, &link, floor, Baseline::InputOffload).expect("feasible");
     assert_eq!((input.model_id, input.point_name.as_str()), (0, "input"));
-    assert_eq!(
-        input.coding.as_deref(),
-        Some("png"),
-        "smaller lossless coding wins"
-    );
+    assert_eq!(input.coding.as_deref(), Some("png"), "smaller lossless coding wins");
 
     let uncoded = baseline(&p, &link, floor, Baseline::OriginalUncoded).expect("feasible");
     assert_eq!(uncoded.model_id, 0);
@@ -353,17 +256,8 @@ fn baselines_use_the_original_model_as_defined() {
     }
     // The uncoded baseline may only use raw codings.
     for bw in [0.1, 1.0, 10.0, 100.0, 1000.0] {
-        let b = baseline(
-            &p,
-            &LinkState::mbps(bw, 5.0),
-            floor,
-            Baseline::OriginalUncoded,
-        )
-        .expect("feasible");
-        assert!(
-            matches!(b.coding.as_deref(), None | Some("f32") | Some("u8")),
-            "{b:?}"
-        );
+        let b = baseline(&p, &LinkState::mbps(bw, 5.0), floor, Baseline::OriginalUncoded).expect("feasible");
+        assert!(matches!(b.coding.as_deref(), None | Some("f32") | Some("u8")), "{b:?}");
     }
 }
 
@@ -372,28 +266,13 @@ fn evaluate_prices_a_given_choice_and_rejects_unknown_ones() {
     let p = profiles(10.0);
     let link = LinkState::mbps(10.0, 5.0);
     let plan = evaluate(&p, 2, 2, Some("q8-lz4"), &link).expect("exists");
-    let expected = latency(
-        &p.model(2).expect("exists").points[2],
-        Some(&p.model(2).expect("exists").points[2].codings[1]),
-        &link,
-    );
+    let expected =
+        latency(&p.model(2).expect("exists").points[2], Some(&p.model(2).expect("exists").points[2].codings[1]), &link);
     assert_eq!(plan.predicted, expected);
-    assert!(matches!(
-        evaluate(&p, 9, 2, Some("q8-lz4"), &link),
-        Err(PlanError::UnknownChoice { .. })
-    ));
-    assert!(matches!(
-        evaluate(&p, 2, 2, Some("zstd"), &link),
-        Err(PlanError::UnknownChoice { .. })
-    ));
-    assert!(matches!(
-        evaluate(&p, 2, 2, None, &link),
-        Err(PlanError::UnknownChoice { .. })
-    ));
-    assert!(matches!(
-        evaluate(&p, 2, 3, Some("f32"), &link),
-        Err(PlanError::UnknownChoice { .. })
-    ));
+    assert!(matches!(evaluate(&p, 9, 2, Some("q8-lz4"), &link), Err(PlanError::UnknownChoice { .. })));
+    assert!(matches!(evaluate(&p, 2, 2, Some("zstd"), &link), Err(PlanError::UnknownChoice { .. })));
+    assert!(matches!(evaluate(&p, 2, 2, None, &link), Err(PlanError::UnknownChoice { .. })));
+    assert!(matches!(evaluate(&p, 2, 3, Some("f32"), &link), Err(PlanError::UnknownChoice { .. })));
     assert!(evaluate(&p, 2, 3, None, &link).expect("local").is_local());
 }
 
@@ -406,12 +285,7 @@ fn crossover_profiles() -> Profiles {
     // Offload total at bandwidth B (bit/s), RTT 0: 10 + (12_340 + 160)·8·1000 / B = 10 + 1e8 / B ms.
     // Local: 20 ms. Equal at B = 1e7 = 10 Mbit/s.
     let edge = Profile {
-        provenance: Provenance {
-            role: Role::Edge,
-            machine: "m".into(),
-            threads: 1,
-            emulated_slowdown: None,
-        },
+        provenance: Provenance { role: Role::Edge, machine: "m".into(), threads: 1, emulated_slowdown: None },
         models: vec![ModelProfile {
             model_id: 0,
             name: "vgg16".into(),
@@ -455,10 +329,7 @@ fn hysteresis_suppresses_switches_below_the_margin_and_allows_them_above() {
     let p = crossover_profiles();
     let floor = AccuracyFloor::Absolute(0.5);
     let min_acc = floor.min_accuracy(&p);
-    let h = Hysteresis {
-        margin_frac: 0.10,
-        min_gain_ms: 1.0,
-    };
+    let h = Hysteresis { margin_frac: 0.10, min_gain_ms: 1.0 };
     let local = evaluate(&p, 0, 2, None, &LinkState::mbps(10.0, 0.0)).expect("exists");
     let offload = evaluate(&p, 0, 1, Some("q8-lz4"), &LinkState::mbps(10.0, 0.0)).expect("exists");
 
@@ -485,29 +356,13 @@ fn hysteresis_suppresses_switches_below_the_margin_and_allows_them_above() {
 fn hysteresis_settings_are_validated() {
     assert!(Hysteresis::default().validate().is_ok());
     assert!(Hysteresis::NONE.validate().is_ok());
-    for bad in [
-        Hysteresis {
-            margin_frac: -0.1,
-            min_gain_ms: 1.0,
-        },
-        Hysteresis {
-            margin_frac: 0.1,
-            min_gain_ms: f64::NAN,
-        },
-    ] {
-        assert!(matches!(
-            bad.validate(),
-            Err(PlanError::InvalidSetting { .. })
-        ));
+    for bad in
+        [Hysteresis { margin_frac: -0.1, min_gain_ms: 1.0 }, Hysteresis { margin_frac: 0.1, min_gain_ms: f64::NAN }]
+    {
+        assert!(matches!(bad.validate(), Err(PlanError::InvalidSetting { .. })));
     }
     let parsed: Hysteresis = toml::from_str("margin_frac = 0.2").expect("min_gain_ms defaults");
-    assert_eq!(
-        parsed,
-        Hysteresis {
-            margin_frac: 0.2,
-            ..Hysteresis::default()
-        }
-    );
+    assert_eq!(parsed, Hysteresis { margin_frac: 0.2, ..Hysteresis::default() });
     assert!(toml::from_str::<Hysteresis>("margin = 0.2").is_err());
 }
 
@@ -526,10 +381,7 @@ fn hysteresis_switches_when_the_floor_is_raised_even_if_slower() {
     assert!(second.accuracy >= 0.94);
     assert!(second.predicted.total_ms >= first.predicted.total_ms);
     assert_eq!(planner.current(), Some(&second));
-    assert_eq!(
-        planner.decide(&link, AccuracyFloor::Absolute(0.94)),
-        Decision::Keep
-    );
+    assert_eq!(planner.decide(&link, AccuracyFloor::Absolute(0.94)), Decision::Keep);
 }
 
 /// A deterministic jitter source (xorshift), so the noisy sequence is scripted, not random per run.
@@ -558,15 +410,10 @@ fn count_switches(h: Hysteresis, bandwidths: &[f64]) -> usize {
 fn noisy_bandwidth_around_a_crossover_does_not_flap() {
     let mut state = 0x9E37_79B9_7F4A_7C15;
     // ±8 % around the 10 Mbit/s crossover.
-    let noisy: Vec<f64> = (0..500)
-        .map(|_| 10e6 * (1.0 + 0.08 * jitter(&mut state)))
-        .collect();
+    let noisy: Vec<f64> = (0..500).map(|_| 10e6 * (1.0 + 0.08 * jitter(&mut state))).collect();
     let bare = count_switches(Hysteresis::NONE, &noisy);
     let damped = count_switches(Hysteresis::default(), &noisy);
-    assert!(
-        bare > 50,
-        "without hysteresis the argmin flaps ({bare} switches)"
-    );
+    assert!(bare > 50, "without hysteresis the argmin flaps ({bare} switches)");
     assert_eq!(damped, 0, "with hysteresis it holds its first plan");
 
     // A real move across the crossover is still followed, once, each way.
@@ -582,21 +429,16 @@ fn noisy_bandwidth_around_a_crossover_does_not_flap() {
 
 /// Integer-valued costs make exact ties common, which exercises the tie-break.
 fn arb_coding(index: usize, base_accuracy: f64) -> impl Strategy<Value = CodingCost> {
-    (
-        0..3u8,
-        0..40u32,
-        0..4u32,
-        0..4u32,
-        prop::option::of(0..5u32),
-    )
-        .prop_map(move |(class, kbytes, enc, dec, loss)| CodingCost {
+    (0..3u8, 0..40u32, 0..4u32, 0..4u32, prop::option::of(0..5u32)).prop_map(move |(class, kbytes, enc, dec, loss)| {
+        CodingCost {
             coding: format!("c{index}"),
             class: [CodingClass::Raw, CodingClass::Lossless, CodingClass::Lossy][class as usize],
             bytes: f64::from(kbytes) * 500.0,
             encode_ms: f64::from(enc),
             decode_ms: f64::from(dec),
             accuracy: loss.map(|l| (base_accuracy - f64::from(l) * 0.01).max(0.0)),
-        })
+        }
+    })
 }
 
 fn arb_model(model_id: u32) -> impl Strategy<Value = ModelProfile> {
@@ -608,11 +450,7 @@ fn arb_model(model_id: u32) -> impl Strategy<Value = ModelProfile> {
                     let codings: Vec<_> = (0..n_codings).map(|c| arb_coding(c, accuracy)).collect();
                     codings.prop_map(move |codings| PointProfile {
                         point: i as u16,
-                        name: if i == 0 {
-                            "input".into()
-                        } else {
-                            format!("l{i}")
-                        },
+                        name: if i == 0 { "input".into() } else { format!("l{i}") },
                         device_ms: f64::from(dev),
                         edge_ms: f64::from(edge),
                         elements: 100,
@@ -633,14 +471,7 @@ fn arb_model(model_id: u32) -> impl Strategy<Value = ModelProfile> {
             ModelProfile {
                 model_id,
                 name: format!("m{model_id}"),
-                kind: if model_id == 0 {
-                    ModelKind::Original
-                } else {
-                    ModelKind::Step2 {
-                        layer: 1,
-                        iter: model_id,
-                    }
-                },
+                kind: if model_id == 0 { ModelKind::Original } else { ModelKind::Step2 { layer: 1, iter: model_id } },
                 accuracy,
                 points,
             }
@@ -668,8 +499,7 @@ fn arb_profiles() -> impl Strategy<Value = Profiles> {
 }
 
 fn arb_link() -> impl Strategy<Value = LinkState> {
-    (prop_oneof![Just(0.0), 1e4..1e9f64], 0..30u32)
-        .prop_map(|(bw, rtt)| LinkState::new(bw, f64::from(rtt)))
+    (prop_oneof![Just(0.0), 1e4..1e9f64], 0..30u32).prop_map(|(bw, rtt)| LinkState::new(bw, f64::from(rtt)))
 }
 
 fn arb_floor() -> impl Strategy<Value = AccuracyFloor> {
@@ -687,11 +517,8 @@ fn brute_force(p: &Profiles, link: &LinkState, min_accuracy: f64) -> Option<(Key
     let mut all = Vec::new();
     for m in p.models() {
         for pt in &m.points {
-            let choices: Vec<Option<&CodingCost>> = if pt.name == "end" {
-                vec![None]
-            } else {
-                pt.codings.iter().map(Some).collect()
-            };
+            let choices: Vec<Option<&CodingCost>> =
+                if pt.name == "end" { vec![None] } else { pt.codings.iter().map(Some).collect() };
             for c in choices {
                 let acc = c.and_then(|c| c.accuracy).unwrap_or(m.accuracy);
                 let total = latency(pt, c, link).total_ms;
@@ -699,14 +526,7 @@ fn brute_force(p: &Profiles, link: &LinkState, min_accuracy: f64) -> Option<(Key
                     continue;
                 }
                 let bytes = c.map_or(0.0, |c| c.bytes);
-                all.push((
-                    total,
-                    acc,
-                    bytes,
-                    m.model_id,
-                    pt.point,
-                    c.map(|c| c.coding.clone()),
-                ));
+                all.push((total, acc, bytes, m.model_id, pt.point, c.map(|c| c.coding.clone())));
             }
         }
     }
@@ -718,9 +538,7 @@ fn brute_force(p: &Profiles, link: &LinkState, min_accuracy: f64) -> Option<(Key
             .then(a.4.cmp(&b.4))
             .then(a.5.cmp(&b.5))
     });
-    all.into_iter()
-        .next()
-        .map(|(t, _, _, m, pt, c)| ((m, pt, c), t))
+    all.into_iter().next().map(|(t, _, _, m, pt, c)| ((m, pt, c), t))
 }
 
 proptest! {

@@ -14,34 +14,18 @@ use tandem_profiler::{coding_accuracy, load_member, load_test_set};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let dir = PathBuf::from(
-        args.next()
-            .ok_or("usage: coding_accuracy SERIES_DIR [IMAGES] [MODEL_ID]")?,
-    );
+    let dir = PathBuf::from(args.next().ok_or("usage: coding_accuracy SERIES_DIR [IMAGES] [MODEL_ID]")?);
     let images: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1000);
     let series = Series::load(&dir)?;
     let member = match args.next() {
         Some(id) => series.member(id.parse()?)?.clone(),
-        None => series
-            .original()
-            .cloned()
-            .ok_or("the series has no original model")?,
+        None => series.original().cloned().ok_or("the series has no original model")?,
     };
     let test = load_test_set(&series, None, None)?;
     let net = load_member(&series, &dir, &member, &tandem_models::device::cpu())?;
-    let pools: Vec<usize> = series
-        .base
-        .points()
-        .iter()
-        .filter(|p| p.name.starts_with("pool"))
-        .map(|p| p.index)
-        .collect();
-    let codings = [
-        Coding::Q8_LZ4,
-        Coding::Q8C_LZ4,
-        Coding::Q4_LZ4,
-        Coding::Q4C_LZ4,
-    ];
+    let pools: Vec<usize> =
+        series.base.points().iter().filter(|p| p.name.starts_with("pool")).map(|p| p.index).collect();
+    let codings = [Coding::Q8_LZ4, Coding::Q8C_LZ4, Coding::Q4_LZ4, Coding::Q4C_LZ4];
     let table = coding_accuracy(&net, &test, &pools, &codings, images)?;
     let Some(first) = table.first() else {
         return Ok(());
@@ -62,11 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for r in row {
             print!(
                 " {:>17}",
-                format!(
-                    "{:.2} ({:+.2})",
-                    r.accuracy * 100.0,
-                    (r.accuracy - r.lossless_accuracy) * 100.0
-                )
+                format!("{:.2} ({:+.2})", r.accuracy * 100.0, (r.accuracy - r.lossless_accuracy) * 100.0)
             );
         }
         println!();

@@ -59,14 +59,9 @@ pub fn coding_accuracy(
     let end = spec.end();
     let all_points = spec.points();
     if let Some(&p) = points.iter().find(|&&p| p >= end) {
-        return Err(ProfileError::Options(format!(
-            "point {p} is not before `end` ({end}): nothing is coded there"
-        )));
+        return Err(ProfileError::Options(format!("point {p} is not before `end` ({end}): nothing is coded there")));
     }
-    if test.channels != spec.in_channels
-        || test.size != spec.input_size
-        || test.num_classes != spec.num_classes
-    {
+    if test.channels != spec.in_channels || test.size != spec.input_size || test.num_classes != spec.num_classes {
         return Err(ProfileError::DataMismatch(format!(
             "model takes {}x{}x{} images into {} classes, test set has {}x{}x{} into {}",
             spec.in_channels,
@@ -82,23 +77,13 @@ pub fn coding_accuracy(
     let subset = test.take(images);
     let n_images = subset.len();
     if n_images == 0 {
-        return Err(ProfileError::Options(
-            "accuracy needs at least one test image".into(),
-        ));
+        return Err(ProfileError::Options("accuracy needs at least one test image".into()));
     }
-    let device: Device = net
-        .devices()
-        .into_iter()
-        .next()
-        .unwrap_or_else(tandem_models::device::cpu);
+    let device: Device = net.devices().into_iter().next().unwrap_or_else(tandem_models::device::cpu);
     let mut sorted: Vec<usize> = points.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
-    let lossy: Vec<Coding> = codings
-        .iter()
-        .copied()
-        .filter(|c| !c.is_lossless())
-        .collect();
+    let lossy: Vec<Coding> = codings.iter().copied().filter(|c| !c.is_lossless()).collect();
     // correct[point slot][lossy coding]
     let mut correct = vec![vec![0usize; lossy.len()]; sorted.len()];
     let mut lossless_correct = 0usize;
@@ -109,10 +94,7 @@ pub fn coding_accuracy(
     for batch in BatchIter::sequential(&subset, BATCH) {
         let n = batch.len;
         let x = Tensor::<4>::from_data(
-            TensorData::new(
-                batch.images,
-                [n, spec.in_channels, spec.input_size, spec.input_size],
-            ),
+            TensorData::new(batch.images, [n, spec.in_channels, spec.input_size, spec.input_size]),
             &device,
         );
         // One walk through the network keeps the tensor at each requested point.
@@ -141,9 +123,7 @@ pub fn coding_accuracy(
                         coding: coding.to_string(),
                         source,
                     };
-                    codec
-                        .encode_into(img, &[1, dims[1], dims[2], dims[3]], coding, &mut encoded)
-                        .map_err(ctx)?;
+                    codec.encode_into(img, &[1, dims[1], dims[2], dims[3]], coding, &mut encoded).map_err(ctx)?;
                     codec.decode_into(&encoded, &mut decoded).map_err(ctx)?;
                     coded.extend_from_slice(&decoded);
                 }
@@ -177,9 +157,5 @@ pub fn coding_accuracy(
 }
 
 fn count_correct(logits: &[f32], labels: &[i64], classes: usize) -> usize {
-    logits
-        .chunks_exact(classes)
-        .zip(labels)
-        .filter(|&(row, &label)| argmax(row) as i64 == label)
-        .count()
+    logits.chunks_exact(classes).zip(labels).filter(|&(row, &label)| argmax(row) as i64 == label).count()
 }

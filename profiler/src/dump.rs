@@ -50,12 +50,7 @@ pub fn write_tensor(dir: &Path, stem: &str, data: &[f32], shape: &[usize]) -> Re
     let path = dir.join(format!("{stem}.f32"));
     std::fs::write(&path, bytes).map_err(|e| ProfileError::io(&path, e))?;
     let shape_path = dir.join(format!("{stem}.shape"));
-    let text = shape
-        .iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join(" ")
-        + "\n";
+    let text = shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(" ") + "\n";
     std::fs::write(&shape_path, text).map_err(|e| ProfileError::io(&shape_path, e))?;
     Ok(path)
 }
@@ -63,15 +58,12 @@ pub fn write_tensor(dir: &Path, stem: &str, data: &[f32], shape: &[usize]) -> Re
 /// Read a tensor written by [`write_tensor`] (`path` is the `.f32` file).
 pub fn read_tensor(path: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
     let shape_path = path.with_extension("shape");
-    let text =
-        std::fs::read_to_string(&shape_path).map_err(|e| ProfileError::io(&shape_path, e))?;
+    let text = std::fs::read_to_string(&shape_path).map_err(|e| ProfileError::io(&shape_path, e))?;
     let shape = text
         .split_whitespace()
         .map(|t| t.parse::<usize>())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| {
-            ProfileError::Options(format!("{}: bad dimension: {e}", shape_path.display()))
-        })?;
+        .map_err(|e| ProfileError::Options(format!("{}: bad dimension: {e}", shape_path.display())))?;
     let bytes = std::fs::read(path).map_err(|e| ProfileError::io(path, e))?;
     let elements: usize = shape.iter().product();
     if bytes.len() != elements * 4 {
@@ -82,10 +74,7 @@ pub fn read_tensor(path: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
             elements * 4
         )));
     }
-    let data = bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+    let data = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     Ok((data, shape))
 }
 
@@ -109,27 +98,13 @@ pub fn dump_tensors(
     let all = spec.points();
     let end = spec.end();
     let mut chosen: Vec<usize> = if opts.points.is_empty() {
-        let pools: Vec<usize> = all
-            .iter()
-            .filter(|p| p.name.starts_with("pool"))
-            .map(|p| p.index)
-            .collect();
-        if pools.is_empty() {
-            (0..end).collect()
-        } else {
-            pools
-        }
+        let pools: Vec<usize> = all.iter().filter(|p| p.name.starts_with("pool")).map(|p| p.index).collect();
+        if pools.is_empty() { (0..end).collect() } else { pools }
     } else {
-        opts.points
-            .iter()
-            .map(|name| spec.point(name).map(|p| p.index))
-            .collect::<Result<Vec<_>, _>>()?
+        opts.points.iter().map(|name| spec.point(name).map(|p| p.index)).collect::<Result<Vec<_>, _>>()?
     };
     if let Some(&p) = chosen.iter().find(|&&p| p >= end) {
-        return Err(ProfileError::Options(format!(
-            "point {} is `end`: nothing is sent there",
-            all[p].name
-        )));
+        return Err(ProfileError::Options(format!("point {} is `end`: nothing is sent there", all[p].name)));
     }
     chosen.sort_unstable();
     chosen.dedup();
@@ -155,11 +130,7 @@ pub fn dump_tensors(
             let act = &acts[p];
             let stem = format!("{}_{}_{i:03}", member.name, all[p].name);
             let path = write_tensor(out_dir, &stem, &act.data, &act.shape)?;
-            out.push(DumpedTensor {
-                path,
-                point: all[p].name.clone(),
-                shape: act.shape.to_vec(),
-            });
+            out.push(DumpedTensor { path, point: all[p].name.clone(), shape: act.shape.to_vec() });
         }
     }
     Ok(out)

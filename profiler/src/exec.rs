@@ -26,16 +26,11 @@ pub struct Activation {
 
 /// A batch-1 input tensor for test image `i`.
 pub(crate) fn image_tensor(test: &Dataset, i: usize, device: &Device) -> Tensor<4> {
-    Tensor::<4>::from_data(
-        TensorData::new(test.image_f32(i), [1, test.channels, test.size, test.size]),
-        device,
-    )
+    Tensor::<4>::from_data(TensorData::new(test.image_f32(i), [1, test.channels, test.size, test.size]), device)
 }
 
 pub(crate) fn to_vec(t: Tensor<4>) -> Result<Vec<f32>> {
-    t.into_data()
-        .try_into_vec::<f32>()
-        .map_err(|e| ProfileError::Backend(format!("reading a tensor back: {e:?}")))
+    t.into_data().try_into_vec::<f32>().map_err(|e| ProfileError::Backend(format!("reading a tensor back: {e:?}")))
 }
 
 /// Milliseconds to run `input.point → to` on one batch-1 input held in host memory, exactly as
@@ -61,11 +56,7 @@ pub fn activations(net: &Net, x: Tensor<4>) -> Result<Vec<Activation>> {
     for s in 0..end {
         let [n, c, h, w] = t.dims();
         debug_assert_eq!(n, 1);
-        out.push(Activation {
-            point: s,
-            shape: [n, c, h, w],
-            data: to_vec(t.clone())?,
-        });
+        out.push(Activation { point: s, shape: [n, c, h, w], data: to_vec(t.clone())? });
         if s + 1 < end {
             t = net.forward_range(t, s, s + 1);
         }
@@ -80,11 +71,7 @@ pub(crate) fn median(v: &mut [f64]) -> f64 {
     }
     v.sort_by(f64::total_cmp);
     let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        0.5 * (v[m - 1] + v[m])
-    }
+    if v.len() % 2 == 1 { v[m] } else { 0.5 * (v[m - 1] + v[m]) }
 }
 
 /// Host and CPU model, for a profile's provenance.
@@ -104,12 +91,7 @@ pub fn machine_description() -> String {
                 .map(|(_, v)| v.trim().to_string())
         })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    format!(
-        "{host} ({cpu}, {} logical CPUs)",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    )
+    format!("{host} ({cpu}, {} logical CPUs)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
 }
 
 /// Threads the CPU backend computes with (rayon's global pool; `RAYON_NUM_THREADS` sets it).

@@ -13,15 +13,11 @@ use tandem_models::checkpoint;
 use tandem_models::data::{self, DataSource, Dataset};
 use tandem_models::series::{Member, MemberKind, Series};
 use tandem_models::zoo::Net;
-use tandem_planner::{
-    CodingClass, CodingCost, ModelKind, ModelProfile, PointProfile, Profile, Provenance, Role,
-};
+use tandem_planner::{CodingClass, CodingCost, ModelKind, ModelProfile, PointProfile, Profile, Provenance, Role};
 
 use crate::accuracy::coding_accuracy;
 use crate::error::{ProfileError, Result};
-use crate::exec::{
-    activations, compute_threads, image_tensor, machine_description, median, range_ms,
-};
+use crate::exec::{activations, compute_threads, image_tensor, machine_description, median, range_ms};
 
 /// Default [`ProfileOptions::warmup`].
 pub const DEFAULT_WARMUP: usize = 2;
@@ -40,14 +36,7 @@ pub const DEFAULT_ACCURACY_IMAGES: usize = 200;
 /// The codings profiled by default: raw f32 (the paper's baseline), lossless lz4, and 8-/4-bit
 /// quantisation per tensor and per channel with lz4.
 pub fn default_codings() -> Vec<Coding> {
-    vec![
-        Coding::F32,
-        Coding::F32_LZ4,
-        Coding::Q8_LZ4,
-        Coding::Q8C_LZ4,
-        Coding::Q4_LZ4,
-        Coding::Q4C_LZ4,
-    ]
+    vec![Coding::F32, Coding::F32_LZ4, Coding::Q8_LZ4, Coding::Q8C_LZ4, Coding::Q4_LZ4, Coding::Q4C_LZ4]
 }
 
 /// What to measure and how hard.
@@ -104,11 +93,7 @@ impl ProfileOptions {
         if self.images == 0 || self.images > 256 {
             return bad(format!("images must be in 1..=256, got {}", self.images));
         }
-        if let Some(c) = self
-            .codings
-            .iter()
-            .find(|c| !c.compression().is_available())
-        {
+        if let Some(c) = self.codings.iter().find(|c| !c.compression().is_available()) {
             return bad(format!(
                 "coding {c} needs compression this build lacks (enable the codec's `{}` feature)",
                 c.compression()
@@ -139,11 +124,7 @@ pub fn coding_class(coding: Coding) -> CodingClass {
 }
 
 /// Load the test split named by `data` (or by the manifest when `None`).
-pub fn load_test_set(
-    series: &Series,
-    data: Option<&DataSource>,
-    dir: Option<&Path>,
-) -> Result<Dataset> {
+pub fn load_test_set(series: &Series, data: Option<&DataSource>, dir: Option<&Path>) -> Result<Dataset> {
     let source = match data {
         Some(s) => s.clone(),
         None => series.dataset.parse::<DataSource>()?,
@@ -169,22 +150,13 @@ pub fn profile_series(series_dir: &Path, role: Role, opts: &ProfileOptions) -> R
 /// A lossy coding's accuracy is the member's manifest accuracy plus the paired difference
 /// measured on `accuracy_images` images (coded minus uncoded, same images), clamped to `0..=1`:
 /// the manifest's number is on the full test set, and the difference is what the coding adds.
-pub fn profile_series_on(
-    series_dir: &Path,
-    role: Role,
-    opts: &ProfileOptions,
-    test: &Dataset,
-) -> Result<Profile> {
+pub fn profile_series_on(series_dir: &Path, role: Role, opts: &ProfileOptions, test: &Dataset) -> Result<Profile> {
     opts.validate()?;
     let series = Series::load(series_dir)?;
     check_test_set(&series, test)?;
     let codings = opts.effective_codings();
     let device = tandem_models::device::cpu();
-    let bar = if opts.progress {
-        ProgressBar::new(series.members.len() as u64)
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = if opts.progress { ProgressBar::new(series.members.len() as u64) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} models, eta {eta} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -195,21 +167,14 @@ pub fn profile_series_on(
     for member in &series.members {
         bar.set_message(member.name.clone());
         let started = Instant::now();
-        models.push(profile_member(
-            &series, series_dir, member, test, opts, &codings, &device,
-        )?);
+        models.push(profile_member(&series, series_dir, member, test, opts, &codings, &device)?);
         tracing::debug!(model = %member.name, wall_s = started.elapsed().as_secs_f64(), "profiled");
         bar.inc(1);
     }
     bar.finish_and_clear();
     let threads = u32::try_from(compute_threads()).unwrap_or(u32::MAX).max(1);
     let profile = Profile {
-        provenance: Provenance {
-            role,
-            machine: machine_description(),
-            threads,
-            emulated_slowdown: None,
-        },
+        provenance: Provenance { role, machine: machine_description(), threads, emulated_slowdown: None },
         models,
     };
     profile.validate()?;
@@ -218,10 +183,7 @@ pub fn profile_series_on(
 
 fn check_test_set(series: &Series, test: &Dataset) -> Result<()> {
     let b = &series.base;
-    if test.channels != b.in_channels
-        || test.size != b.input_size
-        || test.num_classes != b.num_classes
-    {
+    if test.channels != b.in_channels || test.size != b.input_size || test.num_classes != b.num_classes {
         return Err(ProfileError::DataMismatch(format!(
             "models take {}x{}x{} images into {} classes, test set has {}x{}x{} into {}",
             b.in_channels,
@@ -256,21 +218,13 @@ pub fn model_kind(member: &Member) -> Result<ModelKind> {
 }
 
 /// Load a member's checkpoint in eval mode and check it is the model the manifest describes.
-pub fn load_member(
-    series: &Series,
-    series_dir: &Path,
-    member: &Member,
-    device: &Device,
-) -> Result<Net> {
+pub fn load_member(series: &Series, series_dir: &Path, member: &Member, device: &Device) -> Result<Net> {
     let (net, _card) = checkpoint::load(&series.dir_of(series_dir, member), device)?;
     let want = series.spec_of(member)?;
     if net.spec != want {
         return Err(ProfileError::Inconsistent {
             model: member.name.clone(),
-            problem: format!(
-                "checkpoint widths {:?} differ from the manifest's {:?}",
-                net.spec.widths, want.widths
-            ),
+            problem: format!("checkpoint widths {:?} differ from the manifest's {:?}", net.spec.widths, want.widths),
         });
     }
     Ok(net.valid())
@@ -301,9 +255,7 @@ fn profile_member(
 
     // The tensor at every point of every profiled image: the inputs of the timed tails and of
     // the coding measurements.
-    let acts = (0..n_images)
-        .map(|i| activations(&net, image_tensor(test, i, device)))
-        .collect::<Result<Vec<_>>>()?;
+    let acts = (0..n_images).map(|i| activations(&net, image_tensor(test, i, device))).collect::<Result<Vec<_>>>()?;
 
     // 1. Compute: the median time of every head (input → p) and every tail (p → end), each run as
     //    one call the way the runtime runs it. Runs are interleaved over points so that a noisy
@@ -351,15 +303,11 @@ fn profile_member(
                     coding: coding.to_string(),
                     source,
                 };
-                codec
-                    .encode_into(&act.data, &act.shape, coding, &mut encoded)
-                    .map_err(ctx)?;
+                codec.encode_into(&act.data, &act.shape, coding, &mut encoded).map_err(ctx)?;
                 times.clear();
                 for _ in 0..opts.runs {
                     let t = Instant::now();
-                    codec
-                        .encode_into(&act.data, &act.shape, coding, &mut encoded)
-                        .map_err(ctx)?;
+                    codec.encode_into(&act.data, &act.shape, coding, &mut encoded).map_err(ctx)?;
                     times.push(t.elapsed().as_secs_f64() * 1e3);
                 }
                 let encode_ms = median(&mut times);
@@ -385,10 +333,7 @@ fn profile_member(
         let inner: Vec<usize> = (0..end).collect();
         for a in coding_accuracy(&net, test, &inner, codings, opts.accuracy_images)? {
             if !a.coding.is_lossless() {
-                coded_accuracy.insert(
-                    (a.point, a.coding),
-                    (member.accuracy - a.loss()).clamp(0.0, 1.0),
-                );
+                coded_accuracy.insert((a.point, a.coding), (member.accuracy - a.loss()).clamp(0.0, 1.0));
             }
         }
     }

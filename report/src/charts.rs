@@ -29,9 +29,7 @@ impl std::str::FromStr for ChartFormat {
             "png" => Ok(Self::Png),
             "svg" => Ok(Self::Svg),
             "both" => Ok(Self::Both),
-            other => Err(ReportError::Options(format!(
-                "unknown chart format {other:?} (png, svg or both)"
-            ))),
+            other => Err(ReportError::Options(format!("unknown chart format {other:?} (png, svg or both)"))),
         }
     }
 }
@@ -109,7 +107,10 @@ fn color(i: usize) -> RGBColor {
 type DrawResult = std::result::Result<(), String>;
 
 /// Draw the series legend (upper right) and flush the drawing area: the common end of every chart.
-fn legend_and_present<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(chart: &mut ChartContext<'a, DB, CT>, root: &DrawingArea<DB, Shift>) -> DrawResult
+fn legend_and_present<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    root: &DrawingArea<DB, Shift>,
+) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
@@ -132,14 +133,8 @@ fn s<E: std::fmt::Display>(e: E) -> String {
 fn log_bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values
         .filter(|v| v.is_finite() && *v > 0.0)
-        .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
-    if hi <= 0.0 {
-        (1.0, 10.0)
-    } else {
-        (lo / 2.0, hi * 2.0)
-    }
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if hi <= 0.0 { (1.0, 10.0) } else { (lo / 2.0, hi * 2.0) }
 }
 
 /// Categories sit at x = 0, 1, …, n − 1.
@@ -192,11 +187,7 @@ where
 {
     root.fill(&WHITE).map_err(s)?;
     let n = c.categories.len();
-    let (lo, hi) = log_bounds(
-        c.groups
-            .iter()
-            .flat_map(|(_, v)| v.iter().flatten().copied()),
-    );
+    let (lo, hi) = log_bounds(c.groups.iter().flat_map(|(_, v)| v.iter().flatten().copied()));
     let mut chart = ChartBuilder::on(root)
         .caption(&c.title, ("sans-serif", 18))
         .margin(12)
@@ -222,13 +213,7 @@ where
         chart
             .draw_series(values.iter().enumerate().filter_map(|(i, v)| {
                 v.filter(|v| *v > 0.0).map(|v| {
-                    Rectangle::new(
-                        [
-                            (i as f64 + offset, lo),
-                            (i as f64 + offset + width * 0.92, v),
-                        ],
-                        col.filled(),
-                    )
+                    Rectangle::new([(i as f64 + offset, lo), (i as f64 + offset + width * 0.92, v)], col.filled())
                 })
             }))
             .map_err(s)?
@@ -245,13 +230,7 @@ where
     root.fill(&WHITE).map_err(s)?;
     let n = c.categories.len();
     let totals: Vec<f64> = (0..n)
-        .map(|i| {
-            c.stacks
-                .iter()
-                .map(|(_, v)| v.get(i).copied().unwrap_or(0.0))
-                .filter(|v| v.is_finite())
-                .sum()
-        })
+        .map(|i| c.stacks.iter().map(|(_, v)| v.get(i).copied().unwrap_or(0.0)).filter(|v| v.is_finite()).sum())
         .collect();
     let top = totals.iter().copied().fold(0.0f64, f64::max).max(1e-3) * 1.12;
     let mut chart = ChartBuilder::on(root)
@@ -280,12 +259,7 @@ where
                 let v = if v.is_finite() { v } else { 0.0 };
                 let b = base[i];
                 base[i] += v;
-                (v > 0.0).then(|| {
-                    Rectangle::new(
-                        [(i as f64 - 0.35, b), (i as f64 + 0.35, b + v)],
-                        col.filled(),
-                    )
-                })
+                (v > 0.0).then(|| Rectangle::new([(i as f64 - 0.35, b), (i as f64 + 0.35, b + v)], col.filled()))
             })
             .collect();
         chart
@@ -303,20 +277,9 @@ where
 {
     root.fill(&WHITE).map_err(s)?;
     let (xlo, xhi) =
-        c.x.iter()
-            .copied()
-            .filter(|v| *v > 0.0)
-            .fold((f64::INFINITY, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
-    let (xlo, xhi) = if xhi > 0.0 && xlo < xhi {
-        (xlo, xhi)
-    } else {
-        (0.1, 100.0)
-    };
-    let (ylo, yhi) = log_bounds(
-        c.lines
-            .iter()
-            .flat_map(|(_, v)| v.iter().flatten().copied()),
-    );
+        c.x.iter().copied().filter(|v| *v > 0.0).fold((f64::INFINITY, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
+    let (xlo, xhi) = if xhi > 0.0 && xlo < xhi { (xlo, xhi) } else { (0.1, 100.0) };
+    let (ylo, yhi) = log_bounds(c.lines.iter().flat_map(|(_, v)| v.iter().flatten().copied()));
     let mut chart = ChartBuilder::on(root)
         .caption(&c.title, ("sans-serif", 18))
         .margin(12)
@@ -333,27 +296,16 @@ where
         .draw()
         .map_err(s)?;
     // The first line (2-step) is drawn last so that no baseline hides it where they coincide.
-    for (j, (name, ys)) in c
-        .lines
-        .iter()
-        .enumerate()
-        .skip(1)
-        .chain(c.lines.iter().enumerate().take(1))
-    {
+    for (j, (name, ys)) in c.lines.iter().enumerate().skip(1).chain(c.lines.iter().enumerate().take(1)) {
         let col = color(j);
         let width = if j == 0 { 3 } else { 2 };
         let pts: Vec<(f64, f64)> =
-            c.x.iter()
-                .zip(ys)
-                .filter_map(|(&x, y)| y.filter(|v| v.is_finite() && *v > 0.0).map(|y| (x, y)))
-                .collect();
+            c.x.iter().zip(ys).filter_map(|(&x, y)| y.filter(|v| v.is_finite() && *v > 0.0).map(|y| (x, y))).collect();
         chart
             .draw_series(LineSeries::new(pts, col.stroke_width(width)))
             .map_err(s)?
             .label(name.as_str())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 16, y)], col.stroke_width(width))
-            });
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], col.stroke_width(width)));
     }
     legend_and_present(&mut chart, root)
 }
@@ -389,10 +341,7 @@ pub fn render(
     size: (u32, u32),
 ) -> Result<Vec<PathBuf>> {
     crate::font::ensure_fonts()?;
-    let fail = |problem: String| ReportError::Chart {
-        chart: stem.to_string(),
-        problem,
-    };
+    let fail = |problem: String| ReportError::Chart { chart: stem.to_string(), problem };
     let mut files = Vec::new();
     if format.png() {
         let path = out_dir.join(format!("{stem}.png"));

@@ -30,11 +30,7 @@ pub struct Ratios {
 
 /// `reference / value`, with 0/0 = 1 and x/0 = ∞.
 pub fn ratio(reference: f64, value: f64) -> f64 {
-    if value == 0.0 {
-        if reference == 0.0 { 1.0 } else { f64::INFINITY }
-    } else {
-        reference / value
-    }
+    if value == 0.0 { if reference == 0.0 { 1.0 } else { f64::INFINITY } } else { reference / value }
 }
 
 impl Ratios {
@@ -85,19 +81,13 @@ impl Comparison {
             min_accuracy: floor.min_accuracy(profiles),
             original_accuracy: profiles.original().accuracy,
             chosen: select_plan(profiles, &link, floor),
-            baselines: Baseline::ALL
-                .iter()
-                .map(|&b| (b, baseline(profiles, &link, floor, b)))
-                .collect(),
+            baselines: Baseline::ALL.iter().map(|&b| (b, baseline(profiles, &link, floor, b))).collect(),
         }
     }
 
     /// A baseline's plan, if feasible.
     pub fn baseline(&self, which: Baseline) -> Option<&Plan> {
-        self.baselines
-            .iter()
-            .find(|(b, _)| *b == which)
-            .and_then(|(_, p)| p.as_ref())
+        self.baselines.iter().find(|(b, _)| *b == which).and_then(|(_, p)| p.as_ref())
     }
 
     /// The paper's reference: the unpruned model at its best split, uncoded.
@@ -114,28 +104,15 @@ impl Comparison {
     /// latency breakdowns, and the ratios against the unpruned best split.
     pub fn render_text(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "link       {}, RTT {} ms",
-            format_bandwidth(self.link.bandwidth_bps),
-            trim(self.link.rtt_ms)
-        );
+        let _ =
+            writeln!(s, "link       {}, RTT {} ms", format_bandwidth(self.link.bandwidth_bps), trim(self.link.rtt_ms));
         let floor = match self.floor {
-            AccuracyFloor::MaxLoss(l) => format!(
-                "at most {:.2} points below the original's {:.2} %",
-                l * 100.0,
-                self.original_accuracy * 100.0
-            ),
-            AccuracyFloor::Absolute(_) => format!(
-                "absolute (original: {:.2} %)",
-                self.original_accuracy * 100.0
-            ),
+            AccuracyFloor::MaxLoss(l) => {
+                format!("at most {:.2} points below the original's {:.2} %", l * 100.0, self.original_accuracy * 100.0)
+            }
+            AccuracyFloor::Absolute(_) => format!("absolute (original: {:.2} %)", self.original_accuracy * 100.0),
         };
-        let _ = writeln!(
-            s,
-            "floor      accuracy >= {:.2} % ({floor})",
-            self.min_accuracy * 100.0
-        );
+        let _ = writeln!(s, "floor      accuracy >= {:.2} % ({floor})", self.min_accuracy * 100.0);
         let _ = writeln!(s);
         let _ = writeln!(
             s,
@@ -204,10 +181,8 @@ impl Comparison {
                 );
             }
             None => {
-                let _ = writeln!(
-                    s,
-                    "no ratios: the chosen plan or the unpruned reference is infeasible under this floor"
-                );
+                let _ =
+                    writeln!(s, "no ratios: the chosen plan or the unpruned reference is infeasible under this floor");
             }
         }
         s
@@ -220,9 +195,5 @@ fn trim(v: f64) -> String {
 }
 
 fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        s.chars().take(n - 1).collect::<String>() + "…"
-    }
+    if s.chars().count() <= n { s.to_string() } else { s.chars().take(n - 1).collect::<String>() + "…" }
 }

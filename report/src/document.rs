@@ -8,8 +8,7 @@ use tandem_planner::{AccuracyFloor, Baseline, CodingClass, LinkState, Plan, Prof
 
 use crate::charts::{Chart, ChartFormat, GroupedBars, LogLines, StackedBars, render};
 use crate::compare::{
-    Comparison, PAPER_COMPUTATION, PAPER_END_TO_END, PAPER_TRANSMISSION, Ratios, baseline_name,
-    ratio,
+    Comparison, PAPER_COMPUTATION, PAPER_END_TO_END, PAPER_TRANSMISSION, Ratios, baseline_name, ratio,
 };
 use crate::error::{ReportError, Result};
 use crate::inputs::describe_sides;
@@ -55,30 +54,18 @@ impl ReportOptions {
         let bad = |m: String| Err(ReportError::Options(m));
         let (from, to, n) = self.sweep;
         if !(from > 0.0 && to > from && to.is_finite() && (2..=1000).contains(&n)) {
-            return bad(format!(
-                "sweep must be 0 < from < to with 2..=1000 samples, got {:?}",
-                self.sweep
-            ));
+            return bad(format!("sweep must be 0 < from < to with 2..=1000 samples, got {:?}", self.sweep));
         }
         if !(self.rtt_ms.is_finite() && self.rtt_ms >= 0.0) {
-            return bad(format!(
-                "rtt must be finite and non-negative, got {}",
-                self.rtt_ms
-            ));
+            return bad(format!("rtt must be finite and non-negative, got {}", self.rtt_ms));
         }
         if !(self.breakdown_bps.is_finite() && self.breakdown_bps > 0.0)
-            || self
-                .headline_bps
-                .iter()
-                .any(|b| !(b.is_finite() && *b > 0.0))
+            || self.headline_bps.iter().any(|b| !(b.is_finite() && *b > 0.0))
         {
             return bad("bandwidths must be positive".into());
         }
         if self.size.0 < 200 || self.size.1 < 150 || self.size.0 > 4000 || self.size.1 > 4000 {
-            return bad(format!(
-                "chart size {:?} out of 200×150 ..= 4000×4000",
-                self.size
-            ));
+            return bad(format!("chart size {:?} out of 200×150 ..= 4000×4000", self.size));
         }
         Ok(())
     }
@@ -86,9 +73,7 @@ impl ReportOptions {
     /// The sweep's bandwidths, log-spaced.
     pub fn sweep_bps(&self) -> Vec<f64> {
         let (from, to, n) = self.sweep;
-        (0..n)
-            .map(|i| from * (to / from).powf(i as f64 / (n - 1) as f64))
-            .collect()
+        (0..n).map(|i| from * (to / from).powf(i as f64 / (n - 1) as f64)).collect()
     }
 }
 
@@ -104,13 +89,9 @@ pub struct ReportFiles {
 /// The step-1 model step 2 started from: the manifest's `step1_kept`, else the last step-1
 /// member within budget.
 pub fn step1_model(series: &Series) -> Option<&Member> {
-    series.step1_final().or_else(|| {
-        series
-            .members
-            .iter()
-            .rev()
-            .find(|m| matches!(m.kind, MemberKind::Step1 { .. }) && m.within_budget)
-    })
+    series
+        .step1_final()
+        .or_else(|| series.members.iter().rev().find(|m| matches!(m.kind, MemberKind::Step1 { .. }) && m.within_budget))
 }
 
 /// At each point, the step-2 member within budget with the fewest elements there.
@@ -139,18 +120,9 @@ pub fn elements_chart(series: &Series) -> GroupedBars {
         y_desc: "elements (log scale)".into(),
         categories: inner.iter().map(|&p| series.points[p].clone()).collect(),
         groups: vec![
-            (
-                "original".into(),
-                inner.iter().map(|&p| at(series.original(), p)).collect(),
-            ),
-            (
-                "step 1".into(),
-                inner.iter().map(|&p| at(step1_model(series), p)).collect(),
-            ),
-            (
-                "best step 2 within budget".into(),
-                inner.iter().map(|&p| at(best[p], p)).collect(),
-            ),
+            ("original".into(), inner.iter().map(|&p| at(series.original(), p)).collect()),
+            ("step 1".into(), inner.iter().map(|&p| at(step1_model(series), p)).collect()),
+            ("best step 2 within budget".into(), inner.iter().map(|&p| at(best[p], p)).collect()),
         ],
     }
 }
@@ -165,28 +137,16 @@ pub fn breakdown_chart(profiles: &Profiles, link: &LinkState, emulated: &str) ->
             let coding = if p.is_end() {
                 None
             } else {
-                p.codings
-                    .iter()
-                    .find(|c| c.class == CodingClass::Raw)
-                    .map(|c| c.coding.as_str())
+                p.codings.iter().find(|c| c.class == CodingClass::Raw).map(|c| c.coding.as_str())
             };
             evaluate(profiles, original.model_id, p.point, coding, link).ok()
         })
         .collect();
     let stage = |name: &str, f: fn(&Plan) -> f64| {
-        (
-            name.to_string(),
-            plans
-                .iter()
-                .map(|p| p.as_ref().map(f).unwrap_or(0.0))
-                .collect(),
-        )
+        (name.to_string(), plans.iter().map(|p| p.as_ref().map(f).unwrap_or(0.0)).collect())
     };
     StackedBars {
-        title: format!(
-            "Original model, uncoded, at {}{emulated}",
-            format_bandwidth(link.bandwidth_bps)
-        ),
+        title: format!("Original model, uncoded, at {}{emulated}", format_bandwidth(link.bandwidth_bps)),
         y_desc: "latency per image (ms)".into(),
         categories: original.points.iter().map(|p| p.name.clone()).collect(),
         stacks: vec![
@@ -202,42 +162,23 @@ pub fn breakdown_chart(profiles: &Profiles, link: &LinkState, emulated: &str) ->
 }
 
 /// The comparisons at every sweep bandwidth.
-pub fn sweep(
-    profiles: &Profiles,
-    bandwidths: &[f64],
-    rtt_ms: f64,
-    floor: AccuracyFloor,
-) -> Vec<Comparison> {
-    bandwidths
-        .iter()
-        .map(|&b| Comparison::new(profiles, LinkState::new(b, rtt_ms), floor))
-        .collect()
+pub fn sweep(profiles: &Profiles, bandwidths: &[f64], rtt_ms: f64, floor: AccuracyFloor) -> Vec<Comparison> {
+    bandwidths.iter().map(|&b| Comparison::new(profiles, LinkState::new(b, rtt_ms), floor)).collect()
 }
 
 /// End-to-end latency against bandwidth for 2-step and every baseline.
 pub fn sweep_chart(comparisons: &[Comparison], emulated: &str) -> LogLines {
     let total = |p: Option<&Plan>| p.map(|p| p.predicted.total_ms);
-    let mut lines = vec![(
-        "2-step (pruned series)".to_string(),
-        comparisons
-            .iter()
-            .map(|c| total(c.chosen.as_ref()))
-            .collect(),
-    )];
+    let mut lines =
+        vec![("2-step (pruned series)".to_string(), comparisons.iter().map(|c| total(c.chosen.as_ref())).collect())];
     for b in Baseline::ALL {
-        lines.push((
-            baseline_name(b).to_string(),
-            comparisons.iter().map(|c| total(c.baseline(b))).collect(),
-        ));
+        lines.push((baseline_name(b).to_string(), comparisons.iter().map(|c| total(c.baseline(b))).collect()));
     }
     LogLines {
         title: format!("End-to-end latency vs bandwidth{emulated}"),
         x_desc: "bandwidth (Mbit/s, log scale)".into(),
         y_desc: "latency per image (ms, log scale)".into(),
-        x: comparisons
-            .iter()
-            .map(|c| c.link.bandwidth_bps / 1e6)
-            .collect(),
+        x: comparisons.iter().map(|c| c.link.bandwidth_bps / 1e6).collect(),
         lines,
     }
 }
@@ -252,10 +193,7 @@ pub fn device_macs(series: &Series, plan: &Plan) -> Option<u64> {
 fn check_consistency(series: &Series, profiles: &Profiles) -> Result<()> {
     for m in profiles.models() {
         let member = series.member(m.model_id).map_err(|_| {
-            ReportError::Mismatch(format!(
-                "profiled model {} ({}) is not in the series",
-                m.model_id, m.name
-            ))
+            ReportError::Mismatch(format!("profiled model {} ({}) is not in the series", m.model_id, m.name))
         })?;
         if member.name != m.name {
             return Err(ReportError::Mismatch(format!(
@@ -289,18 +227,12 @@ fn pct(v: f64) -> String {
 fn plan_cell(p: Option<&Plan>) -> String {
     match p {
         None => "infeasible".into(),
-        Some(p) => format!(
-            "{} @ {} / {}",
-            p.model_name,
-            p.point_name,
-            p.coding.as_deref().unwrap_or("local")
-        ),
+        Some(p) => format!("{} @ {} / {}", p.model_name, p.point_name, p.coding.as_deref().unwrap_or("local")),
     }
 }
 
 fn ms_cell(p: Option<&Plan>) -> String {
-    p.map(|p| format!("{:.2}", p.predicted.total_ms))
-        .unwrap_or_else(|| "–".into())
+    p.map(|p| format!("{:.2}", p.predicted.total_ms)).unwrap_or_else(|| "–".into())
 }
 
 /// The paper's main table as markdown: elements at every inner split point for the original,
@@ -309,22 +241,11 @@ pub fn elements_table(series: &Series, original: &Member) -> String {
     let mut md = String::new();
     let best2 = best_step2(series);
     let s1 = step1_model(series);
-    let _ = writeln!(
-        md,
-        "| point | original | step 1 | best step 2 within budget | its accuracy |"
-    );
+    let _ = writeln!(md, "| point | original | step 1 | best step 2 within budget | its accuracy |");
     let _ = writeln!(md, "|---|---|---|---|---|");
-    for (p, best) in best2
-        .iter()
-        .enumerate()
-        .take(series.points.len().saturating_sub(1))
-        .skip(1)
-    {
-        let e = |m: Option<&Member>| {
-            m.and_then(|m| m.elements.get(p))
-                .map(|e| e.to_string())
-                .unwrap_or_else(|| "–".into())
-        };
+    for (p, best) in best2.iter().enumerate().take(series.points.len().saturating_sub(1)).skip(1) {
+        let e =
+            |m: Option<&Member>| m.and_then(|m| m.elements.get(p)).map(|e| e.to_string()).unwrap_or_else(|| "–".into());
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} {} | {} |",
@@ -340,34 +261,20 @@ pub fn elements_table(series: &Series, original: &Member) -> String {
 }
 
 /// Write `report.md` and its charts into `out_dir` (created if needed).
-pub fn write_report(
-    series: &Series,
-    profiles: &Profiles,
-    opts: &ReportOptions,
-    out_dir: &Path,
-) -> Result<ReportFiles> {
+pub fn write_report(series: &Series, profiles: &Profiles, opts: &ReportOptions, out_dir: &Path) -> Result<ReportFiles> {
     opts.validate()?;
     check_consistency(series, profiles)?;
     std::fs::create_dir_all(out_dir).map_err(|e| ReportError::io(out_dir, e))?;
     let floor = opts.floor.unwrap_or(AccuracyFloor::MaxLoss(series.budget));
     let emulated = match profiles.device().emulated_slowdown {
-        Some(r) => format!(
-            " (device emulated: {r}× {})",
-            short_machine(&profiles.device().machine)
-        ),
+        Some(r) => format!(" (device emulated: {r}× {})", short_machine(&profiles.device().machine)),
         None => String::new(),
     };
     let ext = opts.format.shown_extension();
     let mut charts = Vec::new();
 
     // Charts.
-    charts.extend(render(
-        &Chart::Grouped(elements_chart(series)),
-        out_dir,
-        "elements",
-        opts.format,
-        opts.size,
-    )?);
+    charts.extend(render(&Chart::Grouped(elements_chart(series)), out_dir, "elements", opts.format, opts.size)?);
     let breakdown_link = LinkState::new(opts.breakdown_bps, opts.rtt_ms);
     charts.extend(render(
         &Chart::Stacked(breakdown_chart(profiles, &breakdown_link, &emulated)),
@@ -388,14 +295,8 @@ pub fn write_report(
 
     // Text.
     let mut md = String::new();
-    let original = series
-        .original()
-        .ok_or_else(|| ReportError::Mismatch("the series has no original model".into()))?;
-    let _ = writeln!(
-        md,
-        "# tandem report: {} on {}\n",
-        series.base.arch, series.dataset
-    );
+    let original = series.original().ok_or_else(|| ReportError::Mismatch("the series has no original model".into()))?;
+    let _ = writeln!(md, "# tandem report: {} on {}\n", series.base.arch, series.dataset);
     let count = |f: fn(&MemberKind) -> bool| series.members.iter().filter(|m| f(&m.kind)).count();
     let _ = writeln!(
         md,
@@ -428,11 +329,9 @@ pub fn write_report(
         );
     }
     let floor_text = match floor {
-        AccuracyFloor::MaxLoss(l) => format!(
-            "at most {:.2} points below the original ({})",
-            l * 100.0,
-            pct(floor.min_accuracy(profiles))
-        ),
+        AccuracyFloor::MaxLoss(l) => {
+            format!("at most {:.2} points below the original ({})", l * 100.0, pct(floor.min_accuracy(profiles)))
+        }
         AccuracyFloor::Absolute(a) => format!("at least {}", pct(a)),
     };
     let _ = writeln!(
@@ -442,10 +341,7 @@ pub fn write_report(
     );
 
     // Headline ratios.
-    let _ = writeln!(
-        md,
-        "## Headline: 2-step vs the unpruned model at its best split (uncoded)\n"
-    );
+    let _ = writeln!(md, "## Headline: 2-step vs the unpruned model at its best split (uncoded)\n");
     let _ = writeln!(
         md,
         "Ratios are unpruned ÷ 2-step (higher is better). \"Computation\" is what the device computes before the split.\n"
@@ -464,28 +360,19 @@ pub fn write_report(
     );
     let macs_ratio = |c: &Comparison| -> Option<f64> {
         let (p, r) = (c.chosen.as_ref()?, c.reference()?);
-        Some(ratio(
-            device_macs(series, r)? as f64,
-            device_macs(series, p)? as f64,
-        ))
+        Some(ratio(device_macs(series, r)? as f64, device_macs(series, p)? as f64))
     };
     let headline: Vec<Comparison> = sweep(profiles, &opts.headline_bps, opts.rtt_ms, floor);
     for c in &headline {
         let r = c.ratios();
-        let f = |g: fn(&Ratios) -> f64| {
-            r.as_ref()
-                .map(|r| format_ratio(g(r)))
-                .unwrap_or_else(|| "–".into())
-        };
+        let f = |g: fn(&Ratios) -> f64| r.as_ref().map(|r| format_ratio(g(r))).unwrap_or_else(|| "–".into());
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} |",
             format_bandwidth(c.link.bandwidth_bps),
             f(|r| r.transmission),
             f(|r| r.device_compute),
-            macs_ratio(c)
-                .map(format_ratio)
-                .unwrap_or_else(|| "–".into()),
+            macs_ratio(c).map(format_ratio).unwrap_or_else(|| "–".into()),
             f(|r| r.end_to_end)
         );
     }
@@ -518,12 +405,8 @@ pub fn write_report(
         "Ratios are ∞ when the 2-step plan sends nothing (all local) or computes nothing on the device (offloads the input); the last row is the largest finite ratio of each column over the bandwidth sweep (each column on its own, like the paper's \"up to\").\n"
     );
     for c in &headline {
-        let _ = writeln!(
-            md,
-            "Plans at {}:\n\n```text\n{}```\n",
-            format_bandwidth(c.link.bandwidth_bps),
-            c.render_text()
-        );
+        let _ =
+            writeln!(md, "Plans at {}:\n\n```text\n{}```\n", format_bandwidth(c.link.bandwidth_bps), c.render_text());
     }
 
     // Elements.
@@ -533,11 +416,7 @@ pub fn write_report(
     md.push('\n');
 
     // Breakdown.
-    let _ = writeln!(
-        md,
-        "## Where the time goes: the original model at {}\n",
-        format_bandwidth(opts.breakdown_bps)
-    );
+    let _ = writeln!(md, "## Where the time goes: the original model at {}\n", format_bandwidth(opts.breakdown_bps));
     let _ = writeln!(md, "![latency breakdown](breakdown_original.{ext})\n");
 
     // Sweep.
@@ -550,11 +429,7 @@ pub fn write_report(
     let _ = writeln!(md);
     let _ = writeln!(md, "|---|---|---|{}", "---|".repeat(Baseline::ALL.len()));
     let step = (swept.len() / 6).max(1);
-    for c in swept.iter().step_by(step).chain(
-        swept
-            .last()
-            .filter(|_| !(swept.len() - 1).is_multiple_of(step)),
-    ) {
+    for c in swept.iter().step_by(step).chain(swept.last().filter(|_| !(swept.len() - 1).is_multiple_of(step))) {
         let _ = write!(
             md,
             "| {} | {} | {} |",
@@ -571,11 +446,7 @@ pub fn write_report(
 
     // Coding accuracy (if measured).
     let orig = profiles.original();
-    let measured = orig
-        .points
-        .iter()
-        .flat_map(|p| &p.codings)
-        .any(|c| c.accuracy.is_some());
+    let measured = orig.points.iter().flat_map(|p| &p.codings).any(|c| c.accuracy.is_some());
     let _ = writeln!(md, "## Coding of the original model's tensors\n");
     let _ = writeln!(
         md,
@@ -586,11 +457,8 @@ pub fn write_report(
             "; accuracy with lossy codings was not measured (profile with --accuracy-images)"
         }
     );
-    let codings: Vec<&str> = orig
-        .points
-        .first()
-        .map(|p| p.codings.iter().map(|c| c.coding.as_str()).collect())
-        .unwrap_or_default();
+    let codings: Vec<&str> =
+        orig.points.first().map(|p| p.codings.iter().map(|c| c.coding.as_str()).collect()).unwrap_or_default();
     let _ = write!(md, "| point |");
     for c in &codings {
         let _ = write!(md, " {c} |");

@@ -34,11 +34,7 @@ static REGISTERED: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::ne
 fn locate() -> std::result::Result<PathBuf, String> {
     if let Some(p) = std::env::var_os(FONT_ENV) {
         let p = PathBuf::from(p);
-        return if p.is_file() {
-            Ok(p)
-        } else {
-            Err(format!("{FONT_ENV}={} is not a file", p.display()))
-        };
+        return if p.is_file() { Ok(p) } else { Err(format!("{FONT_ENV}={} is not a file", p.display())) };
     }
     FONT_CANDIDATES.iter().map(PathBuf::from).find(|p| p.is_file()).ok_or_else(|| {
         format!("none of {FONT_CANDIDATES:?} exists: install the Debian package fonts-dejavu-core, or set {FONT_ENV} to a .ttf file")
@@ -59,8 +55,5 @@ fn register() -> std::result::Result<PathBuf, String> {
 
 /// Make sure chart text can be drawn; returns the font file used.
 pub fn ensure_fonts() -> Result<PathBuf> {
-    REGISTERED
-        .get_or_init(register)
-        .clone()
-        .map_err(ReportError::Font)
+    REGISTERED.get_or_init(register).clone().map_err(ReportError::Font)
 }

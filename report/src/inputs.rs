@@ -37,25 +37,17 @@ pub fn build_profiles(source: ProfileSource, slowdown: Option<f64>) -> Result<Pr
         ProfileSource::Pair { device, edge } => (device, edge),
     };
     let device = match slowdown {
-        Some(r) => device.slowed(r).map_err(|source| ReportError::Profile {
-            context: "--slowdown".into(),
-            source,
-        })?,
+        Some(r) => device.slowed(r).map_err(|source| ReportError::Profile { context: "--slowdown".into(), source })?,
         None => device,
     };
-    combine(&device, &edge).map_err(|source| ReportError::Profile {
-        context: "combining the device and edge profiles".into(),
-        source,
-    })
+    combine(&device, &edge)
+        .map_err(|source| ReportError::Profile { context: "combining the device and edge profiles".into(), source })
 }
 
 /// Read and validate a profile TOML file.
 pub fn read_profile(path: &Path) -> Result<Profile> {
     let text = std::fs::read_to_string(path).map_err(|e| ReportError::io(path, e))?;
-    Profile::from_toml_str(&text).map_err(|source| ReportError::Profile {
-        context: path.display().to_string(),
-        source,
-    })
+    Profile::from_toml_str(&text).map_err(|source| ReportError::Profile { context: path.display().to_string(), source })
 }
 
 /// The command-line form: `--profile P` alone, or `--device-profile` with `--edge-profile`.
@@ -67,10 +59,7 @@ pub fn load_profiles(
 ) -> Result<Profiles> {
     let source = match (profile, device, edge) {
         (Some(p), None, None) => ProfileSource::Single(read_profile(p)?),
-        (None, Some(d), Some(e)) => ProfileSource::Pair {
-            device: read_profile(d)?,
-            edge: read_profile(e)?,
-        },
+        (None, Some(d), Some(e)) => ProfileSource::Pair { device: read_profile(d)?, edge: read_profile(e)? },
         _ => {
             return Err(ReportError::Options(
                 "give either --profile P, or both --device-profile and --edge-profile".into(),
@@ -85,17 +74,11 @@ pub fn describe_sides(profiles: &Profiles) -> String {
     let d = profiles.device();
     let e = profiles.edge();
     let device = match d.emulated_slowdown {
-        Some(r) => format!(
-            "EMULATED as {r}× the times measured on {} ({} threads)",
-            d.machine, d.threads
-        ),
+        Some(r) => format!("EMULATED as {r}× the times measured on {} ({} threads)", d.machine, d.threads),
         None => format!("measured on {} ({} threads)", d.machine, d.threads),
     };
     let edge = match e.emulated_slowdown {
-        Some(r) => format!(
-            "EMULATED as {r}× the times measured on {} ({} threads)",
-            e.machine, e.threads
-        ),
+        Some(r) => format!("EMULATED as {r}× the times measured on {} ({} threads)", e.machine, e.threads),
         None => format!("measured on {} ({} threads)", e.machine, e.threads),
     };
     format!("device {device}; edge {edge}")

@@ -8,38 +8,18 @@ use tandem_planner::AccuracyFloor;
 use crate::error::UnitError;
 
 fn err(what: &'static str, input: &str, problem: impl Into<String>) -> UnitError {
-    UnitError {
-        what,
-        input: input.chars().take(40).collect(),
-        problem: problem.into(),
-    }
+    UnitError { what, input: input.chars().take(40).collect(), problem: problem.into() }
 }
 
 /// Split `"1.5 Mbit"` into `(1.5, "Mbit")`. The number is plain decimal (digits and one point).
-fn split_number<'a>(
-    what: &'static str,
-    input: &'a str,
-    example: &str,
-) -> Result<(f64, &'a str), UnitError> {
+fn split_number<'a>(what: &'static str, input: &'a str, example: &str) -> Result<(f64, &'a str), UnitError> {
     let s = input.trim();
-    let end = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
+    let end = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
     let (num, unit) = s.split_at(end);
     if num.is_empty() {
-        return Err(err(
-            what,
-            input,
-            format!("expected a number followed by a unit, e.g. {example}"),
-        ));
+        return Err(err(what, input, format!("expected a number followed by a unit, e.g. {example}")));
     }
-    let value: f64 = num.parse().map_err(|_| {
-        err(
-            what,
-            input,
-            format!("{num:?} is not a number (e.g. {example})"),
-        )
-    })?;
+    let value: f64 = num.parse().map_err(|_| err(what, input, format!("{num:?} is not a number (e.g. {example})")))?;
     if !value.is_finite() {
         return Err(err(what, input, "not a finite number"));
     }
@@ -55,11 +35,7 @@ pub fn parse_bandwidth(input: &str) -> Result<f64, UnitError> {
     const WHAT: &str = "bandwidth";
     let (value, unit) = split_number(WHAT, input, "1Mbit, 500kbit, 2MB/s")?;
     if unit.is_empty() {
-        return Err(err(
-            WHAT,
-            input,
-            "missing unit: write e.g. 1Mbit, 500kbit or 2MB/s",
-        ));
+        return Err(err(WHAT, input, "missing unit: write e.g. 1Mbit, 500kbit or 2MB/s"));
     }
     let (scale, rest) = match unit.chars().next() {
         Some('k' | 'K') => (1e3, &unit[1..]),
@@ -73,8 +49,7 @@ pub fn parse_bandwidth(input: &str) -> Result<f64, UnitError> {
     };
     let per_unit = match rest {
         "B/s" | "Bps" | "byte/s" | "bytes/s" | "Byte/s" | "Bytes/s" => 8.0,
-        r if ["bit", "bits", "bit/s", "bits/s", "bps", "b/s"]
-            .contains(&r.to_ascii_lowercase().as_str())
+        r if ["bit", "bits", "bit/s", "bits/s", "bps", "b/s"].contains(&r.to_ascii_lowercase().as_str())
             && r != "B/s" =>
         {
             1.0
@@ -83,9 +58,7 @@ pub fn parse_bandwidth(input: &str) -> Result<f64, UnitError> {
             return Err(err(
                 WHAT,
                 input,
-                format!(
-                    "unknown unit {unit:?}: use bit, kbit, Mbit, Gbit (per second) or kB/s, MB/s"
-                ),
+                format!("unknown unit {unit:?}: use bit, kbit, Mbit, Gbit (per second) or kB/s, MB/s"),
             ));
         }
     };
@@ -111,11 +84,7 @@ pub fn parse_duration_ms(input: &str) -> Result<f64, UnitError> {
         "ms" => 1.0,
         "s" | "sec" => 1e3,
         _ => {
-            return Err(err(
-                WHAT,
-                input,
-                format!("unknown unit {unit:?}: use ns, us, ms or s"),
-            ));
+            return Err(err(WHAT, input, format!("unknown unit {unit:?}: use ns, us, ms or s")));
         }
     };
     Ok(value * scale)
@@ -141,10 +110,7 @@ pub fn parse_percent(input: &str) -> Result<f64, UnitError> {
 /// The accuracy floor from the command line: `--max-loss` in percentage points below the
 /// original, or `--min-accuracy` in percent. Exactly one must be given. A minimum accuracy of
 /// at most 1 % is refused as a probable fraction (`0.9` meant as 90 %).
-pub fn accuracy_floor(
-    max_loss_pp: Option<&str>,
-    min_accuracy_pct: Option<&str>,
-) -> Result<AccuracyFloor, UnitError> {
+pub fn accuracy_floor(max_loss_pp: Option<&str>, min_accuracy_pct: Option<&str>) -> Result<AccuracyFloor, UnitError> {
     match (max_loss_pp, min_accuracy_pct) {
         (Some(loss), None) => Ok(AccuracyFloor::MaxLoss(parse_percent(loss)? / 100.0)),
         (None, Some(acc)) => {
@@ -158,16 +124,8 @@ pub fn accuracy_floor(
             }
             Ok(AccuracyFloor::Absolute(pct / 100.0))
         }
-        (Some(_), Some(_)) => Err(err(
-            "accuracy floor",
-            "",
-            "give either --max-loss or --min-accuracy, not both",
-        )),
-        (None, None) => Err(err(
-            "accuracy floor",
-            "",
-            "give --max-loss PP or --min-accuracy PERCENT",
-        )),
+        (Some(_), Some(_)) => Err(err("accuracy floor", "", "give either --max-loss or --min-accuracy, not both")),
+        (None, None) => Err(err("accuracy floor", "", "give --max-loss PP or --min-accuracy PERCENT")),
     }
 }
 

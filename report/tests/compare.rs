@@ -2,68 +2,55 @@
 //! split; profile pairing and emulation.
 
 use tandem_planner::{
-    AccuracyFloor, Baseline, CodingClass, CodingCost, LinkState, ModelKind, ModelProfile,
-    PointProfile, Profile, Provenance, Role,
+    AccuracyFloor, Baseline, CodingClass, CodingCost, LinkState, ModelKind, ModelProfile, PointProfile, Profile,
+    Provenance, Role,
 };
 use tandem_report::compare::{Comparison, ratio};
 use tandem_report::{ProfileSource, build_profiles, describe_sides};
 
 fn coding(name: &str, class: CodingClass, bytes: f64, accuracy: Option<f64>) -> CodingCost {
-    CodingCost {
-        coding: name.into(),
-        class,
-        bytes,
-        encode_ms: 0.1,
-        decode_ms: 0.1,
-        accuracy,
-    }
+    CodingCost { coding: name.into(), class, bytes, encode_ms: 0.1, decode_ms: 0.1, accuracy }
 }
 
 /// Three models: the original (95 %), a pruned one (94 %) sending 10× less at pool1, and a
 /// heavily pruned one (90 %) sending 100× less. A lossy coding at the original's pool1 costs 6
 /// points.
 fn profile() -> Profile {
-    let model =
-        |id: u32, name: &str, kind, accuracy: f64, pool1_bytes: f64, compute: f64| ModelProfile {
-            model_id: id,
-            name: name.into(),
-            kind,
-            accuracy,
-            points: vec![
-                PointProfile {
-                    point: 0,
-                    name: "input".into(),
-                    device_ms: 0.0,
-                    edge_ms: 2.0 * compute,
-                    elements: 1024,
-                    codings: vec![coding("f32", CodingClass::Raw, 4176.0, None)],
-                },
-                PointProfile {
-                    point: 1,
-                    name: "pool1".into(),
-                    device_ms: compute,
-                    edge_ms: compute,
-                    elements: 4096,
-                    codings: vec![
-                        coding("f32", CodingClass::Raw, pool1_bytes, None),
-                        coding(
-                            "q4-lz4",
-                            CodingClass::Lossy,
-                            pool1_bytes / 8.0,
-                            Some(accuracy - 0.06),
-                        ),
-                    ],
-                },
-                PointProfile {
-                    point: 2,
-                    name: "end".into(),
-                    device_ms: 2.0 * compute,
-                    edge_ms: 0.0,
-                    elements: 10,
-                    codings: vec![],
-                },
-            ],
-        };
+    let model = |id: u32, name: &str, kind, accuracy: f64, pool1_bytes: f64, compute: f64| ModelProfile {
+        model_id: id,
+        name: name.into(),
+        kind,
+        accuracy,
+        points: vec![
+            PointProfile {
+                point: 0,
+                name: "input".into(),
+                device_ms: 0.0,
+                edge_ms: 2.0 * compute,
+                elements: 1024,
+                codings: vec![coding("f32", CodingClass::Raw, 4176.0, None)],
+            },
+            PointProfile {
+                point: 1,
+                name: "pool1".into(),
+                device_ms: compute,
+                edge_ms: compute,
+                elements: 4096,
+                codings: vec![
+                    coding("f32", CodingClass::Raw, pool1_bytes, None),
+                    coding("q4-lz4", CodingClass::Lossy, pool1_bytes / 8.0, Some(accuracy - 0.06)),
+                ],
+            },
+            PointProfile {
+                point: 2,
+                name: "end".into(),
+                device_ms: 2.0 * compute,
+                edge_ms: 0.0,
+                elements: 10,
+                codings: vec![],
+            },
+        ],
+    };
     Profile {
         provenance: Provenance {
             role: Role::Edge,
@@ -73,22 +60,8 @@ fn profile() -> Profile {
         },
         models: vec![
             model(0, "original", ModelKind::Original, 0.95, 16_464.0, 4.0),
-            model(
-                1,
-                "step1-3",
-                ModelKind::Step1 { iter: 3 },
-                0.94,
-                1_680.0,
-                1.0,
-            ),
-            model(
-                2,
-                "step2-conv1-k9",
-                ModelKind::Step2 { layer: 1, iter: 9 },
-                0.90,
-                248.0,
-                0.5,
-            ),
+            model(1, "step1-3", ModelKind::Step1 { iter: 3 }, 0.94, 1_680.0, 1.0),
+            model(2, "step2-conv1-k9", ModelKind::Step2 { layer: 1, iter: 9 }, 0.90, 248.0, 0.5),
         ],
     }
 }
@@ -103,12 +76,7 @@ fn plans_meet_the_floor_and_a_looser_floor_is_never_slower() {
         let c = Comparison::new(&profiles, link, floor);
         let min = 0.95 - loss;
         let chosen = c.chosen.as_ref().expect("the original always qualifies");
-        assert!(
-            chosen.accuracy >= min - 1e-9,
-            "loss {loss}: chose {} at {}",
-            chosen.model_name,
-            chosen.accuracy
-        );
+        assert!(chosen.accuracy >= min - 1e-9, "loss {loss}: chose {} at {}", chosen.model_name, chosen.accuracy);
         for (b, plan) in &c.baselines {
             if let Some(p) = plan {
                 assert!(p.accuracy >= min - 1e-9, "{b:?}");
@@ -121,14 +89,8 @@ fn plans_meet_the_floor_and_a_looser_floor_is_never_slower() {
         assert!(chosen.predicted.total_ms <= previous + 1e-9);
         previous = chosen.predicted.total_ms;
         let text = c.render_text();
-        assert!(
-            text.contains("2-step (chosen)") && text.contains(&chosen.model_name),
-            "{text}"
-        );
-        assert!(
-            text.contains(&format!("accuracy >= {:.2} %", min * 100.0)),
-            "{text}"
-        );
+        assert!(text.contains("2-step (chosen)") && text.contains(&chosen.model_name), "{text}");
+        assert!(text.contains(&format!("accuracy >= {:.2} %", min * 100.0)), "{text}");
     }
     // At 2 points of loss the 90 % model and every q4 coding are out; the 94 % model is in.
     let c = Comparison::new(&profiles, link, AccuracyFloor::MaxLoss(0.02));
@@ -137,35 +99,19 @@ fn plans_meet_the_floor_and_a_looser_floor_is_never_slower() {
     assert_ne!(chosen.coding.as_deref(), Some("q4-lz4"));
     // At 5 points the 90 % model is allowed (uncoded) and sends least; q4 is still out.
     let c = Comparison::new(&profiles, link, AccuracyFloor::MaxLoss(0.05));
-    assert_eq!(
-        c.chosen.as_ref().map(|p| p.model_name.as_str()),
-        Some("step2-conv1-k9")
-    );
+    assert_eq!(c.chosen.as_ref().map(|p| p.model_name.as_str()), Some("step2-conv1-k9"));
 }
 
 #[test]
 fn ratios_are_against_the_unpruned_best_uncoded_split() {
     let profiles = build_profiles(ProfileSource::Single(profile()), Some(10.0)).expect("profiles");
-    let c = Comparison::new(
-        &profiles,
-        LinkState::mbps(1.0, 0.0),
-        AccuracyFloor::MaxLoss(0.02),
-    );
-    let (chosen, reference) = (
-        c.chosen.as_ref().expect("chosen"),
-        c.reference().expect("reference"),
-    );
+    let c = Comparison::new(&profiles, LinkState::mbps(1.0, 0.0), AccuracyFloor::MaxLoss(0.02));
+    let (chosen, reference) = (c.chosen.as_ref().expect("chosen"), c.reference().expect("reference"));
     assert_eq!(reference.model_name, "original");
     assert!(reference.coding.as_deref().is_none_or(|n| n == "f32"));
     let r = c.ratios().expect("ratios");
-    assert_eq!(
-        r.transmission,
-        ratio(reference.cost.bytes, chosen.cost.bytes)
-    );
-    assert_eq!(
-        r.end_to_end,
-        reference.predicted.total_ms / chosen.predicted.total_ms
-    );
+    assert_eq!(r.transmission, ratio(reference.cost.bytes, chosen.cost.bytes));
+    assert_eq!(r.end_to_end, reference.predicted.total_ms / chosen.predicted.total_ms);
     assert!(r.end_to_end >= 1.0);
     assert!(c.render_text().contains("vs the unpruned best split"));
     assert_eq!(ratio(0.0, 0.0), 1.0);
@@ -175,19 +121,12 @@ fn ratios_are_against_the_unpruned_best_uncoded_split() {
 #[test]
 fn an_unreachable_floor_is_reported_not_a_panic() {
     let profiles = build_profiles(ProfileSource::Single(profile()), None).expect("profiles");
-    let c = Comparison::new(
-        &profiles,
-        LinkState::mbps(10.0, 5.0),
-        AccuracyFloor::Absolute(0.99),
-    );
+    let c = Comparison::new(&profiles, LinkState::mbps(10.0, 5.0), AccuracyFloor::Absolute(0.99));
     assert!(c.chosen.is_none());
     assert!(c.baselines.iter().all(|(_, p)| p.is_none()));
     assert!(c.ratios().is_none());
     let text = c.render_text();
-    assert!(
-        text.contains("nothing meets the floor") && text.contains("no ratios"),
-        "{text}"
-    );
+    assert!(text.contains("nothing meets the floor") && text.contains("no ratios"), "{text}");
 }
 
 #[test]
@@ -198,37 +137,16 @@ fn pairing_and_emulation_are_labelled() {
     let slow = build_profiles(ProfileSource::Single(profile()), Some(10.0)).expect("profiles");
     assert_eq!(slow.device().emulated_slowdown, Some(10.0));
     assert!(describe_sides(&slow).contains("EMULATED as 10×"));
-    assert_eq!(
-        slow.original().points[1].device_ms,
-        40.0,
-        "device side slowed"
-    );
-    assert_eq!(
-        slow.original().points[1].edge_ms,
-        4.0,
-        "edge side as measured"
-    );
+    assert_eq!(slow.original().points[1].device_ms, 40.0, "device side slowed");
+    assert_eq!(slow.original().points[1].edge_ms, 4.0, "edge side as measured");
     // A device profile passed as the edge is refused by the planner's role check.
     let mut device = profile();
     device.provenance.role = Role::Device;
-    let err = build_profiles(
-        ProfileSource::Pair {
-            device: device.clone(),
-            edge: device,
-        },
-        None,
-    )
-    .expect_err("wrong role");
+    let err =
+        build_profiles(ProfileSource::Pair { device: device.clone(), edge: device }, None).expect_err("wrong role");
     assert!(err.to_string().contains("edge"), "{err}");
     assert!(build_profiles(ProfileSource::Single(profile()), Some(-1.0)).is_err());
     // Baselines are all there, in the documented order.
-    let c = Comparison::new(
-        &slow,
-        LinkState::mbps(1.0, 0.0),
-        AccuracyFloor::MaxLoss(0.02),
-    );
-    assert_eq!(
-        c.baselines.iter().map(|(b, _)| *b).collect::<Vec<_>>(),
-        Baseline::ALL
-    );
+    let c = Comparison::new(&slow, LinkState::mbps(1.0, 0.0), AccuracyFloor::MaxLoss(0.02));
+    assert_eq!(c.baselines.iter().map(|(b, _)| *b).collect::<Vec<_>>(), Baseline::ALL);
 }

@@ -10,13 +10,7 @@ use tandem_report::{ProfileSource, ReportError, ReportOptions, build_profiles, w
 use crate::fixture::{test_images, tiny_series};
 
 fn quick_profile(dir: &std::path::Path) -> tandem_planner::Profile {
-    let opts = ProfileOptions {
-        warmup: 0,
-        runs: 1,
-        images: 1,
-        accuracy_images: 8,
-        ..ProfileOptions::default()
-    };
+    let opts = ProfileOptions { warmup: 0, runs: 1, images: 1, accuracy_images: 8, ..ProfileOptions::default() };
     profile_series_on(dir, Role::Edge, &opts, &test_images()).expect("profile")
 }
 
@@ -25,24 +19,13 @@ fn report_writes_markdown_and_every_chart() {
     let series_dir = tempfile::tempdir().expect("tempdir");
     let out = tempfile::tempdir().expect("tempdir");
     let series = tiny_series(series_dir.path());
-    let profiles = build_profiles(
-        ProfileSource::Single(quick_profile(series_dir.path())),
-        Some(10.0),
-    )
-    .expect("profiles");
-    let opts = ReportOptions {
-        format: ChartFormat::Both,
-        sweep: (1e5, 1e8, 7),
-        rtt_ms: 20.0,
-        ..ReportOptions::default()
-    };
+    let profiles =
+        build_profiles(ProfileSource::Single(quick_profile(series_dir.path())), Some(10.0)).expect("profiles");
+    let opts =
+        ReportOptions { format: ChartFormat::Both, sweep: (1e5, 1e8, 7), rtt_ms: 20.0, ..ReportOptions::default() };
     let files = write_report(&series, &profiles, &opts, out.path()).expect("report");
 
-    let names: Vec<String> = files
-        .charts
-        .iter()
-        .filter_map(|p| p.file_name()?.to_str().map(String::from))
-        .collect();
+    let names: Vec<String> = files.charts.iter().filter_map(|p| p.file_name()?.to_str().map(String::from)).collect();
     assert_eq!(
         names,
         [
@@ -56,21 +39,12 @@ fn report_writes_markdown_and_every_chart() {
     );
     for chart in &files.charts {
         let bytes = std::fs::read(chart).expect("chart file");
-        assert!(
-            bytes.len() > 1000,
-            "{} is {} bytes",
-            chart.display(),
-            bytes.len()
-        );
+        assert!(bytes.len() > 1000, "{} is {} bytes", chart.display(), bytes.len());
         if chart.extension().is_some_and(|e| e == "png") {
             assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}", chart.display());
         } else {
             let text = String::from_utf8(bytes).expect("svg is text");
-            assert!(
-                text.contains("<svg") && text.contains("<text"),
-                "{}",
-                chart.display()
-            );
+            assert!(text.contains("<svg") && text.contains("<text"), "{}", chart.display());
         }
     }
     let md = std::fs::read_to_string(&files.markdown).expect("report.md");
@@ -108,11 +82,7 @@ fn elements_chart_follows_the_manifest_and_ignores_members_over_budget() {
     // with the over-budget one (id 4), which is never chosen.
     assert_eq!(best[10].map(|m| m.id), Some(3));
     assert!(best.iter().flatten().all(|m| m.within_budget));
-    assert_eq!(
-        chart.groups[2].1[2],
-        Some((2 * 16 * 16) as f64),
-        "pool1: conv1_2 pruned to 2"
-    );
+    assert_eq!(chart.groups[2].1[2], Some((2 * 16 * 16) as f64), "pool1: conv1_2 pruned to 2");
 }
 
 #[test]
@@ -123,7 +93,6 @@ fn a_profile_of_another_series_is_refused() {
     let mut profile = quick_profile(a.path());
     profile.models[1].name = "someone-else".into();
     let profiles = build_profiles(ProfileSource::Single(profile), None).expect("profiles");
-    let err = write_report(&series, &profiles, &ReportOptions::default(), out.path())
-        .expect_err("mismatch");
+    let err = write_report(&series, &profiles, &ReportOptions::default(), out.path()).expect_err("mismatch");
     assert!(matches!(err, ReportError::Mismatch(_)), "{err}");
 }

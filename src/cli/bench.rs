@@ -7,8 +7,8 @@ use burn::tensor::{Distribution, Tensor};
 use clap::{Args, ValueEnum};
 use std::time::Instant;
 use tandem_models::data::synthetic;
-use tandem_models::train::{train, Schedule, TrainConfig};
-use tandem_models::zoo::{scaled_widths, Arch, Net, NetSpec};
+use tandem_models::train::{Schedule, TrainConfig, train};
+use tandem_models::zoo::{Arch, Net, NetSpec, scaled_widths};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum What {
@@ -50,7 +50,13 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
                 // Warm-up steps, then timed steps, on synthetic 1×32×32 images (I/O excluded).
                 let n = a.batch_size * (a.runs + 3);
                 let data = synthetic(1, 10, n, 1, 1);
-                let cfg = TrainConfig { epochs: 3.0 / (a.runs + 3) as f64, batch_size: a.batch_size, schedule: Schedule::Constant, augment: true, ..TrainConfig::default() };
+                let cfg = TrainConfig {
+                    epochs: 3.0 / (a.runs + 3) as f64,
+                    batch_size: a.batch_size,
+                    schedule: Schedule::Constant,
+                    augment: true,
+                    ..TrainConfig::default()
+                };
                 let net = Net::new(&spec, &dev);
                 let (net, _) = train(net, &data.train, &cfg, "warm-up", false)?;
                 let cfg = TrainConfig { epochs: a.runs as f64 / (a.runs + 3) as f64, ..cfg };
@@ -58,7 +64,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
                 let (_, report) = train(net, &data.train, &cfg, "bench", false)?;
                 println!(
                     "train  {} x{mult}: {:.1} img/s at batch {} ({} steps, {:.2} M MACs/img, {on})",
-                    a.model, report.images as f64 / report.wall_s, a.batch_size, report.steps, spec.total_macs() as f64 / 1e6
+                    a.model,
+                    report.images as f64 / report.wall_s,
+                    a.batch_size,
+                    report.steps,
+                    spec.total_macs() as f64 / 1e6
                 );
             }
             What::Latency => {
@@ -77,7 +87,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
                 times.sort_by(f64::total_cmp);
                 println!(
                     "latency {} x{mult}: median {:.2} ms, p90 {:.2} ms, min {:.2} ms over {} runs at batch 1 ({on})",
-                    a.model, times[times.len() / 2], times[times.len() * 9 / 10], times[0], times.len()
+                    a.model,
+                    times[times.len() / 2],
+                    times[times.len() * 9 / 10],
+                    times[0],
+                    times.len()
                 );
             }
         }

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tandem_models::checkpoint;
 use tandem_models::data::{self, DataSource, Splits};
-use tandem_models::prune::{prune, PruneConfig};
+use tandem_models::prune::{PruneConfig, prune};
 use tandem_models::train::{Schedule, TrainConfig};
-use tandem_models::zoo::{scaled_widths, Arch, NetSpec};
+use tandem_models::zoo::{Arch, NetSpec, scaled_widths};
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -50,7 +50,8 @@ pub(super) fn tandem<S: AsRef<str>>(args: &[S]) -> anyhow::Result<()> {
     let name = args.first().copied().unwrap_or_default();
     println!("  $ tandem {}", args.join(" "));
     let exe = std::env::current_exe().context("locating the tandem binary")?;
-    let status = std::process::Command::new(exe).args(&args).status().with_context(|| format!("running tandem {name}"))?;
+    let status =
+        std::process::Command::new(exe).args(&args).status().with_context(|| format!("running tandem {name}"))?;
     anyhow::ensure!(status.success(), "`tandem {name}` failed ({status})");
     Ok(())
 }
@@ -71,7 +72,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
 
     stage(2, "2-step pruning", &started);
     let series_dir = a.dir.join("series");
-    let text = std::fs::read_to_string(&a.prune_config).with_context(|| format!("reading {}", a.prune_config.display()))?;
+    let text =
+        std::fs::read_to_string(&a.prune_config).with_context(|| format!("reading {}", a.prune_config.display()))?;
     let cfg = PruneConfig::from_toml(&text, &a.prune_config)?;
     let t = Instant::now();
     let mut say = |line: &str| println!("  [{:>5.0} s] {line}", t.elapsed().as_secs_f64());
@@ -79,17 +81,39 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     println!("  series: {} models in {}", series.members.len(), series_dir.display());
 
     let slowdown = a.slowdown.to_string();
-    stage(3, &format!("profile every model and split point (edge: this machine; device: emulated {slowdown}× slower)"), &started);
+    stage(
+        3,
+        &format!("profile every model and split point (edge: this machine; device: emulated {slowdown}× slower)"),
+        &started,
+    );
     let edge_profile = a.dir.join("profile-edge.toml");
     let device_profile = a.dir.join("profile-device.toml");
     let series_arg = series_dir.display().to_string();
     if !edge_profile.is_file() {
-        tandem(&["profile", "--series", &series_arg, "--role", "edge", "--accuracy-images", "100", "--out", &edge_profile.display().to_string()])?;
+        tandem(&[
+            "profile",
+            "--series",
+            &series_arg,
+            "--role",
+            "edge",
+            "--accuracy-images",
+            "100",
+            "--out",
+            &edge_profile.display().to_string(),
+        ])?;
     } else {
         println!("  reusing {}", edge_profile.display());
     }
     if !device_profile.is_file() {
-        tandem(&["profile", "--series", &series_arg, "--role", "device", "--out", &device_profile.display().to_string()])?;
+        tandem(&[
+            "profile",
+            "--series",
+            &series_arg,
+            "--role",
+            "device",
+            "--out",
+            &device_profile.display().to_string(),
+        ])?;
     } else {
         println!("  reusing {}", device_profile.display());
     }
@@ -98,15 +122,35 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     println!("  the link runs 10 Mbit/s then drops to 1 Mbit/s (configs/links/step-10-1.toml); the device is");
     println!("  emulated as {slowdown}x slower than this machine, in the runtime and the planner");
     tandem(&[
-        "run", "--config", &a.run_config.display().to_string(), "--series", &series_arg, "--device-profile",
-        &device_profile.display().to_string(), "--edge-profile", &edge_profile.display().to_string(), "--slowdown", &slowdown,
+        "run",
+        "--config",
+        &a.run_config.display().to_string(),
+        "--series",
+        &series_arg,
+        "--device-profile",
+        &device_profile.display().to_string(),
+        "--edge-profile",
+        &edge_profile.display().to_string(),
+        "--slowdown",
+        &slowdown,
     ])?;
 
     stage(5, "report with charts", &started);
     let report = a.dir.join("report");
     tandem(&[
-        "report", "--series", &series_arg, "--device-profile", &device_profile.display().to_string(), "--edge-profile",
-        &edge_profile.display().to_string(), "--slowdown", &slowdown, "--rtt", "2ms", "--out", &report.display().to_string(),
+        "report",
+        "--series",
+        &series_arg,
+        "--device-profile",
+        &device_profile.display().to_string(),
+        "--edge-profile",
+        &edge_profile.display().to_string(),
+        "--slowdown",
+        &slowdown,
+        "--rtt",
+        "2ms",
+        "--out",
+        &report.display().to_string(),
     ])?;
     println!("  open {}", report.join("report.md").display());
 

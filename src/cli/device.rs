@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use prometheus::Registry;
-use tandem_actors::config::{self, DeviceConfig, SourceKind};
-use tandem_actors::device::{Device, DeviceSettings, Queues};
-use tandem_actors::link::LinkState;
-use tandem_actors::emulation::Slowdown;
 use tandem_actors::config::ControllerConfig;
+use tandem_actors::config::{self, DeviceConfig, SourceKind};
 use tandem_actors::controller::{Controller, ControllerMetrics, ControllerSettings, SwapEvent, SwapResult};
+use tandem_actors::device::{Device, DeviceSettings, Queues};
+use tandem_actors::emulation::Slowdown;
+use tandem_actors::link::LinkState;
 use tandem_actors::metrics::{DeviceMetrics, serve_with_floor};
 use tandem_actors::plan::PlanSpec;
 use tandem_models::data::{self, DataSource};
@@ -191,21 +191,33 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
     a.adapt.apply(&mut cfg);
     cfg.validate()?;
     let edge = cfg.edge.clone().context("no edge address: pass --edge HOST:PORT or set `edge` in the config")?;
-    let series_dir = cfg.series.clone().context("no series directory: pass --series DIR or set `series` in the config")?;
-    let plan_text = cfg.plan.clone().context("no plan: pass --plan MODEL_ID:POINT[:CODING] or set `plan` in the config")?;
-    let series = Series::load(&series_dir).with_context(|| format!("reading the series in {}", series_dir.display()))?;
+    let series_dir =
+        cfg.series.clone().context("no series directory: pass --series DIR or set `series` in the config")?;
+    let plan_text =
+        cfg.plan.clone().context("no plan: pass --plan MODEL_ID:POINT[:CODING] or set `plan` in the config")?;
+    let series =
+        Series::load(&series_dir).with_context(|| format!("reading the series in {}", series_dir.display()))?;
     let plan = plan_text.parse::<PlanSpec>()?.resolve(&series)?;
     let slowdown = cfg.emulation()?;
-    let planner = cfg.controller.as_ref().map(|c| load_planner(c, slowdown.factor(), &series, &series_dir)).transpose()?;
+    let planner =
+        cfg.controller.as_ref().map(|c| load_planner(c, slowdown.factor(), &series, &series_dir)).transpose()?;
     let frames = match cfg.camera.source {
-        SourceKind::FashionMnist => data::load(&DataSource::FashionMnist, cfg.camera.data_dir.as_deref()).context("loading Fashion-MNIST")?.test,
+        SourceKind::FashionMnist => {
+            data::load(&DataSource::FashionMnist, cfg.camera.data_dir.as_deref()).context("loading Fashion-MNIST")?.test
+        }
         SourceKind::Synthetic => data::synthetic(series.base.in_channels, series.base.num_classes, 0, 512, 7).test,
     };
     let settings = DeviceSettings {
         series: series_dir,
         plan,
         camera: cfg.camera_settings(),
-        queues: Queues { front: cfg.queues.front, encoder: cfg.queues.encoder, link: cfg.queues.link, ledger: cfg.queues.ledger, samples: if planner.is_some() { 256 } else { 0 } },
+        queues: Queues {
+            front: cfg.queues.front,
+            encoder: cfg.queues.encoder,
+            link: cfg.queues.link,
+            ledger: cfg.queues.ledger,
+            samples: if planner.is_some() { 256 } else { 0 },
+        },
         link: cfg.link_settings(edge.clone())?,
         drain: cfg.drain(),
         connect_wait: Duration::from_millis(cfg.link.connect_wait_ms),
@@ -213,7 +225,10 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
         slowdown,
     };
     if slowdown != Slowdown::NONE {
-        println!("device emulated {}x slower than this machine (front inference and encoding stretched)", slowdown.factor());
+        println!(
+            "device emulated {}x slower than this machine (front inference and encoding stretched)",
+            slowdown.factor()
+        );
     }
     let duration = cfg.camera.duration_ms.map(Duration::from_millis);
     let rt = runtime()?;
@@ -347,7 +362,11 @@ pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Resolve `host:port` to one socket address.
 pub(super) async fn resolve(addr: &str) -> anyhow::Result<std::net::SocketAddr> {
     use anyhow::Context;
-    tokio::net::lookup_host(addr).await.with_context(|| format!("resolving {addr}"))?.next().with_context(|| format!("{addr} resolves to nothing"))
+    tokio::net::lookup_host(addr)
+        .await
+        .with_context(|| format!("resolving {addr}"))?
+        .next()
+        .with_context(|| format!("{addr} resolves to nothing"))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -376,12 +395,19 @@ pub(super) async fn terminated() {
 /// that prices match the runtime). The
 /// profiles must describe this series — same model ids, names and points — or every plan the
 /// controller picked would name models the edge cannot serve.
-fn load_planner(c: &ControllerConfig, slowdown: f64, series: &Series, series_dir: &std::path::Path) -> anyhow::Result<tandem_report::planner::Planner> {
+fn load_planner(
+    c: &ControllerConfig,
+    slowdown: f64,
+    series: &Series,
+    series_dir: &std::path::Path,
+) -> anyhow::Result<tandem_report::planner::Planner> {
     let read = |p: &std::path::Path| -> anyhow::Result<tandem_report::planner::Profile> {
         let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
         tandem_report::planner::Profile::from_toml_str(&text).with_context(|| format!("parsing {}", p.display()))
     };
-    let (Some(dp), Some(ep)) = (&c.device_profile, &c.edge_profile) else { anyhow::bail!("the controller needs --device-profile and --edge-profile") };
+    let (Some(dp), Some(ep)) = (&c.device_profile, &c.edge_profile) else {
+        anyhow::bail!("the controller needs --device-profile and --edge-profile")
+    };
     let mut device = read(dp)?;
     if slowdown != 1.0 {
         device = device.slowed(slowdown)?;
@@ -393,7 +419,11 @@ fn load_planner(c: &ControllerConfig, slowdown: f64, series: &Series, series_dir
         anyhow::ensure!(
             member.is_some_and(|s| s.name == m.name && s.elements.len() == m.points.len()),
             "profile {} describes model {} ({:?}), which series {} does not hold with that name and {} points: re-run `tandem profile` on this series",
-            dp.display(), m.model_id, m.name, series_dir.display(), m.points.len()
+            dp.display(),
+            m.model_id,
+            m.name,
+            series_dir.display(),
+            m.points.len()
         );
     }
     Ok(tandem_report::planner::Planner::new(profiles, c.settings().hysteresis)?)

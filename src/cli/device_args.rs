@@ -2,8 +2,8 @@
 //! bench). The online runtime (`edge`, `device`, `run`) and `profile` always run on the CPU.
 
 use burn::tensor::Device;
-use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Args;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use tandem_models::device::{self, DeviceKind};
 
 /// The `--device` flag, flattened into each offline command.

@@ -92,7 +92,13 @@ pub fn run(a: EdgeArgs) -> anyhow::Result<()> {
             (false, false) => "plain TCP, no token",
         };
         let edge = EdgeServer::start(listener, settings, metrics.clone()).await?;
-        println!("edge listening on {} (series {}, {} workers, max {} devices; {security})", edge.addr, series.display(), cfg.workers, cfg.max_connections);
+        println!(
+            "edge listening on {} (series {}, {} workers, max {} devices; {security})",
+            edge.addr,
+            series.display(),
+            cfg.workers,
+            cfg.max_connections
+        );
         if let Some(h) = &http {
             println!("metrics on http://{}/metrics", h.addr);
         }

@@ -33,7 +33,8 @@ pub struct InfoArgs {
 
 pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     let dev = a.compute.device(false)?;
-    let (net, card) = checkpoint::load(&a.model_dir, &dev).with_context(|| format!("loading {}", a.model_dir.display()))?;
+    let (net, card) =
+        checkpoint::load(&a.model_dir, &dev).with_context(|| format!("loading {}", a.model_dir.display()))?;
     let splits = data::load(&a.dataset, a.data.as_deref())?;
     let test = match a.limit {
         Some(n) => splits.test.take(n),
@@ -42,7 +43,10 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         test.channels == card.spec.in_channels && test.num_classes == card.spec.num_classes,
         "model expects {} channels / {} classes, data set has {} / {}",
-        card.spec.in_channels, card.spec.num_classes, test.channels, test.num_classes
+        card.spec.in_channels,
+        card.spec.num_classes,
+        test.channels,
+        test.num_classes
     );
     let acc = evaluate(&net, &test, 200);
     println!("{}: test accuracy {:.2} % on {} images", a.model_dir.display(), acc * 100.0, test.len());
@@ -52,21 +56,40 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
 pub fn info(a: InfoArgs) -> anyhow::Result<()> {
     let card = checkpoint::read_card(&a.model_dir)?;
     let s = &card.spec;
-    println!("model      {} ({} in-channels, {} classes, {}x{} input)", s.arch, s.in_channels, s.num_classes, s.input_size, s.input_size);
+    println!(
+        "model      {} ({} in-channels, {} classes, {}x{} input)",
+        s.arch, s.in_channels, s.num_classes, s.input_size, s.input_size
+    );
     println!("widths     {:?}", s.widths);
     println!("params     {}", s.params());
     println!("MACs       {} ({:.2} M)", s.total_macs(), s.total_macs() as f64 / 1e6);
     if let Some(acc) = card.accuracy {
         println!("accuracy   {:.2} %", acc * 100.0);
     }
-    println!("produced   {} on {}, {} epochs, {:.0} s; {}", card.provenance.stage, card.provenance.dataset, card.provenance.epochs, card.provenance.wall_s, card.provenance.detail);
+    println!(
+        "produced   {} on {}, {} epochs, {:.0} s; {}",
+        card.provenance.stage,
+        card.provenance.dataset,
+        card.provenance.epochs,
+        card.provenance.wall_s,
+        card.provenance.detail
+    );
     println!();
-    println!("{:>3}  {:<8} {:>14} {:>10} {:>12} {:>12} {:>12}", "#", "point", "shape", "elements", "f32 bytes", "MACs before", "MACs after");
+    println!(
+        "{:>3}  {:<8} {:>14} {:>10} {:>12} {:>12} {:>12}",
+        "#", "point", "shape", "elements", "f32 bytes", "MACs before", "MACs after"
+    );
     for p in s.points() {
         let shape = p.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
         println!(
             "{:>3}  {:<8} {:>14} {:>10} {:>12} {:>12} {:>12}",
-            p.index, p.name, shape, p.elements(), p.elements() * 4, s.macs_between(0, p.index), s.macs_between(p.index, s.end())
+            p.index,
+            p.name,
+            shape,
+            p.elements(),
+            p.elements() * 4,
+            s.macs_between(0, p.index),
+            s.macs_between(p.index, s.end())
         );
     }
     Ok(())

@@ -1,7 +1,6 @@
 //! `tandem plan`: the best (model, split, coding) for a link and an accuracy floor, next to the
 //! baselines, with the ratios against the unpruned best split.
 
-
 use clap::{ArgGroup, Args};
 use tandem_report::planner::LinkState;
 use tandem_report::units::{accuracy_floor, parse_bandwidth, parse_duration_ms};
@@ -35,10 +34,7 @@ pub fn run(a: PlanArgs) -> anyhow::Result<()> {
     println!("times      {}", describe_sides(&profiles));
     print!("{}", comparison.render_text());
     if comparison.chosen.is_none() {
-        anyhow::bail!(
-            "no plan meets the accuracy floor ({:.2} %)",
-            comparison.min_accuracy * 100.0
-        );
+        anyhow::bail!("no plan meets the accuracy floor ({:.2} %)", comparison.min_accuracy * 100.0);
     }
     Ok(())
 }

@@ -10,9 +10,7 @@ use tandem_models::data::DataSource;
 use tandem_models::series::Series;
 use tandem_profiler::codec::Coding;
 use tandem_profiler::planner::{Profile, Role};
-use tandem_profiler::{
-    DumpOptions, ProfileOptions, dump_tensors, load_test_set, profile_series_on,
-};
+use tandem_profiler::{DumpOptions, ProfileOptions, dump_tensors, load_test_set, profile_series_on};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum RoleArg {
@@ -78,18 +76,12 @@ fn parse_codings(s: &str) -> anyhow::Result<Vec<Coding>> {
     s.split(',')
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .map(|t| {
-            t.parse::<Coding>()
-                .with_context(|| format!("--codings: {t:?}"))
-        })
+        .map(|t| t.parse::<Coding>().with_context(|| format!("--codings: {t:?}")))
         .collect()
 }
 
 pub fn run(a: ProfileArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        a.out.is_some() || a.dump_tensors.is_some(),
-        "nothing to do: give --out and/or --dump-tensors"
-    );
+    anyhow::ensure!(a.out.is_some() || a.dump_tensors.is_some(), "nothing to do: give --out and/or --dump-tensors");
     let role = match (a.role, a.slowdown) {
         (RoleArg::Edge, Some(_)) => {
             anyhow::bail!("--slowdown emulates a device: use --role device")
@@ -97,24 +89,13 @@ pub fn run(a: ProfileArgs) -> anyhow::Result<()> {
         (RoleArg::Device, _) => Role::Device,
         (RoleArg::Edge, None) => Role::Edge,
     };
-    let series = Series::load(&a.series)
-        .with_context(|| format!("loading the series in {}", a.series.display()))?;
-    let test = load_test_set(&series, a.dataset.as_ref(), a.data.as_deref())
-        .context("loading the test images")?;
+    let series = Series::load(&a.series).with_context(|| format!("loading the series in {}", a.series.display()))?;
+    let test = load_test_set(&series, a.dataset.as_ref(), a.data.as_deref()).context("loading the test images")?;
 
     if let Some(dir) = &a.dump_tensors {
-        let opts = DumpOptions {
-            model: a.dump_model,
-            points: a.dump_points.clone(),
-            images: a.dump_images,
-        };
+        let opts = DumpOptions { model: a.dump_model, points: a.dump_points.clone(), images: a.dump_images };
         let dumped = dump_tensors(&a.series, &opts, &test, dir)?;
-        println!(
-            "wrote {} tensors to {} (use TANDEM_CODEC_TENSORS={})",
-            dumped.len(),
-            dir.display(),
-            dir.display()
-        );
+        println!("wrote {} tensors to {} (use TANDEM_CODEC_TENSORS={})", dumped.len(), dir.display(), dir.display());
     }
     let Some(out) = &a.out else { return Ok(()) };
 
@@ -134,9 +115,9 @@ pub fn run(a: ProfileArgs) -> anyhow::Result<()> {
     };
     if accuracy_images == 0 && opts.effective_codings().iter().any(|c| !c.is_lossless()) {
         match role {
-            Role::Edge => tracing::warn!(
-                "lossy codings profiled without accuracy: the planner will assume they cost none"
-            ),
+            Role::Edge => {
+                tracing::warn!("lossy codings profiled without accuracy: the planner will assume they cost none")
+            }
             Role::Device => tracing::info!(
                 "no coding accuracy measured: the planner takes it from the edge profile (pass --accuracy-images N to use this profile alone)"
             ),
@@ -151,8 +132,7 @@ pub fn run(a: ProfileArgs) -> anyhow::Result<()> {
     };
     let toml = profile.to_toml_string()?;
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
     let tmp = out.with_extension("toml.tmp");
     std::fs::write(&tmp, toml).with_context(|| format!("writing {}", tmp.display()))?;
@@ -163,10 +143,7 @@ pub fn run(a: ProfileArgs) -> anyhow::Result<()> {
 
 fn print_summary(profile: &Profile, a: &ProfileOptions, wall: f64, out: &std::path::Path) {
     let p = &profile.provenance;
-    let emulated = p
-        .emulated_slowdown
-        .map(|r| format!(", device EMULATED as {r}× this machine"))
-        .unwrap_or_default();
+    let emulated = p.emulated_slowdown.map(|r| format!(", device EMULATED as {r}× this machine")).unwrap_or_default();
     println!(
         "profiled {} models on {} ({} threads{emulated}) in {wall:.1} s: {} runs, {} images, {} accuracy images -> {}",
         profile.models.len(),
@@ -180,11 +157,8 @@ fn print_summary(profile: &Profile, a: &ProfileOptions, wall: f64, out: &std::pa
     let Some(original) = profile.original() else {
         return;
     };
-    let names: Vec<&str> = original
-        .points
-        .first()
-        .map(|pt| pt.codings.iter().map(|c| c.coding.as_str()).collect())
-        .unwrap_or_default();
+    let names: Vec<&str> =
+        original.points.first().map(|pt| pt.codings.iter().map(|c| c.coding.as_str()).collect()).unwrap_or_default();
     println!(
         "\noriginal model `{}`: head / tail ms and bytes per image (accuracy with lossy coding when measured)",
         original.name

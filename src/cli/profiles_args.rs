@@ -29,7 +29,12 @@ impl ProfileSource {
             self.profile.is_some() || self.device_profile.is_some(),
             "give --profile P, or --device-profile P --edge-profile Q"
         );
-        load_profiles(self.profile.as_deref(), self.device_profile.as_deref(), self.edge_profile.as_deref(), self.slowdown)
-            .context("loading profiles")
+        load_profiles(
+            self.profile.as_deref(),
+            self.device_profile.as_deref(),
+            self.edge_profile.as_deref(),
+            self.slowdown,
+        )
+        .context("loading profiles")
     }
 }

@@ -6,7 +6,7 @@ use clap::Args;
 use std::path::PathBuf;
 use std::time::Instant;
 use tandem_models::data::{self, DataSource};
-use tandem_models::prune::{prune_on, PruneConfig};
+use tandem_models::prune::{PruneConfig, prune_on};
 use tandem_models::series::{MemberKind, Series};
 
 #[derive(Args, Debug)]
@@ -49,7 +49,13 @@ pub fn run(a: PruneArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut say = |line: &str| println!("[{:>6.0} s] {line}", started.elapsed().as_secs_f64());
     let series = prune_on(&dev, &a.model_dir, &a.out, &cfg, &splits, a.resume, true, &mut say)?;
-    println!("series of {} models in {} ({:.0} s on {})\n", series.members.len(), a.out.display(), started.elapsed().as_secs_f64(), a.compute.kind);
+    println!(
+        "series of {} models in {} ({:.0} s on {})\n",
+        series.members.len(),
+        a.out.display(),
+        started.elapsed().as_secs_f64(),
+        a.compute.kind
+    );
     print_series(&series);
     Ok(())
 }
@@ -75,10 +81,21 @@ fn print_series(s: &Series) {
         return;
     };
     let step1 = s.step1_final().unwrap_or(orig);
-    println!("{} on {}, preset {}, budget {:.1} points; {} models", s.base.arch, s.dataset, s.preset, s.budget * 100.0, s.members.len());
+    println!(
+        "{} on {}, preset {}, budget {:.1} points; {} models",
+        s.base.arch,
+        s.dataset,
+        s.preset,
+        s.budget * 100.0,
+        s.members.len()
+    );
     println!(
         "original {:.2} % {:.2} M MACs | step 1 ({}) {:.2} % {:.2} M MACs ({:.1}× fewer)\n",
-        orig.accuracy * 100.0, orig.macs as f64 / 1e6, step1.name, step1.accuracy * 100.0, step1.macs as f64 / 1e6,
+        orig.accuracy * 100.0,
+        orig.macs as f64 / 1e6,
+        step1.name,
+        step1.accuracy * 100.0,
+        step1.macs as f64 / 1e6,
         orig.macs as f64 / step1.macs.max(1) as f64
     );
     println!("{:<8} {:>10} {:>10} {:>10} {:>9} {:>8}", "point", "original", "step 1", "step 2", "acc", "ratio");
@@ -93,7 +110,12 @@ fn print_series(s: &Series) {
         let (e2, acc) = best.map_or((step1.elements[p.index], step1.accuracy), |m| (m.elements[p.index], m.accuracy));
         println!(
             "{:<8} {:>10} {:>10} {:>10} {:>8.2}% {:>7.1}×",
-            p.name, orig.elements[p.index], step1.elements[p.index], e2, acc * 100.0, orig.elements[p.index] as f64 / e2.max(1) as f64
+            p.name,
+            orig.elements[p.index],
+            step1.elements[p.index],
+            e2,
+            acc * 100.0,
+            orig.elements[p.index] as f64 / e2.max(1) as f64
         );
     }
 }

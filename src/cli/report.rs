@@ -36,8 +36,7 @@ pub struct ReportArgs {
 }
 
 pub fn run(a: ReportArgs) -> anyhow::Result<()> {
-    let series = Series::load(&a.series)
-        .with_context(|| format!("loading the series in {}", a.series.display()))?;
+    let series = Series::load(&a.series).with_context(|| format!("loading the series in {}", a.series.display()))?;
     let profiles = a.profiles.load()?;
     let floor = match (&a.max_loss, &a.min_accuracy) {
         (None, None) => None,
@@ -51,10 +50,6 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
         ..ReportOptions::default()
     };
     let files = write_report(&series, &profiles, &opts, &a.out)?;
-    println!(
-        "wrote {} and {} charts",
-        files.markdown.display(),
-        files.charts.len()
-    );
+    println!("wrote {} and {} charts", files.markdown.display(), files.charts.len());
     Ok(())
 }

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use anyhow::Context;
 use super::demo::tandem;
+use anyhow::Context;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use tandem_models::series::Series;
@@ -121,7 +121,13 @@ struct MeasureSection {
 
 impl Default for MeasureSection {
     fn default() -> Self {
-        MeasureSection { slowdown: 10.0, delay_ms: 2, bandwidths_mbps: vec![1.0, 5.0, 20.0], duration_s: 8.0, run_config: "configs/demo.toml".into() }
+        MeasureSection {
+            slowdown: 10.0,
+            delay_ms: 2,
+            bandwidths_mbps: vec![1.0, 5.0, 20.0],
+            duration_s: 8.0,
+            run_config: "configs/demo.toml".into(),
+        }
     }
 }
 
@@ -135,15 +141,44 @@ impl ReproduceConfig {
             path.display(),
             c.name
         );
-        anyhow::ensure!(c.prune.config.is_some() != c.prune.preset.is_some(), "{}: [prune] needs exactly one of `config` or `preset`", path.display());
-        anyhow::ensure!(c.train.width_mult > 0.0 && c.train.width_mult <= 4.0 && c.train.epochs > 0.0, "{}: [train] width_mult must be in (0, 4] and epochs positive", path.display());
+        anyhow::ensure!(
+            c.prune.config.is_some() != c.prune.preset.is_some(),
+            "{}: [prune] needs exactly one of `config` or `preset`",
+            path.display()
+        );
+        anyhow::ensure!(
+            c.train.width_mult > 0.0 && c.train.width_mult <= 4.0 && c.train.epochs > 0.0,
+            "{}: [train] width_mult must be in (0, 4] and epochs positive",
+            path.display()
+        );
         let m = &c.measure;
-        anyhow::ensure!((1.0..=1000.0).contains(&m.slowdown), "{}: measure.slowdown must be in [1, 1000]", path.display());
-        anyhow::ensure!(m.bandwidths_mbps.iter().all(|b| b.is_finite() && *b >= 0.01 && *b <= 10_000.0), "{}: measure.bandwidths_mbps must be in [0.01, 10000]", path.display());
-        anyhow::ensure!(m.duration_s >= 1.0 && m.duration_s <= 3600.0, "{}: measure.duration_s must be in [1, 3600]", path.display());
+        anyhow::ensure!(
+            (1.0..=1000.0).contains(&m.slowdown),
+            "{}: measure.slowdown must be in [1, 1000]",
+            path.display()
+        );
+        anyhow::ensure!(
+            m.bandwidths_mbps.iter().all(|b| b.is_finite() && *b >= 0.01 && *b <= 10_000.0),
+            "{}: measure.bandwidths_mbps must be in [0.01, 10000]",
+            path.display()
+        );
+        anyhow::ensure!(
+            m.duration_s >= 1.0 && m.duration_s <= 3600.0,
+            "{}: measure.duration_s must be in [1, 3600]",
+            path.display()
+        );
         anyhow::ensure!(m.delay_ms <= 10_000, "{}: measure.delay_ms must be at most 10000", path.display());
-        anyhow::ensure!(m.run_config.is_file(), "{}: measure.run_config {} is not a file", path.display(), m.run_config.display());
-        anyhow::ensure!(c.profile.images >= 1 && c.profile.accuracy_images <= 10_000, "{}: [profile] images must be at least 1", path.display());
+        anyhow::ensure!(
+            m.run_config.is_file(),
+            "{}: measure.run_config {} is not a file",
+            path.display(),
+            m.run_config.display()
+        );
+        anyhow::ensure!(
+            c.profile.images >= 1 && c.profile.accuracy_images <= 10_000,
+            "{}: [profile] images must be at least 1",
+            path.display()
+        );
         Ok(c)
     }
 }
@@ -193,8 +228,19 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         println!("  reusing {}", path("base"));
     } else {
         let mut train = strings(&[
-            "train", "--model", &cfg.train.model, "--width-mult", &cfg.train.width_mult.to_string(), "--epochs", &cfg.train.epochs.to_string(),
-            "--seed", &cfg.train.seed.to_string(), "--device", &device, "--out", &path("base"),
+            "train",
+            "--model",
+            &cfg.train.model,
+            "--width-mult",
+            &cfg.train.width_mult.to_string(),
+            "--epochs",
+            &cfg.train.epochs.to_string(),
+            "--seed",
+            &cfg.train.seed.to_string(),
+            "--device",
+            &device,
+            "--out",
+            &path("base"),
         ]);
         if let Some(n) = cfg.train.limit_train {
             train.extend(strings(&["--limit-train", &n.to_string()]));
@@ -226,8 +272,17 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             continue;
         }
         tandem(&strings(&[
-            "profile", "--series", &path("series"), "--role", role, "--images", &cfg.profile.images.to_string(), "--accuracy-images",
-            &accuracy.to_string(), "--out", &out,
+            "profile",
+            "--series",
+            &path("series"),
+            "--role",
+            role,
+            "--images",
+            &cfg.profile.images.to_string(),
+            "--accuracy-images",
+            &accuracy.to_string(),
+            "--out",
+            &out,
         ]))?;
     }
     timings.push(("profile", t.elapsed().as_secs_f64()));
@@ -236,17 +291,36 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
     let m = &cfg.measure;
     let rtt = format!("{}ms", 2 * m.delay_ms);
     let slowdown = m.slowdown.to_string();
-    let profile_flags = strings(&["--device-profile", &path("profile-device.toml"), "--edge-profile", &path("profile-edge.toml"), "--slowdown", &slowdown]);
+    let profile_flags = strings(&[
+        "--device-profile",
+        &path("profile-device.toml"),
+        "--edge-profile",
+        &path("profile-edge.toml"),
+        "--slowdown",
+        &slowdown,
+    ]);
     let mut report = strings(&["report", "--series", &path("series"), "--rtt", &rtt, "--out", &path("report")]);
     report.extend(profile_flags.iter().cloned());
     tandem(&report)?;
 
     let series = Series::load(&dir.join("series")).with_context(|| format!("loading {}", path("series")))?;
-    let profiles = tandem_report::load_profiles(None, Some(&dir.join("profile-device.toml")), Some(&dir.join("profile-edge.toml")), Some(m.slowdown))?;
+    let profiles = tandem_report::load_profiles(
+        None,
+        Some(&dir.join("profile-device.toml")),
+        Some(&dir.join("profile-edge.toml")),
+        Some(m.slowdown),
+    )?;
     let measured = if a.no_measure {
         Vec::new()
     } else {
-        stage(5, &format!("end-to-end latency on the runtime: device emulated {}×, {} bandwidths", m.slowdown, m.bandwidths_mbps.len()));
+        stage(
+            5,
+            &format!(
+                "end-to-end latency on the runtime: device emulated {}×, {} bandwidths",
+                m.slowdown,
+                m.bandwidths_mbps.len()
+            ),
+        );
         let t = Instant::now();
         let rows = measure(&cfg, &dir, &series, &profiles, &profile_flags)?;
         timings.push(("measure", t.elapsed().as_secs_f64()));
@@ -311,7 +385,13 @@ fn plan_arg(p: &Plan) -> String {
     }
 }
 
-fn measure(cfg: &ReproduceConfig, dir: &Path, series: &Series, profiles: &Profiles, profile_flags: &[String]) -> anyhow::Result<Vec<Measured>> {
+fn measure(
+    cfg: &ReproduceConfig,
+    dir: &Path,
+    series: &Series,
+    profiles: &Profiles,
+    profile_flags: &[String],
+) -> anyhow::Result<Vec<Measured>> {
     let m = &cfg.measure;
     let links = dir.join("links");
     std::fs::create_dir_all(&links).with_context(|| format!("creating {}", links.display()))?;
@@ -319,7 +399,8 @@ fn measure(cfg: &ReproduceConfig, dir: &Path, series: &Series, profiles: &Profil
     let mut rows = Vec::new();
     for &mbps in &m.bandwidths_mbps {
         let trace = links.join(format!("const-{mbps}mbit.toml"));
-        std::fs::write(&trace, constant_trace(mbps, m.delay_ms)).with_context(|| format!("writing {}", trace.display()))?;
+        std::fs::write(&trace, constant_trace(mbps, m.delay_ms))
+            .with_context(|| format!("writing {}", trace.display()))?;
         let c = Comparison::new(profiles, LinkState::new(mbps * 1e6, 2.0 * m.delay_ms as f64), floor);
         let Some(chosen) = c.chosen.clone() else {
             println!("  {mbps} Mbit/s: no plan meets the accuracy floor; skipped");
@@ -332,21 +413,38 @@ fn measure(cfg: &ReproduceConfig, dir: &Path, series: &Series, profiles: &Profil
             }
         }
         let common = strings(&[
-            "run", "--config", &m.run_config.display().to_string(), "--series", &dir.join("series").display().to_string(), "--trace",
-            &trace.display().to_string(), "--duration", &format!("{}s", m.duration_s),
+            "run",
+            "--config",
+            &m.run_config.display().to_string(),
+            "--series",
+            &dir.join("series").display().to_string(),
+            "--trace",
+            &trace.display().to_string(),
+            "--duration",
+            &format!("{}s", m.duration_s),
         ]);
         let mut adaptive = common.clone();
         adaptive.extend(profile_flags.iter().cloned());
         adaptive.extend(strings(&["--floor", &format!("loss={}", series.budget)]));
         let stats = run_measured(&adaptive)?;
         let end = stats.controller.clone();
-        println!("  {mbps:>6} Mbit/s  {ADAPTIVE:<34} predicted {:>8.2} ms  measured {:>8.2} ms  ({end:?})", chosen.predicted.total_ms, stats.mean_ms);
+        println!(
+            "  {mbps:>6} Mbit/s  {ADAPTIVE:<34} predicted {:>8.2} ms  measured {:>8.2} ms  ({end:?})",
+            chosen.predicted.total_ms, stats.mean_ms
+        );
         let priced = end.as_ref().map(|e| (profiles.calibrated(e.calibration), e.link));
         let calibrated = |p: &Plan| {
             let (profiles, link) = priced.as_ref()?;
             evaluate(profiles, p.model_id, p.point, p.coding.as_deref(), link).ok().map(|c| c.predicted.total_ms)
         };
-        rows.push(Measured { mbps, label: ADAPTIVE.into(), choice: "controller".into(), predicted_ms: chosen.predicted.total_ms, calibrated_ms: end.as_ref().map(|e| e.predicted_ms), run: stats });
+        rows.push(Measured {
+            mbps,
+            label: ADAPTIVE.into(),
+            choice: "controller".into(),
+            predicted_ms: chosen.predicted.total_ms,
+            calibrated_ms: end.as_ref().map(|e| e.predicted_ms),
+            run: stats,
+        });
         // The same choice is run once per bandwidth, whatever rows share it.
         let mut seen: BTreeMap<String, RunStats> = BTreeMap::new();
         for (label, p) in plans {
@@ -361,8 +459,18 @@ fn measure(cfg: &ReproduceConfig, dir: &Path, series: &Series, profiles: &Profil
                     s
                 }
             };
-            println!("  {mbps:>6} Mbit/s  {label:<34} predicted {:>8.2} ms  measured {:>8.2} ms  ({choice})", p.predicted.total_ms, stats.mean_ms);
-            rows.push(Measured { mbps, label, choice, predicted_ms: p.predicted.total_ms, calibrated_ms: calibrated(&p), run: stats });
+            println!(
+                "  {mbps:>6} Mbit/s  {label:<34} predicted {:>8.2} ms  measured {:>8.2} ms  ({choice})",
+                p.predicted.total_ms, stats.mean_ms
+            );
+            rows.push(Measured {
+                mbps,
+                label,
+                choice,
+                predicted_ms: p.predicted.total_ms,
+                calibrated_ms: calibrated(&p),
+                run: stats,
+            });
         }
     }
     Ok(rows)
@@ -394,7 +502,13 @@ fn run_measured(args: &[String]) -> anyhow::Result<RunStats> {
 /// The numbers of the device summary `tandem run` prints (`frames    captured …` and
 /// `e2e       mean …` lines).
 fn parse_run(stdout: &str) -> anyhow::Result<RunStats> {
-    let line = |prefix: &str| stdout.lines().rev().find(|l| l.starts_with(prefix)).with_context(|| format!("no `{prefix}` line in the summary"));
+    let line = |prefix: &str| {
+        stdout
+            .lines()
+            .rev()
+            .find(|l| l.starts_with(prefix))
+            .with_context(|| format!("no `{prefix}` line in the summary"))
+    };
     use super::run_cmd::number_after;
     let frames = line("frames ")?;
     let e2e = line("e2e  ")?;
@@ -430,7 +544,14 @@ fn parse_controller(stdout: &str) -> Option<ControllerEnd> {
     })
 }
 
-fn render(cfg: &ReproduceConfig, a: &ReproduceArgs, series: &Series, profiles: &Profiles, measured: &[Measured], timings: &[(&str, f64)]) -> anyhow::Result<String> {
+fn render(
+    cfg: &ReproduceConfig,
+    a: &ReproduceArgs,
+    series: &Series,
+    profiles: &Profiles,
+    measured: &[Measured],
+    timings: &[(&str, f64)],
+) -> anyhow::Result<String> {
     let mut md = String::new();
     let original = series.original().context("the series has no original model")?;
     let m = &cfg.measure;
@@ -445,7 +566,15 @@ fn render(cfg: &ReproduceConfig, a: &ReproduceArgs, series: &Series, profiles: &
         m.slowdown,
         m.delay_ms
     );
-    let _ = write!(md, "Base: {} ×{}, {:.2} % test accuracy, {:.2} M MACs, protocol `{}`. ", series.base.arch, cfg.train.width_mult, original.accuracy * 100.0, original.macs as f64 / 1e6, series.preset);
+    let _ = write!(
+        md,
+        "Base: {} ×{}, {:.2} % test accuracy, {:.2} M MACs, protocol `{}`. ",
+        series.base.arch,
+        cfg.train.width_mult,
+        original.accuracy * 100.0,
+        original.macs as f64 / 1e6,
+        series.preset
+    );
     if let Some(s1) = step1_model(series) {
         let _ = write!(
             md,
@@ -460,9 +589,13 @@ fn render(cfg: &ReproduceConfig, a: &ReproduceArgs, series: &Series, profiles: &
     if !cfg.reference.trim().is_empty() {
         let _ = writeln!(md, "Reference: {}\n", cfg.reference.trim());
     }
-    let _ = writeln!(md, "**Elements at each split point** (the paper's main table; accuracies on the full test set):\n");
+    let _ =
+        writeln!(md, "**Elements at each split point** (the paper's main table; accuracies on the full test set):\n");
     md.push_str(&elements_table(series, original));
-    let _ = writeln!(md, "\n**Transmission at the pool points, bytes on the wire per image** (80-byte frame header included):\n");
+    let _ = writeln!(
+        md,
+        "\n**Transmission at the pool points, bytes on the wire per image** (80-byte frame header included):\n"
+    );
     md.push_str(&transmission_table(series, profiles));
     if !measured.is_empty() {
         let _ = writeln!(
@@ -470,7 +603,10 @@ fn render(cfg: &ReproduceConfig, a: &ReproduceArgs, series: &Series, profiles: &
             "\n**End-to-end latency measured on the runtime** (edge and device as two processes, {} s per run at the config's FPS). *Profiled* = the planner's price for the same plan and the nominal link, from the offline profiles alone. *Calibrated* = the price after online calibration: the device and edge compute scales the adaptive run at that bandwidth learned from its own frames, at its controller's final bandwidth and RTT estimate — for the fixed plans a prediction from measurements of *other* plans; for the adaptive row, the controller's own prediction for the plan it ended on:\n",
             m.duration_s
         );
-        let _ = writeln!(md, "| bandwidth | plan | run as | profiled ms | calibrated ms | measured mean ms | p50 ms | error, profiled | error, calibrated | results / captured |");
+        let _ = writeln!(
+            md,
+            "| bandwidth | plan | run as | profiled ms | calibrated ms | measured mean ms | p50 ms | error, profiled | error, calibrated | results / captured |"
+        );
         let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
         let error = |predicted: f64, measured: f64| format!("{:+.0} %", (measured / predicted - 1.0) * 100.0);
         for r in measured {
@@ -490,13 +626,21 @@ fn render(cfg: &ReproduceConfig, a: &ReproduceArgs, series: &Series, profiles: &
                 r.run.captured
             );
         }
-        let _ = writeln!(md, "\n**Measured ratios** (baseline mean ÷ 2-step adaptive mean; the paper: 4.81× end-to-end vs the unpruned best split):\n");
-        let _ = writeln!(md, "| bandwidth | vs unpruned best split (uncoded) | vs unpruned best split (coded) | vs input offload | vs all on device |");
+        let _ = writeln!(
+            md,
+            "\n**Measured ratios** (baseline mean ÷ 2-step adaptive mean; the paper: 4.81× end-to-end vs the unpruned best split):\n"
+        );
+        let _ = writeln!(
+            md,
+            "| bandwidth | vs unpruned best split (uncoded) | vs unpruned best split (coded) | vs input offload | vs all on device |"
+        );
         let _ = writeln!(md, "|---|---|---|---|---|");
         for &mbps in &m.bandwidths_mbps {
             let get = |label: &str| measured.iter().find(|r| r.mbps == mbps && r.label == label).map(|r| r.run.mean_ms);
             let Some(adaptive) = get(ADAPTIVE) else { continue };
-            let cell = |b: Baseline| get(tandem_report::compare::baseline_name(b)).map_or("–".into(), |v| format_ratio(v / adaptive));
+            let cell = |b: Baseline| {
+                get(tandem_report::compare::baseline_name(b)).map_or("–".into(), |v| format_ratio(v / adaptive))
+            };
             let _ = writeln!(
                 md,
                 "| {mbps} Mbit/s | {} | {} | {} | {} |",
@@ -507,7 +651,11 @@ fn render(cfg: &ReproduceConfig, a: &ReproduceArgs, series: &Series, profiles: &
             );
         }
     }
-    let _ = writeln!(md, "\nPredicted tables over a bandwidth sweep, charts and the coding table: [reproduce/{0}/report.md](reproduce/{0}/report.md).", cfg.name);
+    let _ = writeln!(
+        md,
+        "\nPredicted tables over a bandwidth sweep, charts and the coding table: [reproduce/{0}/report.md](reproduce/{0}/report.md).",
+        cfg.name
+    );
     Ok(md)
 }
 
@@ -515,10 +663,15 @@ fn render(cfg: &ReproduceConfig, a: &ReproduceArgs, series: &Series, profiles: &
 /// with the default coding (`q8-lz4`), and the ratios.
 fn transmission_table(series: &Series, profiles: &Profiles) -> String {
     let mut md = String::new();
-    let _ = writeln!(md, "| point | original f32 | original q8-lz4 | best step 2 f32 | best step 2 q8-lz4 | ratio, no coding | ratio, with coding |");
+    let _ = writeln!(
+        md,
+        "| point | original f32 | original q8-lz4 | best step 2 f32 | best step 2 q8-lz4 | ratio, no coding | ratio, with coding |"
+    );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|");
     let best2 = best_step2(series);
-    let bytes = |model: u32, point: usize, coding: &str| -> Option<f64> { profiles.model(model)?.points.get(point)?.coding(coding).map(|c| c.bytes) };
+    let bytes = |model: u32, point: usize, coding: &str| -> Option<f64> {
+        profiles.model(model)?.points.get(point)?.coding(coding).map(|c| c.bytes)
+    };
     let Some(original) = series.original() else { return md };
     for (p, name) in series.points.iter().enumerate() {
         if !name.starts_with("pool") {
@@ -532,7 +685,16 @@ fn transmission_table(series: &Series, profiles: &Profiles) -> String {
             (Some(o), Some(b)) if b > 0.0 => format_ratio(o / b),
             _ => "–".into(),
         };
-        let _ = writeln!(md, "| {name} | {} | {} | {} | {} | {} | {} |", cell(o32), cell(o8), cell(b32), cell(b8), ratio(o32, b32), ratio(o32, b8));
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {} | {} | {} | {} | {} |",
+            cell(o32),
+            cell(o8),
+            cell(b32),
+            cell(b8),
+            ratio(o32, b32),
+            ratio(o32, b8)
+        );
     }
     md
 }
@@ -545,7 +707,8 @@ fn publish(name: &str, report_dir: &Path, results: &Path, section: &str) -> anyh
     for entry in std::fs::read_dir(report_dir).with_context(|| format!("reading {}", report_dir.display()))? {
         let entry = entry?;
         if entry.file_type()?.is_file() {
-            std::fs::copy(entry.path(), target.join(entry.file_name())).with_context(|| format!("copying {}", entry.path().display()))?;
+            std::fs::copy(entry.path(), target.join(entry.file_name()))
+                .with_context(|| format!("copying {}", entry.path().display()))?;
         }
     }
     let old = std::fs::read_to_string(results).with_context(|| format!("reading {}", results.display()))?;
@@ -608,7 +771,10 @@ mod tests {
                    e2e       mean 26.623  p50 25.912  p90 32.274  p99 44.924  max 89.978 ms (n 180)\n\
                    e2e edge  mean 26.623  p50 25.912  p90 32.274  p99 44.924  max 89.978 ms (n 180)\n";
         let s = parse_run(out).unwrap();
-        assert_eq!(s, RunStats { mean_ms: 26.623, p50_ms: 25.912, captured: 180, results: 178, dropped: 2, controller: None });
+        assert_eq!(
+            s,
+            RunStats { mean_ms: 26.623, p50_ms: 25.912, captured: 180, results: 178, dropped: 2, controller: None }
+        );
         assert!(parse_run("frames    captured 1 = results 1 (edge 1, local 0) + dropped 0\n").is_err());
 
         let adaptive = format!(

@@ -56,8 +56,16 @@ impl PairArgs {
         if self.series.is_some() {
             demo.series.clone_from(&self.series);
         }
-        let series = demo.series.clone().or(demo.edge.series.clone()).context("no series directory: pass --series DIR or set `series` in the demo config")?;
-        anyhow::ensure!(series.join("series.toml").is_file(), "{} holds no series.toml (run `tandem prune` first, or pass --series DIR)", series.display());
+        let series = demo
+            .series
+            .clone()
+            .or(demo.edge.series.clone())
+            .context("no series directory: pass --series DIR or set `series` in the demo config")?;
+        anyhow::ensure!(
+            series.join("series.toml").is_file(),
+            "{} holds no series.toml (run `tandem prune` first, or pass --series DIR)",
+            series.display()
+        );
         demo.edge.series = Some(series.clone());
         demo.edge.listen = "127.0.0.1:0".into();
         demo.device.series = Some(series);
@@ -123,11 +131,16 @@ pub(super) struct Finished {
 impl Pair {
     /// Write the two configs, start the edge, wait until it listens, start the device.
     pub(super) fn spawn(demo: &DemoConfig) -> anyhow::Result<Self> {
-        let dir = tempfile::Builder::new().prefix("tandem-run-").tempdir().context("creating a temporary directory for the configs")?;
+        let dir = tempfile::Builder::new()
+            .prefix("tandem-run-")
+            .tempdir()
+            .context("creating a temporary directory for the configs")?;
         let edge_toml = dir.path().join("edge.toml");
         let device_toml = dir.path().join("device.toml");
-        std::fs::write(&edge_toml, toml::to_string(&demo.edge)?).with_context(|| format!("writing {}", edge_toml.display()))?;
-        std::fs::write(&device_toml, toml::to_string(&demo.device)?).with_context(|| format!("writing {}", device_toml.display()))?;
+        std::fs::write(&edge_toml, toml::to_string(&demo.edge)?)
+            .with_context(|| format!("writing {}", edge_toml.display()))?;
+        std::fs::write(&device_toml, toml::to_string(&demo.device)?)
+            .with_context(|| format!("writing {}", device_toml.display()))?;
         let exe = std::env::current_exe().context("locating this binary")?;
 
         let signals = super::device::runtime()?;
@@ -160,7 +173,11 @@ impl Pair {
                 println!("[edge] {line}");
             }
         });
-        let device = Command::new(&exe).args(["device", "--status", "--edge", &addr, "--config"]).arg(&device_toml).stdout(Stdio::piped()).spawn();
+        let device = Command::new(&exe)
+            .args(["device", "--status", "--edge", &addr, "--config"])
+            .arg(&device_toml)
+            .stdout(Stdio::piped())
+            .spawn();
         let mut device = match device {
             Ok(d) => d,
             Err(e) => {

@@ -145,7 +145,10 @@ fn judge(samples: &[Sample], span: &Span) -> Result<ProcessVerdict, String> {
     let last = mean_rss(span.end_s - span.window_s, span.end_s);
     let (Some(first), Some(last)) = (first, last) else {
         let seen = samples.last().map_or(0.0, |s| s.t_s);
-        return Err(format!("not sampled in both windows (last sample at {seen:.1} s of {:.0} s): the run ended early", span.end_s));
+        return Err(format!(
+            "not sampled in both windows (last sample at {seen:.1} s of {:.0} s): the run ended early",
+            span.end_s
+        ));
     };
     Ok(ProcessVerdict {
         samples: judged.len(),
@@ -179,7 +182,8 @@ fn parse_summary(lines: &[String]) -> anyhow::Result<Frames> {
     let frames = find("frames ", "captured ").context("the device printed no summary line `frames    captured …`")?;
     // Counts are integers well below 2^53, exact as f64.
     let n = |key: &str| number_after(frames, key).map(|v| v as u64);
-    let (captured, results, edge, local, dropped) = (n("captured ")?, n("results ")?, n("(edge ")?, n("local ")?, n("+ dropped ")?);
+    let (captured, results, edge, local, dropped) =
+        (n("captured ")?, n("results ")?, n("(edge ")?, n("local ")?, n("+ dropped ")?);
     let mut by_reason = BTreeMap::new();
     if let Some(line) = find("dropped ", "") {
         for part in line["dropped ".len()..].split(',') {
@@ -247,7 +251,10 @@ fn probe(pid: u32) -> Option<(u64, u64)> {
 }
 
 pub fn run(a: SoakArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(Path::new("/proc/self/status").is_file(), "tandem soak reads /proc to watch the processes: Linux only");
+    anyhow::ensure!(
+        Path::new("/proc/self/status").is_file(),
+        "tandem soak reads /proc to watch the processes: Linux only"
+    );
     let span = Span::new(a.duration, a.warmup)?;
     let mut demo = a.pair.load(|device| {
         device.link.trace = Some(PathBuf::from(DEFAULT_TRACE));
@@ -255,7 +262,11 @@ pub fn run(a: SoakArgs) -> anyhow::Result<()> {
         stop_after(device, None, Some(a.duration));
     })?;
     let trace = demo.device.link.trace.clone().unwrap_or_default();
-    anyhow::ensure!(trace.is_file(), "no bandwidth trace at {} (pass --trace configs/links/NAME.toml)", trace.display());
+    anyhow::ensure!(
+        trace.is_file(),
+        "no bandwidth trace at {} (pass --trace configs/links/NAME.toml)",
+        trace.display()
+    );
     // Metrics stay on (they are part of what runs in the field) but on ephemeral ports, so a soak
     // never collides with a demo or another soak on the configured ones.
     for m in [&mut demo.edge.metrics, &mut demo.device.metrics] {
@@ -265,7 +276,9 @@ pub fn run(a: SoakArgs) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let csv_path = a.out.join("soak.csv");
-    let mut csv = std::io::BufWriter::new(std::fs::File::create(&csv_path).with_context(|| format!("creating {}", csv_path.display()))?);
+    let mut csv = std::io::BufWriter::new(
+        std::fs::File::create(&csv_path).with_context(|| format!("creating {}", csv_path.display()))?,
+    );
     writeln!(csv, "time_s,process,rss_kib,fds")?;
     println!(
         "[soak] {:.0} s at {} fps over {}; warm-up {:.0} s, windows of {:.0} s; samples in {}",
@@ -292,7 +305,9 @@ pub fn run(a: SoakArgs) -> anyhow::Result<()> {
         }
         csv.flush()?;
         if tick.is_multiple_of(10) {
-            let last = |v: &[Sample]| v.last().map_or("gone".to_string(), |s| format!("{:.1} MiB, {} fds", s.rss_kib as f64 / 1024.0, s.fds));
+            let last = |v: &[Sample]| {
+                v.last().map_or("gone".to_string(), |s| format!("{:.1} MiB, {} fds", s.rss_kib as f64 / 1024.0, s.fds))
+            };
             println!("[soak {t_s:>6.1}s] edge {}; device {}", last(&edge), last(&device));
         }
         tick += 1;
@@ -320,7 +335,10 @@ pub fn run(a: SoakArgs) -> anyhow::Result<()> {
     let frames = match parse_summary(&done.device_tail) {
         Ok(f) => {
             if f.unaccounted != 0 {
-                failures.push(format!("{} unaccounted frames (captured {} ≠ results {} + dropped {})", f.unaccounted, f.captured, f.results, f.dropped));
+                failures.push(format!(
+                    "{} unaccounted frames (captured {} ≠ results {} + dropped {})",
+                    f.unaccounted, f.captured, f.results, f.dropped
+                ));
             }
             if f.captured == 0 {
                 failures.push("the camera captured no frames".into());
@@ -335,10 +353,19 @@ pub fn run(a: SoakArgs) -> anyhow::Result<()> {
     let mut judge_role = |role: Role, samples: &[Sample]| match judge(samples, &span) {
         Ok(v) => {
             if v.growth_pct >= MAX_GROWTH_PCT {
-                failures.push(format!("{} memory grew {:.2} % after warm-up (limit {MAX_GROWTH_PCT} %)", role.as_str(), v.growth_pct));
+                failures.push(format!(
+                    "{} memory grew {:.2} % after warm-up (limit {MAX_GROWTH_PCT} %)",
+                    role.as_str(),
+                    v.growth_pct
+                ));
             }
             if v.fds_max - v.fds_min > FD_TOLERANCE {
-                failures.push(format!("{} open descriptors moved {}..{} after warm-up (tolerance {FD_TOLERANCE})", role.as_str(), v.fds_min, v.fds_max));
+                failures.push(format!(
+                    "{} open descriptors moved {}..{} after warm-up (tolerance {FD_TOLERANCE})",
+                    role.as_str(),
+                    v.fds_min,
+                    v.fds_max
+                ));
             }
             Some(v)
         }
@@ -365,7 +392,8 @@ pub fn run(a: SoakArgs) -> anyhow::Result<()> {
         curve: curve(&edge, &device, span.end_s),
     };
     let verdict_path = a.out.join("verdict.toml");
-    std::fs::write(&verdict_path, toml::to_string(&verdict)?).with_context(|| format!("writing {}", verdict_path.display()))?;
+    std::fs::write(&verdict_path, toml::to_string(&verdict)?)
+        .with_context(|| format!("writing {}", verdict_path.display()))?;
     print_verdict(&verdict);
     println!("[soak] samples: {}; verdict: {}", csv_path.display(), verdict_path.display());
     anyhow::ensure!(verdict.passed, "soak failed: {}", verdict.failures.join("; "));
@@ -394,7 +422,8 @@ fn print_verdict(v: &Verdict) {
         }
     }
     if let Some(f) = &v.frames {
-        let reasons: Vec<String> = f.dropped_by_reason.iter().filter(|(_, n)| **n > 0).map(|(r, n)| format!("{r} {n}")).collect();
+        let reasons: Vec<String> =
+            f.dropped_by_reason.iter().filter(|(_, n)| **n > 0).map(|(r, n)| format!("{r} {n}")).collect();
         println!(
             "frames   captured {} = results {} (edge {}, local {}) + dropped {}{}; unaccounted {}",
             f.captured,
@@ -443,7 +472,8 @@ mod tests {
     fn warmup_growth_is_forgiven_and_a_steady_leak_fails() {
         let span = Span::new(Duration::from_secs(600), None).expect("span");
         // Grows from 50 to 100 MiB during the warm-up, then flat: passes.
-        let warm = judge(&series(600, |t| if t < 60 { 51_200 + t * 853 } else { 102_400 }, |_| 12), &span).expect("judged");
+        let warm =
+            judge(&series(600, |t| if t < 60 { 51_200 + t * 853 } else { 102_400 }, |_| 12), &span).expect("judged");
         assert!(warm.growth_pct.abs() < 1e-9, "{warm:?}");
         assert_eq!((warm.fds_min, warm.fds_max), (12, 12));
         // 10 KiB a second on 100 MiB: +4.7 % between the window centres (480 s apart).
@@ -484,7 +514,8 @@ mod tests {
         assert_eq!((f.captured, f.results, f.edge, f.local, f.dropped, f.unaccounted), (1800, 1790, 1700, 90, 10, 0));
         assert_eq!(f.dropped_by_reason.get("camera_overrun"), Some(&7));
         assert_eq!(f.dropped_by_reason.get("deadline"), Some(&3));
-        let lost = vec!["frames    captured 1800 = results 1780 (edge 1780, local 0) + dropped 10  [UNBALANCED]".to_string()];
+        let lost =
+            vec!["frames    captured 1800 = results 1780 (edge 1780, local 0) + dropped 10  [UNBALANCED]".to_string()];
         assert_eq!(parse_summary(&lost).expect("parsed").unaccounted, 10);
         assert!(parse_summary(&["device: plan 0:pool2:q8-lz4".to_string()]).is_err());
     }

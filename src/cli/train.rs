@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tandem_models::checkpoint::{self, ModelCard, Provenance};
 use tandem_models::data::{self, DataSource, Dataset, Splits};
-use tandem_models::train::{evaluate, train, Schedule, TrainConfig, TrainReport};
-use tandem_models::zoo::{scaled_widths, Arch, Net, NetSpec};
 use tandem_models::device;
+use tandem_models::train::{Schedule, TrainConfig, TrainReport, evaluate, train};
+use tandem_models::zoo::{Arch, Net, NetSpec, scaled_widths};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -69,7 +69,14 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     let report = t.report;
     println!(
         "trained {} x{} for {} epochs on {} in {:.0} s ({:.1} img/s): test accuracy {:.2} % -> {}",
-        a.model, a.width_mult, a.epochs, a.compute.kind, wall, report.images as f64 / report.wall_s.max(1e-9), acc * 100.0, a.out.display()
+        a.model,
+        a.width_mult,
+        a.epochs,
+        a.compute.kind,
+        wall,
+        report.images as f64 / report.wall_s.max(1e-9),
+        acc * 100.0,
+        a.out.display()
     );
     Ok(())
 }
@@ -86,12 +93,25 @@ pub struct Trained {
 
 /// Train a fresh network of `spec` (seeded by `cfg.seed`) on the CPU, evaluate it on the test
 /// split and save the model directory with its card.
-pub fn train_and_save(spec: NetSpec, train_set: &Dataset, splits: &Splits, cfg: &TrainConfig, out: &Path) -> anyhow::Result<Trained> {
+pub fn train_and_save(
+    spec: NetSpec,
+    train_set: &Dataset,
+    splits: &Splits,
+    cfg: &TrainConfig,
+    out: &Path,
+) -> anyhow::Result<Trained> {
     train_and_save_on(&device::cpu_autodiff(), spec, train_set, splits, cfg, out)
 }
 
 /// [`train_and_save`] on `dev` (an autodiff device).
-pub fn train_and_save_on(dev: &Device, spec: NetSpec, train_set: &Dataset, splits: &Splits, cfg: &TrainConfig, out: &Path) -> anyhow::Result<Trained> {
+pub fn train_and_save_on(
+    dev: &Device,
+    spec: NetSpec,
+    train_set: &Dataset,
+    splits: &Splits,
+    cfg: &TrainConfig,
+    out: &Path,
+) -> anyhow::Result<Trained> {
     dev.seed(cfg.seed);
     let started = Instant::now();
     let (net, report) = train(Net::new(&spec, dev), train_set, cfg, "train", true)?;
@@ -108,8 +128,14 @@ pub fn train_and_save_on(dev: &Device, spec: NetSpec, train_set: &Dataset, split
             seed: cfg.seed,
             detail: format!(
                 "SGD momentum {} wd {} batch {} lr {} cosine; {} steps, {:.1} img/s; loss {:.3} -> {:.3}",
-                cfg.momentum, cfg.weight_decay, cfg.batch_size, cfg.lr, report.steps,
-                report.images as f64 / report.wall_s.max(1e-9), report.first_loss, report.last_loss
+                cfg.momentum,
+                cfg.weight_decay,
+                cfg.batch_size,
+                cfg.lr,
+                report.steps,
+                report.images as f64 / report.wall_s.max(1e-9),
+                report.first_loss,
+                report.last_loss
             ),
         },
     };

@@ -3,7 +3,10 @@ use std::time::{Duration, Instant};
 
 use tandem_bandwidth_probe::{Config as EstimatorConfig, Estimator};
 use tandem_codec::PlanResult;
-use tandem_planner::{AccuracyFloor, Calibration, Calibrator, CalibratorConfig, Decision, FrameCost, Hysteresis, LinkState as PlannerLink, Plan, Planner, evaluate};
+use tandem_planner::{
+    AccuracyFloor, Calibration, Calibrator, CalibratorConfig, Decision, FrameCost, Hysteresis,
+    LinkState as PlannerLink, Plan, Planner, evaluate,
+};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
@@ -254,17 +257,29 @@ impl Controller {
         device_metrics: DeviceMetrics,
         events: Option<mpsc::Sender<SwapEvent>>,
     ) -> Result<ControllerHandle, crate::ActorError> {
-        let estimator = Estimator::new(settings.estimator.clone()).map_err(|e| crate::ActorError::Config(e.to_string()))?;
+        let estimator =
+            Estimator::new(settings.estimator.clone()).map_err(|e| crate::ActorError::Config(e.to_string()))?;
         let mut planner = planner.with_frame_interval(settings.frame_interval.map(|d| d.as_secs_f64() * 1e3));
         let now = plan.current();
-        let coding = planner.profiles().model(now.choice.model_id).and_then(|m| m.point(now.choice.point)).map(|p| (!p.is_end()).then(|| now.choice.coding.to_string()));
+        let coding = planner
+            .profiles()
+            .model(now.choice.model_id)
+            .and_then(|m| m.point(now.choice.point))
+            .map(|p| (!p.is_end()).then(|| now.choice.coding.to_string()));
         if let Some(coding) = coding
-            && let Ok(p) = evaluate(planner.profiles(), now.choice.model_id, now.choice.point, coding.as_deref(), &PlannerLink::mbps(10.0, 5.0))
+            && let Ok(p) = evaluate(
+                planner.profiles(),
+                now.choice.model_id,
+                now.choice.point,
+                coding.as_deref(),
+                &PlannerLink::mbps(10.0, 5.0),
+            )
         {
             planner.set_current(Some(p));
         }
         let (cmd_tx, cmd_rx) = mpsc::channel(4);
-        let status = ControllerStatus { history: vec![now], floor: Some(settings.floor), ..ControllerStatus::default() };
+        let status =
+            ControllerStatus { history: vec![now], floor: Some(settings.floor), ..ControllerStatus::default() };
         let (status_tx, status_rx) = watch::channel(status);
         let c = Controller {
             floor: settings.floor,
@@ -388,7 +403,12 @@ impl Controller {
             return;
         }
         let Some(profiled) = profiled_cost(self.planner.profiles(), t) else { return };
-        self.calibrator.observe(&FrameCost { profiled, device_ms: t.device_ms, encode_ms: t.encode_ms, edge_ms: t.edge_ms });
+        self.calibrator.observe(&FrameCost {
+            profiled,
+            device_ms: t.device_ms,
+            encode_ms: t.encode_ms,
+            edge_ms: t.edge_ms,
+        });
     }
 
     /// Ask the planner at the current estimate; swap if it says so.
@@ -418,7 +438,9 @@ impl Controller {
         let old = self.planner.current().cloned();
         match self.planner.decide(&link, self.floor) {
             Decision::Keep => {}
-            Decision::Infeasible => tracing::debug!(bandwidth_bps = e.bandwidth_bps, "no plan meets the floor; keeping the current one"),
+            Decision::Infeasible => {
+                tracing::debug!(bandwidth_bps = e.bandwidth_bps, "no plan meets the floor; keeping the current one")
+            }
             Decision::Switch(plan) => self.swap(plan, old, e.bandwidth_bps).await,
         }
         if let Some(cur) = self.planner.current() {
@@ -487,7 +509,15 @@ impl Controller {
         self.metrics.swap(result);
         if let Some(ev) = &self.events {
             // DropNewest: the log is advisory.
-            let _ = ev.try_send(SwapEvent { epoch: active.epoch, choice, plan, bandwidth_bps, result, at: started, took: started.elapsed() });
+            let _ = ev.try_send(SwapEvent {
+                epoch: active.epoch,
+                choice,
+                plan,
+                bandwidth_bps,
+                result,
+                at: started,
+                took: started.elapsed(),
+            });
         }
     }
 }

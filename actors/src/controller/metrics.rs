@@ -24,15 +24,27 @@ impl ControllerMetrics {
     /// Register into `registry`.
     pub fn register(registry: &Registry) -> prometheus::Result<ControllerMetrics> {
         let bandwidth = Gauge::new("tandem_bandwidth_estimate_bits_per_second", "Estimated device-to-edge bandwidth")?;
-        let predicted = Gauge::new("tandem_predicted_e2e_seconds", "Planner's predicted end-to-end latency of the plan in force")?;
+        let predicted =
+            Gauge::new("tandem_predicted_e2e_seconds", "Planner's predicted end-to-end latency of the plan in force")?;
         let rtt = Gauge::new("tandem_rtt_estimate_seconds", "Smoothed round-trip time estimate")?;
         let probes = IntCounter::new("tandem_probes_total", "Active bandwidth probes sent")?;
-        let swaps = IntCounterVec::new(Opts::new("tandem_plan_swaps_total", "Plan swaps attempted, by result"), &["result"])?;
+        let swaps =
+            IntCounterVec::new(Opts::new("tandem_plan_swaps_total", "Plan swaps attempted, by result"), &["result"])?;
         let calibration = GaugeVec::new(
-            Opts::new("tandem_calibration", "Online calibration of the planner: measured / profiled compute time of device inference, device encoding and edge decoding + inference"),
+            Opts::new(
+                "tandem_calibration",
+                "Online calibration of the planner: measured / profiled compute time of device inference, device encoding and edge decoding + inference",
+            ),
             &["term"],
         )?;
-        for c in [Box::new(bandwidth.clone()) as Box<dyn prometheus::core::Collector>, Box::new(predicted.clone()), Box::new(rtt.clone()), Box::new(probes.clone()), Box::new(swaps.clone()), Box::new(calibration.clone())] {
+        for c in [
+            Box::new(bandwidth.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(predicted.clone()),
+            Box::new(rtt.clone()),
+            Box::new(probes.clone()),
+            Box::new(swaps.clone()),
+            Box::new(calibration.clone()),
+        ] {
             registry.register(c)?;
         }
         for r in SwapResult::ALL {
@@ -45,7 +57,9 @@ impl ControllerMetrics {
 
     /// Publish the calibration in force.
     pub fn calibration(&self, c: &Calibration) {
-        for (term, v) in [("device_scale", c.device_scale), ("encode_scale", c.encode_scale), ("edge_scale", c.edge_scale)] {
+        for (term, v) in
+            [("device_scale", c.device_scale), ("encode_scale", c.encode_scale), ("edge_scale", c.edge_scale)]
+        {
             self.calibration.with_label_values(&[term]).set(v);
         }
     }

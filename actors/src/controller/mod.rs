@@ -37,5 +37,7 @@ mod actor;
 mod metrics;
 pub mod policy;
 
-pub use actor::{Controller, ControllerHandle, ControllerSettings, ControllerStatus, Feedback, FloorSetter, SwapEvent, SwapResult};
+pub use actor::{
+    Controller, ControllerHandle, ControllerSettings, ControllerStatus, Feedback, FloorSetter, SwapEvent, SwapResult,
+};
 pub use metrics::ControllerMetrics;

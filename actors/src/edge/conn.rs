@@ -51,7 +51,13 @@ async fn write_reject<S: AsyncWrite + Unpin>(mut stream: S, reject: Control, wri
 /// Take over an accepted connection: the TLS handshake first when the edge speaks TLS (under the
 /// handshake timeout), then [`serve`]. Plain TCP keeps the socket's own split halves (no lock
 /// between reader and writer); a TLS stream is one state machine, split with `tokio::io::split`.
-pub(crate) async fn accept(stream: TcpStream, session_id: u64, shared: Shared, mut stop: watch::Receiver<bool>, slot: OwnedSemaphorePermit) {
+pub(crate) async fn accept(
+    stream: TcpStream,
+    session_id: u64,
+    shared: Shared,
+    mut stop: watch::Receiver<bool>,
+    slot: OwnedSemaphorePermit,
+) {
     let peer = stream.peer_addr().ok();
     let _ = stream.set_nodelay(true);
     let Some(tls) = shared.settings.tls.clone() else {
@@ -79,34 +85,53 @@ pub(crate) async fn accept(stream: TcpStream, session_id: u64, shared: Shared, m
 }
 
 /// The `Hello` verdict: the device id, or the reason and the reply (`Bye` = close silently).
-fn check_hello(read: Result<Result<Option<Read>, crate::wire::ReadError>, tokio::time::error::Elapsed>, s: &EdgeSettings, m: &EdgeMetrics) -> Result<String, (RejectReason, Control)> {
+fn check_hello(
+    read: Result<Result<Option<Read>, crate::wire::ReadError>, tokio::time::error::Elapsed>,
+    s: &EdgeSettings,
+    m: &EdgeMetrics,
+) -> Result<String, (RejectReason, Control)> {
     let reject = |reason, code, text: String| Err((reason, Control::Reject { code, reason: text }));
     match read {
         Ok(Ok(Some(Read::Frame { frame, wire_len }))) => {
             m.bytes_received.inc_by(wire_len as u64);
             match frame.body {
-                Body::Control(Control::Hello { protocol_version, .. }) if protocol_version != PROTOCOL_VERSION => reject(
-                    RejectReason::Protocol,
-                    RejectCode::UnsupportedProtocol,
-                    format!("protocol {protocol_version} not supported (this edge speaks {PROTOCOL_VERSION})"),
-                ),
+                Body::Control(Control::Hello { protocol_version, .. }) if protocol_version != PROTOCOL_VERSION => {
+                    reject(
+                        RejectReason::Protocol,
+                        RejectCode::UnsupportedProtocol,
+                        format!("protocol {protocol_version} not supported (this edge speaks {PROTOCOL_VERSION})"),
+                    )
+                }
                 Body::Control(Control::Hello { device_id, token, .. }) => match (&s.token, token) {
                     (None, _) => Ok(device_id),
                     (Some(want), Some(got)) if want.matches(&got) => Ok(device_id),
-                    (Some(_), Some(_)) => reject(RejectReason::Unauthorized, RejectCode::BadToken, "wrong token".into()),
-                    (Some(_), None) => reject(RejectReason::Unauthorized, RejectCode::BadToken, "this edge requires a token".into()),
+                    (Some(_), Some(_)) => {
+                        reject(RejectReason::Unauthorized, RejectCode::BadToken, "wrong token".into())
+                    }
+                    (Some(_), None) => {
+                        reject(RejectReason::Unauthorized, RejectCode::BadToken, "this edge requires a token".into())
+                    }
                 },
                 _ => reject(RejectReason::Handshake, RejectCode::Other, "expected Hello".into()),
             }
         }
-        Ok(Ok(Some(Read::Bad { error, .. }))) => reject(RejectReason::Handshake, RejectCode::Other, format!("bad frame: {error}")),
+        Ok(Ok(Some(Read::Bad { error, .. }))) => {
+            reject(RejectReason::Handshake, RejectCode::Other, format!("bad frame: {error}"))
+        }
         Ok(Ok(None)) | Ok(Err(_)) | Err(_) => Err((RejectReason::Handshake, Control::Bye)),
     }
 }
 
 /// Serve one device until it leaves, misbehaves beyond repair, idles out or the server stops.
-async fn serve<R, W>(rd: R, wr: W, peer: Option<SocketAddr>, session_id: u64, shared: Shared, mut stop: watch::Receiver<bool>, _slot: OwnedSemaphorePermit)
-where
+async fn serve<R, W>(
+    rd: R,
+    wr: W,
+    peer: Option<SocketAddr>,
+    session_id: u64,
+    shared: Shared,
+    mut stop: watch::Receiver<bool>,
+    _slot: OwnedSemaphorePermit,
+) where
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send + 'static,
 {
@@ -153,8 +178,15 @@ where
         };
         let read = match next {
             // The edge-side decode fault: a tensor frame that arrived intact is treated as corrupt.
-            Ok(Ok(Some(Read::Frame { frame, wire_len }))) if matches!(frame.body, Body::Tensor(_)) && faults::fired(faults::EDGE_DECODE).is_some() => {
-                Read::Bad { meta: Some(frame.meta), error: FrameError::Checksum { expected: 0, got: 0 }, resync: true, wire_len }
+            Ok(Ok(Some(Read::Frame { frame, wire_len })))
+                if matches!(frame.body, Body::Tensor(_)) && faults::fired(faults::EDGE_DECODE).is_some() =>
+            {
+                Read::Bad {
+                    meta: Some(frame.meta),
+                    error: FrameError::Checksum { expected: 0, got: 0 },
+                    resync: true,
+                    wire_len,
+                }
             }
             Err(_) => {
                 m.idle_closed.inc();
@@ -223,9 +255,11 @@ where
                                 tracing::debug!(session_id, seq, "probe left unanswered (fail point)");
                                 None
                             }
-                            Control::Probe { seq, sent_at_us, .. } => {
-                                Some(Control::ProbeReply { seq, sent_at_us, received_len: u32::try_from(wire_len).unwrap_or(u32::MAX) })
-                            }
+                            Control::Probe { seq, sent_at_us, .. } => Some(Control::ProbeReply {
+                                seq,
+                                sent_at_us,
+                                received_len: u32::try_from(wire_len).unwrap_or(u32::MAX),
+                            }),
                             Control::Bye => break,
                             other => {
                                 m.error(ErrorCode::Malformed);
@@ -270,7 +304,12 @@ async fn prepare(store: &Sender<StoreMsg>, model_id: u32, point: u16) -> PlanRes
     }
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut outbox: mpsc::Receiver<Control>, write_timeout: Duration, m: EdgeMetrics) {
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut wr: W,
+    mut outbox: mpsc::Receiver<Control>,
+    write_timeout: Duration,
+    m: EdgeMetrics,
+) {
     let mut buf = Vec::with_capacity(1024);
     while let Some(msg) = outbox.recv().await {
         buf.clear();

@@ -61,9 +61,17 @@ pub struct EdgeHandle {
 
 impl EdgeServer {
     /// Serve devices on `listener` with models from `settings.series`.
-    pub async fn start(listener: TcpListener, settings: EdgeSettings, metrics: EdgeMetrics) -> Result<EdgeHandle, ActorError> {
+    pub async fn start(
+        listener: TcpListener,
+        settings: EdgeSettings,
+        metrics: EdgeMetrics,
+    ) -> Result<EdgeHandle, ActorError> {
         let cache = ModelCache::open(&settings.series)?;
-        let addr = listener.local_addr().map_err(|source| ActorError::Io { what: "address of", addr: ([0, 0, 0, 0], 0).into(), source })?;
+        let addr = listener.local_addr().map_err(|source| ActorError::Io {
+            what: "address of",
+            addr: ([0, 0, 0, 0], 0).into(),
+            source,
+        })?;
         let queue = settings.queue.max(1);
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(queue);
         let (store_tx, store_rx) = crossbeam_channel::bounded::<StoreMsg>(64);
@@ -81,7 +89,8 @@ impl EdgeServer {
             metrics,
         };
         let (stop, stop_rx) = watch::channel(false);
-        let accept = tokio::spawn(accept_loop(listener, shared, stop_rx).instrument(tracing::info_span!("edge", %addr)));
+        let accept =
+            tokio::spawn(accept_loop(listener, shared, stop_rx).instrument(tracing::info_span!("edge", %addr)));
         tracing::info!(%addr, tls = shared_tls, token = shared_token, "edge listening");
         Ok(EdgeHandle { addr, stop, accept, threads })
     }

@@ -10,7 +10,11 @@ use crate::metrics::EdgeMetrics;
 use crate::models::ModelCache;
 
 /// Start the model store thread; it ends when every sender is gone.
-pub(crate) fn spawn(mut cache: ModelCache, inbox: Receiver<StoreMsg>, metrics: EdgeMetrics) -> Result<JoinHandle<()>, ActorError> {
+pub(crate) fn spawn(
+    mut cache: ModelCache,
+    inbox: Receiver<StoreMsg>,
+    metrics: EdgeMetrics,
+) -> Result<JoinHandle<()>, ActorError> {
     std::thread::Builder::new()
         .name("edge-store".into())
         .spawn(move || {
@@ -53,7 +57,10 @@ fn load(cache: &mut ModelCache, model_id: u32) -> Result<&crate::models::Loaded,
     if let Some(arg) = faults::fired(faults::EDGE_LOAD_TAIL)
         && (arg.is_empty() || arg.trim() == model_id.to_string())
     {
-        return Err(ActorError::Model { model_id, source: tandem_models::ModelError::Config(format!("fail point {}", faults::EDGE_LOAD_TAIL)) });
+        return Err(ActorError::Model {
+            model_id,
+            source: tandem_models::ModelError::Config(format!("fail point {}", faults::EDGE_LOAD_TAIL)),
+        });
     }
     cache.get(model_id)
 }

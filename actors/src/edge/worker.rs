@@ -13,10 +13,17 @@ use crate::metrics::{EdgeMetrics, Stage};
 use crate::models::{Loaded, classify};
 
 /// Start inference thread `index`; it ends when the job queue is closed.
-pub(crate) fn spawn(index: usize, jobs: Receiver<Job>, store: Sender<StoreMsg>, metrics: EdgeMetrics) -> Result<JoinHandle<()>, ActorError> {
+pub(crate) fn spawn(
+    index: usize,
+    jobs: Receiver<Job>,
+    store: Sender<StoreMsg>,
+    metrics: EdgeMetrics,
+) -> Result<JoinHandle<()>, ActorError> {
     std::thread::Builder::new()
         .name(format!("edge-worker-{index}"))
-        .spawn(move || Worker { store, metrics, models: HashMap::new(), codec: Codec::new(), decoded: Vec::new() }.run(jobs))
+        .spawn(move || {
+            Worker { store, metrics, models: HashMap::new(), codec: Codec::new(), decoded: Vec::new() }.run(jobs)
+        })
         .map_err(|source| ActorError::Spawn { name: "edge-worker", source })
 }
 

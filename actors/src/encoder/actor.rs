@@ -57,7 +57,12 @@ impl Encoder {
                 self.ledger.blocking_drop(frame_id, DropReason::EncodeError);
                 continue;
             }
-            let meta = FrameMeta { frame_id, plan_epoch: plan.epoch, model_id: plan.choice.model_id, point: plan.choice.point };
+            let meta = FrameMeta {
+                frame_id,
+                plan_epoch: plan.epoch,
+                model_id: plan.choice.model_id,
+                point: plan.choice.point,
+            };
             let frame = Frame { meta, body: Body::Tensor(std::mem::take(&mut scratch)) };
             let mut bytes = Vec::with_capacity(frame::HEADER_LEN + tensor.len());
             let written = frame::write(&frame, &mut bytes);

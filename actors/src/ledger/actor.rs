@@ -63,7 +63,14 @@ impl Series {
         let mut v: Vec<f64> = self.recent.iter().copied().collect();
         v.sort_by(f64::total_cmp);
         let at = |q: f64| if v.is_empty() { 0.0 } else { v[((v.len() - 1) as f64 * q).round() as usize] };
-        Percentiles { n: self.n, mean: if self.n == 0 { 0.0 } else { self.sum / self.n as f64 }, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: self.max }
+        Percentiles {
+            n: self.n,
+            mean: if self.n == 0 { 0.0 } else { self.sum / self.n as f64 },
+            p50: at(0.5),
+            p90: at(0.9),
+            p99: at(0.99),
+            max: self.max,
+        }
     }
 }
 
@@ -141,13 +148,26 @@ impl fmt::Display for Summary {
             self.dropped_total(),
             if self.balanced() { "balanced" } else { "UNBALANCED" }
         )?;
-        let drops: Vec<String> = DropReason::ALL.iter().map(|r| format!("{} {}", r.as_str(), self.dropped.get(r).copied().unwrap_or(0))).collect();
+        let drops: Vec<String> = DropReason::ALL
+            .iter()
+            .map(|r| format!("{} {}", r.as_str(), self.dropped.get(r).copied().unwrap_or(0)))
+            .collect();
         writeln!(f, "dropped   {}", drops.join(", "))?;
         writeln!(f, "rate      {:.1} results/s over {:.2} s", self.fps(), s.wall_s)?;
         if self.labelled > 0 {
-            writeln!(f, "accuracy  {:.2} % of {} labelled results", 100.0 * self.correct as f64 / self.labelled as f64, self.labelled)?;
+            writeln!(
+                f,
+                "accuracy  {:.2} % of {} labelled results",
+                100.0 * self.correct as f64 / self.labelled as f64,
+                self.labelled
+            )?;
         }
-        let p = |p: &Percentiles| format!("mean {:.3}  p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3} ms (n {})", p.mean, p.p50, p.p90, p.p99, p.max, p.n);
+        let p = |p: &Percentiles| {
+            format!(
+                "mean {:.3}  p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3} ms (n {})",
+                p.mean, p.p50, p.p90, p.p99, p.max, p.n
+            )
+        };
         writeln!(f, "e2e       {}", p(&s.e2e_ms))?;
         if s.e2e_edge_ms.n > 0 {
             writeln!(f, "e2e edge  {}", p(&s.e2e_edge_ms))?;
@@ -181,7 +201,11 @@ fn between(a: Option<Instant>, b: Option<Instant>) -> Option<Duration> {
 impl Ledger {
     /// A ledger with an inbox of `capacity` outcomes (full-policy: Block, see
     /// [`LedgerHandle`]). With `keep_results`, the summary carries every result.
-    pub fn new(capacity: usize, metrics: DeviceMetrics, keep_results: bool) -> (Ledger, LedgerHandle, watch::Receiver<Snapshot>) {
+    pub fn new(
+        capacity: usize,
+        metrics: DeviceMetrics,
+        keep_results: bool,
+    ) -> (Ledger, LedgerHandle, watch::Receiver<Snapshot>) {
         let (tx, inbox) = mpsc::channel(capacity.max(1));
         let (snapshot, snap_rx) = watch::channel(Snapshot::default());
         (Ledger { inbox, metrics, keep_results, snapshot, timings: None }, LedgerHandle { tx }, snap_rx)
@@ -234,11 +258,13 @@ impl Ledger {
                             encoding = encode.unwrap_or_default();
                             observe(Stage::Encode, encode);
                             observe(Stage::LinkQueue, between(t.encoded, t.sent_start));
-                            let transfer = between(t.sent_start, Some(done)).map(|d| d.saturating_sub(edge_decode + edge_infer));
+                            let transfer =
+                                between(t.sent_start, Some(done)).map(|d| d.saturating_sub(edge_decode + edge_infer));
                             observe(Stage::Transfer, transfer);
                             observe(Stage::EdgeDecode, Some(edge_decode));
                             observe(Stage::EdgeInfer, Some(edge_infer));
-                            let work = front.unwrap_or_default() + encode.unwrap_or_default() + edge_decode + edge_infer;
+                            let work =
+                                front.unwrap_or_default() + encode.unwrap_or_default() + edge_decode + edge_infer;
                             overhead.push(ms(total.saturating_sub(work)));
                             e2e_edge.push(ms(total));
                             summary.stats.bytes_sent += r.bytes_sent;
@@ -254,7 +280,13 @@ impl Ledger {
                             Origin::Local => 0.0,
                         };
                         // DropNewest: a lagging controller loses calibration samples, nothing else.
-                        let _ = tx.try_send(FrameTiming { plan: r.plan, origin: r.origin, device_ms: ms(front.unwrap_or_default()), encode_ms: ms(encoding), edge_ms: edge });
+                        let _ = tx.try_send(FrameTiming {
+                            plan: r.plan,
+                            origin: r.origin,
+                            device_ms: ms(front.unwrap_or_default()),
+                            encode_ms: ms(encoding),
+                            edge_ms: edge,
+                        });
                     }
                     e2e.push(ms(total));
                     self.metrics.e2e.observe(total.as_secs_f64());

@@ -74,7 +74,16 @@ pub struct Timeline {
 impl Timeline {
     /// A timeline that starts now.
     pub fn starting(captured: Instant) -> Timeline {
-        Timeline { captured, front_start: None, front_end: None, encode_start: None, encoded: None, sent_start: None, sent_end: None, done: None }
+        Timeline {
+            captured,
+            front_start: None,
+            front_end: None,
+            encode_start: None,
+            encoded: None,
+            sent_start: None,
+            sent_end: None,
+            done: None,
+        }
     }
 }
 

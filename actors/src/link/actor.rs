@@ -272,16 +272,28 @@ impl Link {
             }
         };
         let mut buf = Vec::new();
-        let hello = Control::Hello { protocol_version: PROTOCOL_VERSION, device_id: s.device_id.clone(), token: s.token.as_ref().map(|t| t.expose().to_owned()) };
+        let hello = Control::Hello {
+            protocol_version: PROTOCOL_VERSION,
+            device_id: s.device_id.clone(),
+            token: s.token.as_ref().map(|t| t.expose().to_owned()),
+        };
         put_control(hello, &mut buf).map_err(|e| ConnectError::Handshake(format!("hello: {e}")))?;
         let handshake = async {
             stream.write_all(&buf).await.map_err(|e| ConnectError::Handshake(format!("hello: {e}")))?;
             let mut reader = FrameReader::new(&mut stream, s.limits);
             match reader.next().await {
                 Ok(Some(Read::Frame { frame, .. })) => match as_control(&frame) {
-                    Some(Control::HelloAck { protocol_version, session_id }) if *protocol_version == PROTOCOL_VERSION => Ok(*session_id),
-                    Some(Control::HelloAck { protocol_version, .. }) => Err(ConnectError::Handshake(format!("edge speaks protocol {protocol_version}, we speak {PROTOCOL_VERSION}"))),
-                    Some(Control::Reject { code, reason }) => Err(ConnectError::Rejected { code: *code, reason: reason.clone() }),
+                    Some(Control::HelloAck { protocol_version, session_id })
+                        if *protocol_version == PROTOCOL_VERSION =>
+                    {
+                        Ok(*session_id)
+                    }
+                    Some(Control::HelloAck { protocol_version, .. }) => Err(ConnectError::Handshake(format!(
+                        "edge speaks protocol {protocol_version}, we speak {PROTOCOL_VERSION}"
+                    ))),
+                    Some(Control::Reject { code, reason }) => {
+                        Err(ConnectError::Rejected { code: *code, reason: reason.clone() })
+                    }
                     other => Err(ConnectError::Handshake(format!("unexpected handshake reply {other:?}"))),
                 },
                 Ok(Some(Read::Bad { error, .. })) => {
@@ -295,7 +307,9 @@ impl Link {
                 Err(e) => Err(ConnectError::Handshake(e.to_string())),
             }
         };
-        let session_id = tokio::time::timeout(s.handshake_timeout, handshake).await.map_err(|_| ConnectError::Timeout { stage: "handshake", after: s.handshake_timeout })??;
+        let session_id = tokio::time::timeout(s.handshake_timeout, handshake)
+            .await
+            .map_err(|_| ConnectError::Timeout { stage: "handshake", after: s.handshake_timeout })??;
         Ok((session_id, stream))
     }
 
@@ -335,8 +349,12 @@ impl Link {
             }
             // Nor while a probe waits for its pong (at most PROBE_WAIT_MAX, in case it is lost): a
             // frame sent then would sit in front of its bursts.
-            let awaiting_pong = probe.as_ref().is_some_and(|p| p.rtt.is_none() && p.ping_sent.elapsed() < PROBE_WAIT_MAX);
-            let can_send = self.inbox_open && in_flight.len() < self.settings.max_in_flight && queued_probe.is_none() && !awaiting_pong;
+            let awaiting_pong =
+                probe.as_ref().is_some_and(|p| p.rtt.is_none() && p.ping_sent.elapsed() < PROBE_WAIT_MAX);
+            let can_send = self.inbox_open
+                && in_flight.len() < self.settings.max_in_flight
+                && queued_probe.is_none()
+                && !awaiting_pong;
             tokio::select! {
                 _ = abort.wait() => {
                     for (id, _) in in_flight.drain() {
@@ -505,7 +523,13 @@ impl Link {
 
     /// Start a probe: write its `Ping`; the bursts follow its `Pong` ([`Link::send_bursts`]).
     /// `None` if the session failed (the reply has been answered then).
-    async fn send_probe(&mut self, wr: &mut Writer, burst_bytes: u32, count: u32, reply: oneshot::Sender<Result<ProbeReport, LinkError>>) -> Option<PendingProbe> {
+    async fn send_probe(
+        &mut self,
+        wr: &mut Writer,
+        burst_bytes: u32,
+        count: u32,
+        reply: oneshot::Sender<Result<ProbeReport, LinkError>>,
+    ) -> Option<PendingProbe> {
         self.next_nonce += 1;
         let nonce = self.next_nonce;
         let ping_sent = Instant::now();
@@ -515,7 +539,16 @@ impl Link {
         }
         let count = count.clamp(1, 16) as usize;
         let padding_len = burst_bytes.min(tandem_codec::control::MAX_PROBE_PADDING);
-        Some(PendingProbe { nonce, ping_sent, rtt: None, padding_len, sent: Vec::with_capacity(count), times: vec![None; count], last_reply: None, reply })
+        Some(PendingProbe {
+            nonce,
+            ping_sent,
+            rtt: None,
+            padding_len,
+            sent: Vec::with_capacity(count),
+            times: vec![None; count],
+            last_reply: None,
+            reply,
+        })
     }
 
     /// Write a probe's bursts, once its ping is answered: written right behind the ping, a burst
@@ -559,7 +592,11 @@ impl Link {
                 timeline.done = Some(now);
                 let edge_time = Duration::from_micros(u64::from(edge_decode_us) + u64::from(edge_infer_us));
                 if let (Some(samples), Some(start), true) = (&self.samples, timeline.sent_start, sample) {
-                    let sample = TransferSample { bytes: wire_len, duration: now.saturating_duration_since(start).saturating_sub(edge_time), at: now };
+                    let sample = TransferSample {
+                        bytes: wire_len,
+                        duration: now.saturating_duration_since(start).saturating_sub(edge_time),
+                        at: now,
+                    };
                     // DropNewest: the consumer lags; samples are advisory.
                     let _ = samples.try_send(sample);
                 }
@@ -610,7 +647,13 @@ impl Link {
         }
     }
 
-    async fn send_frame(&mut self, wr: &mut Writer, mut f: WireFrame, in_flight: &mut HashMap<u64, InFlight>, sample: bool) -> (u64, bool) {
+    async fn send_frame(
+        &mut self,
+        wr: &mut Writer,
+        mut f: WireFrame,
+        in_flight: &mut HashMap<u64, InFlight>,
+        sample: bool,
+    ) -> (u64, bool) {
         let frame_id = f.frame_id;
         f.timeline.sent_start = Some(Instant::now());
         let mut bytes = std::mem::take(&mut f.bytes);
@@ -686,13 +729,23 @@ async fn inject_send_fault(fault: &str, bytes: &mut [u8], wr: &mut Writer, write
 }
 
 fn plan_switch(plan: &ActivePlan) -> Control {
-    Control::PlanSwitch { epoch: plan.epoch, model_id: plan.choice.model_id, point: plan.choice.point, coding: plan.choice.coding }
+    Control::PlanSwitch {
+        epoch: plan.epoch,
+        model_id: plan.choice.model_id,
+        point: plan.choice.point,
+        coding: plan.choice.coding,
+    }
 }
 
 /// Answer a probe with the bursts that came back.
 fn finish_probe(p: Option<PendingProbe>) {
     let Some(p) = p else { return };
-    let bursts = p.sent.iter().zip(&p.times).filter_map(|(&(bytes, _), t)| t.map(|(took, queued)| Burst { bytes, took, queued })).collect();
+    let bursts = p
+        .sent
+        .iter()
+        .zip(&p.times)
+        .filter_map(|(&(bytes, _), t)| t.map(|(took, queued)| Burst { bytes, took, queued }))
+        .collect();
     // The controller may have stopped waiting.
     let _ = p.reply.send(Ok(ProbeReport { rtt: p.rtt, bursts, at: Instant::now() }));
 }

@@ -23,5 +23,8 @@ mod msg;
 pub mod shaper;
 
 pub use actor::{Link, LinkSettings};
-pub use msg::{Burst, ConnectError, ConnectFailure, LinkCommand, LinkError, LinkState, ProbeReport, TransferSample, command_queue, sample_queue};
+pub use msg::{
+    Burst, ConnectError, ConnectFailure, LinkCommand, LinkError, LinkState, ProbeReport, TransferSample, command_queue,
+    sample_queue,
+};
 pub use shaper::{Shaper, Trace};

@@ -49,7 +49,9 @@ pub enum ConnectError {
         after: Duration,
     },
     /// The TLS handshake failed.
-    #[error("TLS handshake with {server_name:?} failed: {source} (is the edge serving TLS, with a certificate for this name signed by the configured CA?)")]
+    #[error(
+        "TLS handshake with {server_name:?} failed: {source} (is the edge serving TLS, with a certificate for this name signed by the configured CA?)"
+    )]
     Tls {
         /// The name the edge's certificate had to carry.
         server_name: String,

@@ -121,7 +121,14 @@ fn default_bucket() -> u64 {
 impl Trace {
     /// A constant rate (tests, `--fixed` measurements).
     pub fn constant(mbps: f64) -> Trace {
-        Trace { bucket_bytes: default_bucket(), delay_ms: 0, return_delay_ms: 0, repeat_ms: None, steps: vec![Step { at_ms: 0, mbps, ramp_ms: 0 }], jitter: None }
+        Trace {
+            bucket_bytes: default_bucket(),
+            delay_ms: 0,
+            return_delay_ms: 0,
+            repeat_ms: None,
+            steps: vec![Step { at_ms: 0, mbps, ramp_ms: 0 }],
+            jitter: None,
+        }
     }
 
     /// Parse and validate.
@@ -133,7 +140,8 @@ impl Trace {
 
     /// Read, parse and validate a trace file.
     pub fn load(path: &Path) -> Result<Trace, ActorError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ActorError::Config(format!("reading {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ActorError::Config(format!("reading {}: {e}", path.display())))?;
         Trace::from_toml_str(&text).map_err(|e| ActorError::Config(format!("{}: {e}", path.display())))
     }
 
@@ -148,7 +156,10 @@ impl Trace {
         }
         for w in self.steps.windows(2) {
             if w[1].at_ms <= w[0].at_ms {
-                return bad(format!("steps must be in strictly increasing at_ms order ({} then {})", w[0].at_ms, w[1].at_ms));
+                return bad(format!(
+                    "steps must be in strictly increasing at_ms order ({} then {})",
+                    w[0].at_ms, w[1].at_ms
+                ));
             }
             if w[0].ramp_ms > w[1].at_ms - w[0].at_ms {
                 return bad(format!("the ramp of the step at {} ms runs past the next step", w[0].at_ms));
@@ -255,7 +266,10 @@ pub struct Shaper {
 
 impl fmt::Debug for Shaper {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Shaper").field("steps", &self.trace.steps.len()).field("delay_ms", &self.trace.delay_ms).finish()
+        f.debug_struct("Shaper")
+            .field("steps", &self.trace.steps.len())
+            .field("delay_ms", &self.trace.delay_ms)
+            .finish()
     }
 }
 
@@ -379,7 +393,10 @@ mod tests {
     use super::*;
 
     fn step_trace() -> Trace {
-        Trace::from_toml_str("bucket_bytes = 4096\n[[step]]\nat_ms = 0\nmbps = 10.0\n[[step]]\nat_ms = 1000\nmbps = 1.0\n").unwrap()
+        Trace::from_toml_str(
+            "bucket_bytes = 4096\n[[step]]\nat_ms = 0\nmbps = 10.0\n[[step]]\nat_ms = 1000\nmbps = 1.0\n",
+        )
+        .unwrap()
     }
 
     #[test]

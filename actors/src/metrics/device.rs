@@ -49,21 +49,41 @@ impl DeviceMetrics {
             registry.register(Box::new(g.clone()))?;
             Ok(g)
         };
-        let dropped_vec = IntCounterVec::new(Opts::new("tandem_frames_dropped_total", "Frames that ended without a result, by reason"), &["reason"])?;
+        let dropped_vec = IntCounterVec::new(
+            Opts::new("tandem_frames_dropped_total", "Frames that ended without a result, by reason"),
+            &["reason"],
+        )?;
         registry.register(Box::new(dropped_vec.clone()))?;
-        let results_vec = IntCounterVec::new(Opts::new("tandem_results_total", "Frames that ended with a result, by where it was computed"), &["origin"])?;
+        let results_vec = IntCounterVec::new(
+            Opts::new("tandem_results_total", "Frames that ended with a result, by where it was computed"),
+            &["origin"],
+        )?;
         registry.register(Box::new(results_vec.clone()))?;
-        let bytes_vec = IntCounterVec::new(Opts::new("tandem_link_bytes_total", "Bytes on the device-edge link (frames incl. headers)"), &["direction"])?;
+        let bytes_vec = IntCounterVec::new(
+            Opts::new("tandem_link_bytes_total", "Bytes on the device-edge link (frames incl. headers)"),
+            &["direction"],
+        )?;
         registry.register(Box::new(bytes_vec.clone()))?;
-        let failures_vec = IntCounterVec::new(Opts::new("tandem_link_connect_failures_total", "Attempts to open a session with the edge that failed, by reason"), &["reason"])?;
+        let failures_vec = IntCounterVec::new(
+            Opts::new(
+                "tandem_link_connect_failures_total",
+                "Attempts to open a session with the edge that failed, by reason",
+            ),
+            &["reason"],
+        )?;
         registry.register(Box::new(failures_vec.clone()))?;
         let stage_vec = stage_histogram(registry)?;
-        let e2e = Histogram::with_opts(HistogramOpts::new("tandem_e2e_seconds", "Capture to result, per frame").buckets(latency_buckets()))?;
+        let e2e = Histogram::with_opts(
+            HistogramOpts::new("tandem_e2e_seconds", "Capture to result, per frame").buckets(latency_buckets()),
+        )?;
         registry.register(Box::new(e2e.clone()))?;
         Ok(DeviceMetrics {
             frames: counter("tandem_frames_total", "Frames captured by the camera")?,
             dropped: DropReason::ALL.iter().map(|&r| (r, dropped_vec.with_label_values(&[r.as_str()]))).collect(),
-            results: [Origin::Edge, Origin::Local].iter().map(|&o| (o, results_vec.with_label_values(&[o.as_str()]))).collect(),
+            results: [Origin::Edge, Origin::Local]
+                .iter()
+                .map(|&o| (o, results_vec.with_label_values(&[o.as_str()])))
+                .collect(),
             stages: Stage::ALL.iter().map(|&s| (s, stage_vec.with_label_values(&[s.as_str()]))).collect(),
             e2e,
             bytes_sent: bytes_vec.with_label_values(&["sent"]),
@@ -74,7 +94,10 @@ impl DeviceMetrics {
             connected: gauge("tandem_link_connected", "1 while a session with the edge is established, else 0")?,
             connects: counter("tandem_link_connects_total", "Sessions established with the edge")?,
             in_flight: gauge("tandem_link_in_flight_frames", "Frames sent to the edge and not yet answered")?,
-            connect_failures: ConnectFailure::ALL.iter().map(|&f| (f, failures_vec.with_label_values(&[f.as_str()]))).collect(),
+            connect_failures: ConnectFailure::ALL
+                .iter()
+                .map(|&f| (f, failures_vec.with_label_values(&[f.as_str()])))
+                .collect(),
         })
     }
 

@@ -37,7 +37,13 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// Every reason.
-    pub const ALL: [RejectReason; 5] = [RejectReason::Busy, RejectReason::Protocol, RejectReason::Unauthorized, RejectReason::Handshake, RejectReason::Tls];
+    pub const ALL: [RejectReason; 5] = [
+        RejectReason::Busy,
+        RejectReason::Protocol,
+        RejectReason::Unauthorized,
+        RejectReason::Handshake,
+        RejectReason::Tls,
+    ];
 
     /// The label value.
     pub const fn as_str(self) -> &'static str {
@@ -84,19 +90,34 @@ impl EdgeMetrics {
         let reg = |c: Box<dyn prometheus::core::Collector>| registry.register(c);
         let connections = IntGauge::new("tandem_edge_connections", "Device sessions open now")?;
         reg(Box::new(connections.clone()))?;
-        let conn_total = IntCounterVec::new(Opts::new("tandem_edge_connections_total", "Device connections by outcome"), &["outcome"])?;
+        let conn_total = IntCounterVec::new(
+            Opts::new("tandem_edge_connections_total", "Device connections by outcome"),
+            &["outcome"],
+        )?;
         reg(Box::new(conn_total.clone()))?;
         let frames = IntCounter::new("tandem_edge_frames_total", "Tensor frames answered with a result")?;
         reg(Box::new(frames.clone()))?;
-        let errors = IntCounterVec::new(Opts::new("tandem_edge_frame_errors_total", "Frames answered with an error, by reason"), &["reason"])?;
+        let errors = IntCounterVec::new(
+            Opts::new("tandem_edge_frame_errors_total", "Frames answered with an error, by reason"),
+            &["reason"],
+        )?;
         reg(Box::new(errors.clone()))?;
-        let bytes = IntCounterVec::new(Opts::new("tandem_link_bytes_total", "Bytes on the device-edge link (frames incl. headers)"), &["direction"])?;
+        let bytes = IntCounterVec::new(
+            Opts::new("tandem_link_bytes_total", "Bytes on the device-edge link (frames incl. headers)"),
+            &["direction"],
+        )?;
         reg(Box::new(bytes.clone()))?;
         let models_loaded = IntGauge::new("tandem_edge_models_loaded", "Model tails held by the model store")?;
         reg(Box::new(models_loaded.clone()))?;
-        let rejections = IntCounterVec::new(Opts::new("tandem_edge_rejections_total", "Connections refused, by reason"), &["reason"])?;
+        let rejections = IntCounterVec::new(
+            Opts::new("tandem_edge_rejections_total", "Connections refused, by reason"),
+            &["reason"],
+        )?;
         reg(Box::new(rejections.clone()))?;
-        let replies_dropped = IntCounter::new("tandem_edge_replies_dropped_total", "Replies dropped because the connection's outbox was full")?;
+        let replies_dropped = IntCounter::new(
+            "tandem_edge_replies_dropped_total",
+            "Replies dropped because the connection's outbox was full",
+        )?;
         reg(Box::new(replies_dropped.clone()))?;
         let stage_vec = stage_histogram(registry)?;
         Ok(EdgeMetrics {

@@ -49,8 +49,13 @@ pub async fn serve(addr: SocketAddr, registry: Registry) -> Result<MetricsServer
 
 /// As [`serve`], plus `POST /floor?0.92` / `POST /floor?loss=0.018` to change the controller's
 /// accuracy floor when `floor` is given.
-pub async fn serve_with_floor(addr: SocketAddr, registry: Registry, floor: Option<FloorSetter>) -> Result<MetricsServer, ActorError> {
-    let listener = TcpListener::bind(addr).await.map_err(|source| ActorError::Io { what: "binding metrics on", addr, source })?;
+pub async fn serve_with_floor(
+    addr: SocketAddr,
+    registry: Registry,
+    floor: Option<FloorSetter>,
+) -> Result<MetricsServer, ActorError> {
+    let listener =
+        TcpListener::bind(addr).await.map_err(|source| ActorError::Io { what: "binding metrics on", addr, source })?;
     let addr = listener.local_addr().map_err(|source| ActorError::Io { what: "metrics address of", addr, source })?;
     let task = tokio::spawn(async move {
         loop {
@@ -88,13 +93,19 @@ async fn respond(mut stream: TcpStream, registry: &Registry, floor: Option<&Floo
         }
         Ok::<_, std::io::Error>(())
     };
-    tokio::time::timeout(REQUEST_TIMEOUT, read).await.map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+    tokio::time::timeout(REQUEST_TIMEOUT, read)
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
     let end = head.windows(4).position(|w| w == b"\r\n\r\n");
     let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
     let mut words = line.split(|&b| b == b' ');
     let (method, path) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
     let (status, content_type, body) = if end.is_none() && head.len() >= MAX_REQUEST_HEAD {
-        ("431 Request Header Fields Too Large", "text/plain", format!("request head over {MAX_REQUEST_HEAD} bytes\n").into_bytes())
+        (
+            "431 Request Header Fields Too Large",
+            "text/plain",
+            format!("request head over {MAX_REQUEST_HEAD} bytes\n").into_bytes(),
+        )
     } else if has_body(head.get(..end.unwrap_or(head.len())).unwrap_or_default()) {
         ("413 Payload Too Large", "text/plain", b"request bodies are not accepted\n".to_vec())
     } else if method == b"GET" && (path == b"/metrics" || path.starts_with(b"/metrics?")) {
@@ -112,7 +123,10 @@ async fn respond(mut stream: TcpStream, registry: &Registry, floor: Option<&Floo
     } else {
         ("404 Not Found", "text/plain", b"only GET /metrics is served\n".to_vec())
     };
-    let header = format!("HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    let header = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
     stream.write_all(header.as_bytes()).await?;
     stream.write_all(&body).await?;
     stream.shutdown().await?;

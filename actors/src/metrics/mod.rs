@@ -98,7 +98,8 @@ fn latency_buckets() -> Vec<f64> {
 /// `tandem_stage_seconds{stage}` — shared by both processes (each registers its own).
 fn stage_histogram(registry: &Registry) -> prometheus::Result<HistogramVec> {
     let h = HistogramVec::new(
-        HistogramOpts::new("tandem_stage_seconds", "Time spent in one pipeline stage per frame").buckets(latency_buckets()),
+        HistogramOpts::new("tandem_stage_seconds", "Time spent in one pipeline stage per frame")
+            .buckets(latency_buckets()),
         &["stage"],
     )?;
     registry.register(Box::new(h.clone()))?;

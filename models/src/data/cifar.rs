@@ -34,7 +34,10 @@ fn read_batches(dir: &Path, names: &[&str]) -> Result<Dataset> {
 
 /// Load CIFAR-10 from a directory holding the binary batches.
 pub fn load_cifar10(dir: &Path) -> Result<Splits> {
-    let train = read_batches(dir, &["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"])?;
+    let train = read_batches(
+        dir,
+        &["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"],
+    )?;
     let test = read_batches(dir, &["test_batch.bin"])?;
     train.validate(dir)?;
     test.validate(dir)?;

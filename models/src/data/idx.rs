@@ -52,10 +52,8 @@ fn parse_header(path: &Path, bytes: &[u8], want_type: u8, want_ndims: u8) -> Res
     if bytes.len() < header_len {
         return Err(ModelError::bad_data(path, "truncated inside the IDX header"));
     }
-    let dims: Vec<usize> = bytes[4..header_len]
-        .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
+    let dims: Vec<usize> =
+        bytes[4..header_len].chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
     let total = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
     match total {
         Some(t) if t <= MAX_IDX_BYTES => {
@@ -92,7 +90,10 @@ fn load_split(dir: &Path, prefix: &str) -> Result<Dataset> {
     let (n, rows, cols, raw) = read_idx_images(&img_path)?;
     let labels = read_idx_labels(&lbl_path)?;
     if labels.len() != n {
-        return Err(ModelError::bad_data(&lbl_path, format!("{} labels for {n} images in {}", labels.len(), img_path.display())));
+        return Err(ModelError::bad_data(
+            &lbl_path,
+            format!("{} labels for {n} images in {}", labels.len(), img_path.display()),
+        ));
     }
     if rows != cols || rows == 0 {
         return Err(ModelError::bad_data(&img_path, format!("images are {rows}×{cols}, expected square")));
@@ -106,7 +107,8 @@ fn load_split(dir: &Path, prefix: &str) -> Result<Dataset> {
             dst[(r + PAD) * size + PAD..(r + PAD) * size + PAD + cols].copy_from_slice(&src[r * cols..(r + 1) * cols]);
         }
     }
-    let ds = Dataset { pixels, labels, channels: 1, size, num_classes: 10, mean: vec![FMNIST_MEAN], std: vec![FMNIST_STD] };
+    let ds =
+        Dataset { pixels, labels, channels: 1, size, num_classes: 10, mean: vec![FMNIST_MEAN], std: vec![FMNIST_STD] };
     ds.validate(&lbl_path)?;
     Ok(ds)
 }
@@ -125,7 +127,7 @@ pub fn load_fashion_mnist(dir: &Path) -> Result<super::Splits> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flate2::{write::GzEncoder, Compression};
+    use flate2::{Compression, write::GzEncoder};
     use std::io::Write;
 
     fn gz(bytes: &[u8]) -> Vec<u8> {

@@ -36,7 +36,14 @@ pub struct BatchIter<'a> {
 impl<'a> BatchIter<'a> {
     /// Sequential order (evaluation).
     pub fn sequential(ds: &'a Dataset, batch: usize) -> Self {
-        Self { ds, order: (0..ds.len()).collect(), pos: 0, batch: batch.max(1), augment: Augment::None, rng: StdRng::seed_from_u64(0) }
+        Self {
+            ds,
+            order: (0..ds.len()).collect(),
+            pos: 0,
+            batch: batch.max(1),
+            augment: Augment::None,
+            rng: StdRng::seed_from_u64(0),
+        }
     }
 
     /// Shuffled order from `seed`, with augmentation.

@@ -12,8 +12,8 @@ mod loader;
 mod synthetic;
 
 pub use cifar::load_cifar10;
-pub use idx::{load_fashion_mnist, read_idx_images, read_idx_labels, DEFAULT_FASHION_MNIST_DIR};
-pub use loader::{Batch, BatchIter, Augment};
+pub use idx::{DEFAULT_FASHION_MNIST_DIR, load_fashion_mnist, read_idx_images, read_idx_labels};
+pub use loader::{Augment, Batch, BatchIter};
 pub use synthetic::synthetic;
 
 use crate::error::{ModelError, Result};
@@ -117,7 +117,12 @@ impl Dataset {
         if self.pixels.len() != self.len() * self.image_len() {
             return Err(ModelError::bad_data(
                 origin,
-                format!("{} pixel bytes for {} labels of {} bytes each", self.pixels.len(), self.len(), self.image_len()),
+                format!(
+                    "{} pixel bytes for {} labels of {} bytes each",
+                    self.pixels.len(),
+                    self.len(),
+                    self.image_len()
+                ),
             ));
         }
         if let Some(bad) = self.labels.iter().find(|&&l| l as usize >= self.num_classes) {

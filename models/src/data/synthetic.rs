@@ -28,7 +28,15 @@ fn make(channels: usize, classes: usize, n: usize, seed: u64) -> Dataset {
             }
         }
     }
-    Dataset { pixels, labels, channels, size, num_classes: classes, mean: vec![0.3; channels], std: vec![0.35; channels] }
+    Dataset {
+        pixels,
+        labels,
+        channels,
+        size,
+        num_classes: classes,
+        mean: vec![0.3; channels],
+        std: vec![0.35; channels],
+    }
 }
 
 /// A synthetic train/test pair with `channels` channels and `classes` (≤ 12) classes.

@@ -22,7 +22,7 @@ use crate::data::{BatchIter, Dataset, Splits};
 use crate::error::{ModelError, Result};
 use crate::params::ParamMap;
 use crate::series::{MANIFEST, MANIFEST_VERSION, Member, MemberKind, Series};
-use crate::train::{evaluate, Schedule, TrainConfig};
+use crate::train::{Schedule, TrainConfig, evaluate};
 use crate::zoo::{Net, NetSpec};
 use burn::tensor::Device;
 use rank::TaylorVariant;
@@ -121,7 +121,11 @@ impl PruneConfig {
                 finetune: finetune(0.25, 0.01, 64, Schedule::Cosine { warmup: 0.0 }),
                 final_epochs: 0.5,
             },
-            step2: Step2Config { points: 16, families: Vec::new(), finetune: finetune(0.05, 0.005, 64, Schedule::Cosine { warmup: 0.0 }) },
+            step2: Step2Config {
+                points: 16,
+                families: Vec::new(),
+                finetune: finetune(0.05, 0.005, 64, Schedule::Cosine { warmup: 0.0 }),
+            },
         }
     }
 
@@ -195,14 +199,15 @@ impl<'a> Run<'a> {
     pub fn rank(&self, net: &Net, layers: Option<&[usize]>, iteration_seed: u64) -> Result<Vec<Vec<f64>>> {
         let cfg = &self.cfg.rank;
         let subset = if cfg.images == 0 { self.data.train.len() } else { cfg.images };
-        let iter = BatchIter::shuffled(&self.data.train, cfg.batch_size, 7919 + iteration_seed, crate::data::Augment::None)
-            .scan(0usize, move |n, b| {
-                if *n >= subset {
-                    return None;
-                }
-                *n += b.len;
-                Some(b)
-            });
+        let iter =
+            BatchIter::shuffled(&self.data.train, cfg.batch_size, 7919 + iteration_seed, crate::data::Augment::None)
+                .scan(0usize, move |n, b| {
+                    if *n >= subset {
+                        return None;
+                    }
+                    *n += b.len;
+                    Some(b)
+                });
         rank::taylor_scores(net, iter, layers, cfg.variant)
     }
 
@@ -225,7 +230,19 @@ impl<'a> Run<'a> {
 
     /// Save a member's checkpoint and append it to the manifest (atomically rewritten).
     #[allow(clippy::too_many_arguments)]
-    pub fn record(&mut self, net: &Net, spec: &NetSpec, name: String, kind: MemberKind, dir: String, acc: f64, within: bool, epochs: f64, wall_s: f64, parent: &str) -> Result<Member> {
+    pub fn record(
+        &mut self,
+        net: &Net,
+        spec: &NetSpec,
+        name: String,
+        kind: MemberKind,
+        dir: String,
+        acc: f64,
+        within: bool,
+        epochs: f64,
+        wall_s: f64,
+        parent: &str,
+    ) -> Result<Member> {
         let card = ModelCard {
             spec: spec.clone(),
             accuracy: Some(acc),
@@ -254,31 +271,62 @@ impl<'a> Run<'a> {
 
 /// Run (or resume) 2-step pruning of the model in `base_dir` into the series directory `out`, on
 /// the CPU.
-pub fn prune(base_dir: &Path, out: &Path, cfg: &PruneConfig, data: &Splits, resume: bool, progress: bool, report: Report) -> Result<Series> {
+pub fn prune(
+    base_dir: &Path,
+    out: &Path,
+    cfg: &PruneConfig,
+    data: &Splits,
+    resume: bool,
+    progress: bool,
+    report: Report,
+) -> Result<Series> {
     prune_on(&crate::device::cpu(), base_dir, out, cfg, data, resume, progress, report)
 }
 
 /// [`prune`] on `device` (a plain device from [`crate::device::device`]; training and ranking use
 /// its autodiff form). The series is the same on every device up to floating-point rounding.
 #[allow(clippy::too_many_arguments)]
-pub fn prune_on(device: &Device, base_dir: &Path, out: &Path, cfg: &PruneConfig, data: &Splits, resume: bool, progress: bool, report: Report) -> Result<Series> {
+pub fn prune_on(
+    device: &Device,
+    base_dir: &Path,
+    out: &Path,
+    cfg: &PruneConfig,
+    data: &Splits,
+    resume: bool,
+    progress: bool,
+    report: Report,
+) -> Result<Series> {
     cfg.validate()?;
     let device = device.clone().without_autodiff();
     let eval_set = if cfg.eval_images == 0 { data.test.clone() } else { data.test.take(cfg.eval_images) };
     let manifest = out.join(MANIFEST);
     let series = if manifest.is_file() {
         if !resume {
-            return Err(ModelError::Config(format!("{} already exists: pass --resume to continue it, or choose another --out", manifest.display())));
+            return Err(ModelError::Config(format!(
+                "{} already exists: pass --resume to continue it, or choose another --out",
+                manifest.display()
+            )));
         }
         let s = Series::load(out)?;
-        report(&format!("resuming {}: {} members, step 1 {}, {} step-2 families done", out.display(), s.members.len(), if s.step1_done { "done" } else { "in progress" }, s.step2_done.len()));
+        report(&format!(
+            "resuming {}: {} members, step 1 {}, {} step-2 families done",
+            out.display(),
+            s.members.len(),
+            if s.step1_done { "done" } else { "in progress" },
+            s.step2_done.len()
+        ));
         s
     } else {
         let (net, card) = checkpoint::load(base_dir, &device)?;
         if card.spec.in_channels != data.train.channels || card.spec.num_classes != data.train.num_classes {
             return Err(ModelError::Config(format!(
                 "model {} expects {} channels / {} classes, data set {} has {} / {}",
-                base_dir.display(), card.spec.in_channels, card.spec.num_classes, data.name, data.train.channels, data.train.num_classes
+                base_dir.display(),
+                card.spec.in_channels,
+                card.spec.num_classes,
+                data.name,
+                data.train.channels,
+                data.train.num_classes
             )));
         }
         let series = Series {
@@ -295,8 +343,24 @@ pub fn prune_on(device: &Device, base_dir: &Path, out: &Path, cfg: &PruneConfig,
         };
         let mut run = Run { dir: out, cfg, data, eval_set, series, progress, device };
         let acc = run.accuracy(&net);
-        report(&format!("original: {:?}, {:.2} M MACs, accuracy {:.2} %", card.spec.widths, card.spec.total_macs() as f64 / 1e6, acc * 100.0));
-        run.record(&net, &card.spec, "original".into(), MemberKind::Original, "original".into(), acc, true, card.provenance.epochs, card.provenance.wall_s, &base_dir.display().to_string())?;
+        report(&format!(
+            "original: {:?}, {:.2} M MACs, accuracy {:.2} %",
+            card.spec.widths,
+            card.spec.total_macs() as f64 / 1e6,
+            acc * 100.0
+        ));
+        run.record(
+            &net,
+            &card.spec,
+            "original".into(),
+            MemberKind::Original,
+            "original".into(),
+            acc,
+            true,
+            card.provenance.epochs,
+            card.provenance.wall_s,
+            &base_dir.display().to_string(),
+        )?;
         return finish(run, report);
     };
     let run = Run { dir: out, cfg, data, eval_set, series, progress, device };

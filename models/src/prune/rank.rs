@@ -69,11 +69,15 @@ pub fn taylor_raw(
     let ad = net.devices().into_iter().next().unwrap_or_else(crate::device::cpu).autodiff();
     let model = net.valid().to_device(&ad).freeze();
     let loss_fn = CrossEntropyLossConfig::new().init(&ad);
-    let mut acc: Vec<Vec<f64>> = (0..n_convs).map(|c| if wanted[c] { vec![0.0; spec.widths[c]] } else { Vec::new() }).collect();
+    let mut acc: Vec<Vec<f64>> =
+        (0..n_convs).map(|c| if wanted[c] { vec![0.0; spec.widths[c]] } else { Vec::new() }).collect();
     let mut seen = 0usize;
     for batch in batches {
         let b = batch.len;
-        let x = Tensor::<4>::from_data(TensorData::new(batch.images, [b, spec.in_channels, spec.input_size, spec.input_size]), &ad);
+        let x = Tensor::<4>::from_data(
+            TensorData::new(batch.images, [b, spec.in_channels, spec.input_size, spec.input_size]),
+            &ad,
+        );
         let y = Tensor::<1, Int>::from_data(TensorData::new(batch.labels, [b]), &ad);
         let gates: Vec<Option<Tensor<4>>> = (0..n_convs)
             .map(|c| wanted[c].then(|| Tensor::<4>::ones([b, spec.widths[c], 1, 1], &ad).require_grad()))

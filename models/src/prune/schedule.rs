@@ -109,7 +109,11 @@ mod tests {
     fn budget_rule_keeps_the_last_model_within_budget() {
         let r = 0.92;
         assert_eq!(keep_last_within(&[0.921, 0.915, 0.905], r, 0.018), (Some(2), false));
-        assert_eq!(keep_last_within(&[0.921, 0.915, 0.90, 0.91], r, 0.018), (Some(1), true), "0.90 broke it: no later model counts");
+        assert_eq!(
+            keep_last_within(&[0.921, 0.915, 0.90, 0.91], r, 0.018),
+            (Some(1), true),
+            "0.90 broke it: no later model counts"
+        );
         assert_eq!(keep_last_within(&[0.921, 0.915, 0.90], r, 0.018), (Some(1), true));
         assert_eq!(keep_last_within(&[0.80], r, 0.018), (None, true));
         assert_eq!(keep_last_within(&[], r, 0.018), (None, false));

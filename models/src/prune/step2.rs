@@ -17,7 +17,8 @@ pub fn run(run: &mut Run, report: Report) -> Result<()> {
         .ok_or_else(|| ModelError::Config("series has no model to start step 2 from".into()))?;
     let reference = start.accuracy;
     let n_convs = start.widths.len();
-    let families: Vec<usize> = if run.cfg.step2.families.is_empty() { (0..n_convs).collect() } else { run.cfg.step2.families.clone() };
+    let families: Vec<usize> =
+        if run.cfg.step2.families.is_empty() { (0..n_convs).collect() } else { run.cfg.step2.families.clone() };
     if let Some(&bad) = families.iter().find(|&&c| c >= n_convs) {
         return Err(ModelError::Config(format!("step2.families names conv {bad}, the model has {n_convs}")));
     }
@@ -34,7 +35,11 @@ pub fn run(run: &mut Run, report: Report) -> Result<()> {
         built += 1;
         let left = families.len() - done - 1;
         let per_family = started.elapsed().as_secs_f64() / built as f64;
-        report(&format!("step 2: family {} done ({left} left, ~{:.0} min to go)", names[conv], per_family * left as f64 / 60.0));
+        report(&format!(
+            "step 2: family {} done ({left} left, ~{:.0} min to go)",
+            names[conv],
+            per_family * left as f64 / 60.0
+        ));
     }
     Ok(())
 }
@@ -52,9 +57,21 @@ fn conv_names(run: &Run) -> Vec<String> {
 
 fn family(run: &mut Run, start: &Member, conv: usize, reference: f64, name: &str, report: Report) -> Result<()> {
     let schedule = log_schedule(start.widths[conv], run.cfg.step2.points);
-    let last = run.series.members.iter().filter(|m| matches!(m.kind, MemberKind::Step2 { conv: c, .. } if c as usize == conv)).last().cloned();
+    let last = run
+        .series
+        .members
+        .iter()
+        .filter(|m| matches!(m.kind, MemberKind::Step2 { conv: c, .. } if c as usize == conv))
+        .last()
+        .cloned();
     let (mut parent, mut iter) = match &last {
-        Some(m) => (m.clone(), match m.kind { MemberKind::Step2 { iter, .. } => iter, _ => 0 }),
+        Some(m) => (
+            m.clone(),
+            match m.kind {
+                MemberKind::Step2 { iter, .. } => iter,
+                _ => 0,
+            },
+        ),
         None => (start.clone(), 0),
     };
     if last.as_ref().is_some_and(|m| !m.within_budget) {
@@ -69,9 +86,21 @@ fn family(run: &mut Run, start: &Member, conv: usize, reference: f64, name: &str
         let scores = run.rank(&net, Some(&[conv]), 1000 + conv as u64 * 100 + iter as u64)?;
         let remove = lowest_in_layer(&scores[conv], spec.widths[conv] - target);
         let removals = BTreeMap::from([(conv, remove)]);
-        let (net, new_spec, acc, wall) = run.prune_and_finetune(&params, &spec, &removals, &ft, &format!("{name} →{target}"))?;
+        let (net, new_spec, acc, wall) =
+            run.prune_and_finetune(&params, &spec, &removals, &ft, &format!("{name} →{target}"))?;
         let within = within_budget(acc, reference, run.cfg.budget);
-        let m = run.record(&net, &new_spec, format!("step2-{name}-{target}"), MemberKind::Step2 { conv: conv as u32, iter }, format!("step2/{name}/w{target:03}"), acc, within, ft.epochs, wall, &parent.name)?;
+        let m = run.record(
+            &net,
+            &new_spec,
+            format!("step2-{name}-{target}"),
+            MemberKind::Step2 { conv: conv as u32, iter },
+            format!("step2/{name}/w{target:03}"),
+            acc,
+            within,
+            ft.epochs,
+            wall,
+            &parent.name,
+        )?;
         report(&format!(
             "step 2 {name}: width {} → {target}, accuracy {:.2} % (floor {:.2} %){}, {wall:.0} s",
             spec.widths[conv],

@@ -16,7 +16,11 @@ fn conv_key(i: usize) -> String {
 ///
 /// `removals[conv]` lists channel indices of the *current* spec. A layer is never emptied: a
 /// request that would leave a conv with no filter is an error.
-pub fn remove_filters(params: &ParamMap, spec: &NetSpec, removals: &BTreeMap<usize, Vec<usize>>) -> Result<(ParamMap, NetSpec)> {
+pub fn remove_filters(
+    params: &ParamMap,
+    spec: &NetSpec,
+    removals: &BTreeMap<usize, Vec<usize>>,
+) -> Result<(ParamMap, NetSpec)> {
     let mut out = params.clone();
     let mut new_spec = spec.clone();
     let n_convs = spec.widths.len();

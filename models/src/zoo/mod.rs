@@ -70,8 +70,24 @@ pub enum Unit {
 }
 
 const VGG16_LAYOUT: &[Option<usize>] = &[
-    Some(64), Some(64), None, Some(128), Some(128), None, Some(256), Some(256), Some(256), None,
-    Some(512), Some(512), Some(512), None, Some(512), Some(512), Some(512), None,
+    Some(64),
+    Some(64),
+    None,
+    Some(128),
+    Some(128),
+    None,
+    Some(256),
+    Some(256),
+    Some(256),
+    None,
+    Some(512),
+    Some(512),
+    Some(512),
+    None,
+    Some(512),
+    Some(512),
+    Some(512),
+    None,
 ];
 
 impl Arch {
@@ -190,13 +206,20 @@ impl NetSpec {
     pub fn validate(&self) -> Result<()> {
         let want = self.arch.base_widths().len();
         if self.widths.len() != want {
-            return Err(ModelError::BadSpec(format!("{} needs {want} conv widths, got {}", self.arch, self.widths.len())));
+            return Err(ModelError::BadSpec(format!(
+                "{} needs {want} conv widths, got {}",
+                self.arch,
+                self.widths.len()
+            )));
         }
         if let Some(i) = self.widths.iter().position(|&w| w == 0) {
             return Err(ModelError::BadSpec(format!("conv {i} has width 0 (a layer is never emptied)")));
         }
         if self.widths.iter().any(|&w| w > 1 << 16) || self.in_channels == 0 || self.in_channels > 64 {
-            return Err(ModelError::BadSpec(format!("implausible widths {:?} / in_channels {}", self.widths, self.in_channels)));
+            return Err(ModelError::BadSpec(format!(
+                "implausible widths {:?} / in_channels {}",
+                self.widths, self.in_channels
+            )));
         }
         if self.num_classes == 0 || self.num_classes > 1 << 16 {
             return Err(ModelError::BadSpec(format!("num_classes {} out of range", self.num_classes)));
@@ -233,7 +256,12 @@ impl NetSpec {
 
     /// Every partition point with its tensor shape.
     pub fn points(&self) -> Vec<Point> {
-        let mut pts = vec![Point { index: 0, name: "input".into(), conv: None, shape: vec![self.in_channels, self.input_size, self.input_size] }];
+        let mut pts = vec![Point {
+            index: 0,
+            name: "input".into(),
+            conv: None,
+            shape: vec![self.in_channels, self.input_size, self.input_size],
+        }];
         let (mut c, mut hw, mut last_conv) = (self.in_channels, self.input_size, None);
         for (i, (u, name)) in self.units().into_iter().zip(self.arch.unit_names()).enumerate() {
             match u {
@@ -339,8 +367,21 @@ mod tests {
     #[test]
     fn vgg16_macs_match_the_hand_count() {
         let hand = |cin0: u64| {
-            let l = [(cin0, 64, 32), (64, 64, 32), (64, 128, 16), (128, 128, 16), (128, 256, 8), (256, 256, 8), (256, 256, 8),
-                (256, 512, 4), (512, 512, 4), (512, 512, 4), (512, 512, 2), (512, 512, 2), (512, 512, 2)];
+            let l = [
+                (cin0, 64, 32),
+                (64, 64, 32),
+                (64, 128, 16),
+                (128, 128, 16),
+                (128, 256, 8),
+                (256, 256, 8),
+                (256, 256, 8),
+                (256, 512, 4),
+                (512, 512, 4),
+                (512, 512, 4),
+                (512, 512, 2),
+                (512, 512, 2),
+                (512, 512, 2),
+            ];
             l.iter().map(|&(i, o, hw)| 9 * i * o * hw * hw).sum::<u64>() + 5120
         };
         let rgb = NetSpec::new(Arch::Vgg16, 3, 10, Arch::Vgg16.base_widths()).expect("valid");

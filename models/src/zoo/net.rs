@@ -96,7 +96,9 @@ impl Net {
                     let y = tap(conv, Tap::ConvOut, block.conv.forward(x));
                     tap(conv, Tap::BlockOut, relu(block.bn.forward(y)))
                 }
-                Unit::Pool { kernel, stride } => MaxPool2dConfig::new([kernel, kernel]).with_strides([stride, stride]).init().forward(x),
+                Unit::Pool { kernel, stride } => {
+                    MaxPool2dConfig::new([kernel, kernel]).with_strides([stride, stride]).init().forward(x)
+                }
             };
         }
         if to == end && from < end {
