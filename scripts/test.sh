@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# The test command: install what the tests need, then run every test of the workspace in
+# The test command: install what the tests need, check formatting and lints, then run every test of the workspace in
 # release mode (burn is built once, in release; debug-mode burn is too slow to test with), then
 # the fault-injection binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Habits first, they are quick to fail: formatting, then clippy with warnings as errors (clippy
+# type-checks the whole workspace in its own profile: a few minutes cold on two cores).
+cargo fmt --all --check
+cargo clippy --release --workspace --all-targets --locked -- -D warnings
 cargo test --release --workspace --locked "$@"
 # Fault injection: fail points are process-global, so they live in their own test binary, built
 # only with the `failpoints` feature (tens of seconds). `--workspace` keeps the workspace's

@@ -1,7 +1,8 @@
 //! The TOML configs of both roles (`configs/edge.toml`, `configs/device.toml`, and the demo's
 //! `[edge]` + `[device]` sections). Every field is documented and has a named default; unknown
 //! fields are refused; [`EdgeConfig::validate`] / [`DeviceConfig::validate`] check ranges and
-//! cross-field rules after parsing. Durations are milliseconds (`*_ms`).
+//! cross-field rules after parsing. Durations are `*_ms` fields: whole milliseconds (`2000`) or a
+//! duration string (`"2s"`, `"250ms"`), see [`crate::millis`].
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -49,10 +50,13 @@ pub struct EdgeConfig {
     /// Replies queued per connection (full: the reply is dropped and counted). Default 64.
     pub outbox: usize,
     /// Close a connection silent for this long. Default 30000.
+    #[serde(deserialize_with = "crate::millis::de")]
     pub idle_timeout_ms: u64,
     /// Time a new connection has to say Hello. Default 5000.
+    #[serde(deserialize_with = "crate::millis::de")]
     pub handshake_timeout_ms: u64,
     /// Timeout for writing one reply. Default 5000.
+    #[serde(deserialize_with = "crate::millis::de")]
     pub write_timeout_ms: u64,
     /// Largest frame payload accepted, bytes. Default 16 MiB.
     pub max_payload_bytes: u64,
@@ -151,6 +155,7 @@ pub struct CameraConfig {
     /// Stop after this many frames; unset = run until `duration_ms` or Ctrl-C.
     pub frames: Option<u64>,
     /// Stop after this long; unset = run until `frames` or Ctrl-C.
+    #[serde(deserialize_with = "crate::millis::de_opt")]
     pub duration_ms: Option<u64>,
     /// `drop-oldest` (default) or `drop-newest`: what the camera drops when front inference is busy.
     pub when_full: WhenFull,
@@ -196,22 +201,30 @@ pub struct LinkConfig {
     /// Frames sent and not yet answered, at most (full: the link stops reading its queue). Default 4.
     pub max_in_flight: usize,
     /// Drop a frame with no result this long after capture (`deadline`). Default 2000.
+    #[serde(deserialize_with = "crate::millis::de")]
     pub deadline_ms: u64,
     /// TCP connect timeout. Default 1000.
+    #[serde(deserialize_with = "crate::millis::de")]
     pub connect_timeout_ms: u64,
     /// Hello → HelloAck timeout. Default 2000.
+    #[serde(deserialize_with = "crate::millis::de")]
     pub handshake_timeout_ms: u64,
     /// Timeout for writing one frame. Default 2000.
+    #[serde(deserialize_with = "crate::millis::de")]
     pub write_timeout_ms: u64,
     /// First reconnect delay; doubles up to `backoff_max_ms`. Default 100.
+    #[serde(deserialize_with = "crate::millis::de")]
     pub backoff_min_ms: u64,
     /// Largest reconnect delay. Default 1500: an edge back after an outage is reached again within
     /// 2 s (the reliability target), at one connection attempt per 1.5 s while it is down.
+    #[serde(deserialize_with = "crate::millis::de")]
     pub backoff_max_ms: u64,
     /// Ping after this long without sending (must be below the edge's idle timeout). Default 5000.
+    #[serde(deserialize_with = "crate::millis::de")]
     pub keepalive_ms: u64,
     /// At start, wait this long for the session before the camera starts (frames meanwhile would
     /// run locally). Default 2000.
+    #[serde(deserialize_with = "crate::millis::de")]
     pub connect_wait_ms: u64,
     /// Shape the link in-process with this bandwidth trace (`configs/links/*.toml`: token
     /// bucket + one-way delays; see `tandem_actors::link::shaper`). Unset = the bare socket.
@@ -262,8 +275,10 @@ pub struct ControllerConfig {
     /// Planner hysteresis: absolute gain needed to switch, ms. Default 1.0.
     pub min_gain_ms: f64,
     /// No second swap within this long of a swap. Default 2000.
+    #[serde(deserialize_with = "crate::millis::de")]
     pub min_dwell_ms: u64,
     /// Re-plan period. Default 50.
+    #[serde(deserialize_with = "crate::millis::de")]
     pub tick_ms: u64,
     /// Bytes below which a frame's transfer is no bandwidth sample. Default 2048 (the
     /// estimator's own default, 16 KiB, is larger than most split tensors).
@@ -272,6 +287,7 @@ pub struct ControllerConfig {
     /// unobserved). Default 3000. A drop shows sooner: small frames whose round trip grows
     /// trigger a probe at once (the estimator's delay trigger), so this only bounds how late a
     /// rise is seen, and what probes cost a slow link.
+    #[serde(deserialize_with = "crate::millis::de")]
     pub probe_every_ms: u64,
     /// Probe burst size cap, bytes. Default 8192.
     pub probe_burst_bytes: u64,
@@ -365,6 +381,7 @@ pub struct DeviceConfig {
     pub metrics: Option<String>,
     /// Drain deadline at shutdown: frames still in the pipeline after it are dropped as
     /// `shutdown`. Default 3000.
+    #[serde(deserialize_with = "crate::millis::de_opt")]
     pub drain_ms: Option<u64>,
     /// Emulate a device R times slower than this machine, as the paper does: front inference
     /// and encoding are stretched to R times their measured time, and the controller prices the

@@ -34,7 +34,7 @@
 //! - [`wire`]: reading frames from a byte stream (cancel-safe) and writing them.
 //! - [`security`]: the shared token and TLS of the device–edge link.
 //! - [`faults`]: fail points (fail-rs, `failpoints` feature) for the fault-injection tests.
-//! - [`config`]: the TOML configs of both roles.
+//! - [`config`]: the TOML configs of both roles; [`millis`]: their `*_ms` durations (`2000` or `"2s"`).
 //! - [`models`]: loading series members by id and running segments of them.
 //! - [`testkit`]: a tiny random-weight series for tests and smoke runs.
 //!
@@ -59,6 +59,7 @@ pub mod front;
 pub mod ledger;
 pub mod link;
 pub mod metrics;
+pub mod millis;
 pub mod models;
 pub mod plan;
 pub mod security;

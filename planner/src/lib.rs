@@ -25,6 +25,7 @@
 //! - [`calibration`]: [`Calibrator`] learns, from finished frames, how far measured compute times
 //!   sit from the profiles; the resulting [`Calibration`] is carried by [`Profiles`] and applied
 //!   to every candidate's cost.
+//! - [`testkit`]: small profile builders for tests of the planner and the crates above it.
 //! - [`error`]: [`PlanError`], for invalid or mismatched profiles. Selection itself cannot fail:
 //!   "nothing meets the floor" is `None` / [`Decision::Infeasible`].
 //!
@@ -38,6 +39,7 @@ pub mod latency;
 pub mod profile;
 pub mod select;
 pub mod switching;
+pub mod testkit;
 
 pub use calibration::{Calibration, Calibrator, CalibratorConfig, FrameCost};
 pub use error::PlanError;

@@ -3,46 +3,22 @@
 //! that cannot keep up with it are avoided).
 
 use proptest::prelude::*;
+use tandem_planner::testkit::{self, CodingExt, coding, model, profile, same_machine};
 use tandem_planner::{
-    AccuracyFloor, Calibration, Calibrator, CalibratorConfig, CodingClass, CodingCost, Decision, FrameCost, Hysteresis,
-    LinkState, ModelKind, ModelProfile, PlanCost, Planner, PointProfile, Profile, Profiles, Provenance, Role, combine,
-    evaluate, select_plan, select_sustainable,
+    AccuracyFloor, Calibration, Calibrator, CalibratorConfig, CodingClass, Decision, FrameCost, Hysteresis, LinkState,
+    ModelKind, PlanCost, Planner, PointProfile, Profiles, Role, evaluate, select_plan, select_sustainable,
 };
 
+/// A point whose only coding (if any) is q8-lz4 sending `bytes`.
 fn point(point: u16, name: &str, device_ms: f64, edge_ms: f64, bytes: Option<f64>) -> PointProfile {
-    PointProfile {
-        point,
-        name: name.into(),
-        device_ms,
-        edge_ms,
-        elements: 256,
-        codings: bytes
-            .map(|bytes| CodingCost {
-                coding: "q8-lz4".into(),
-                class: CodingClass::Lossy,
-                bytes,
-                encode_ms: 0.5,
-                decode_ms: 0.25,
-                accuracy: None,
-            })
-            .into_iter()
-            .collect(),
-    }
+    let codings = bytes.map(|b| coding("q8-lz4", CodingClass::Lossy, b).times(0.5, 0.25)).into_iter().collect();
+    PointProfile { elements: 256, ..testkit::point(point, name, device_ms, edge_ms, codings) }
 }
 
 /// One model: offload the input (1 kB, 2 ms of edge work) or run everything locally (10 ms).
 fn profiles() -> Profiles {
-    let profile = |role| Profile {
-        provenance: Provenance { role, machine: "test".into(), threads: 1, emulated_slowdown: None },
-        models: vec![ModelProfile {
-            model_id: 0,
-            name: "original".into(),
-            kind: ModelKind::Original,
-            accuracy: 0.9,
-            points: vec![point(0, "input", 0.0, 2.0, Some(1_000.0)), point(1, "end", 10.0, 0.0, None)],
-        }],
-    };
-    combine(&profile(Role::Device), &profile(Role::Edge)).expect("consistent profiles")
+    let points = vec![point(0, "input", 0.0, 2.0, Some(1_000.0)), point(1, "end", 10.0, 0.0, None)];
+    same_machine(&profile(Role::Edge, 1, vec![model(0, "original", ModelKind::Original, 0.9, points)]))
 }
 
 /// 1 kB at 1 Mbit/s = 8 ms, + 4 ms RTT + 1.28 ms result + 2.75 ms of coding and edge work
