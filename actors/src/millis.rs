@@ -62,7 +62,10 @@ mod tests {
     #[test]
     fn integers_are_milliseconds_and_strings_are_durations() {
         assert_eq!(parse("wait_ms = 2000").expect("int"), T { wait_ms: 2000, stop_ms: None });
-        assert_eq!(parse("wait_ms = \"2s\"\nstop_ms = \"1m 30s\"").expect("text"), T { wait_ms: 2000, stop_ms: Some(90_000) });
+        assert_eq!(
+            parse("wait_ms = \"2s\"\nstop_ms = \"1m 30s\"").expect("text"),
+            T { wait_ms: 2000, stop_ms: Some(90_000) }
+        );
         assert_eq!(parse("wait_ms = \"250ms\"").expect("text").wait_ms, 250);
     }
 

@@ -70,10 +70,6 @@ pub fn crossover_profiles() -> Profiles {
     // device_ms 4 + encode 0.5 + decode 0.5 + edge 5 = 10 ms of compute.
     let mut pool1 = point(1, "pool1", 4.0, 5.0, vec![coding("q8-lz4", CodingClass::Lossy, 12_340.0).times(0.5, 0.5)]);
     pool1.elements = 4096;
-    let edge = profile(
-        Role::Edge,
-        1,
-        vec![model(0, "vgg16", ModelKind::Original, 0.9, vec![pool1, end(2, 20.0)])],
-    );
+    let edge = profile(Role::Edge, 1, vec![model(0, "vgg16", ModelKind::Original, 0.9, vec![pool1, end(2, 20.0)])]);
     same_machine(&edge)
 }

@@ -2,9 +2,9 @@
 
 use proptest::prelude::*;
 use tandem_planner::{
-    ACCURACY_TOLERANCE, AccuracyFloor, Baseline, CodingClass, CodingCost, Decision, Hysteresis, LinkState, ModelKind, ModelProfile,
-    Planner, PointProfile, Profile, Profiles, Provenance, Role, baseline, combine, latency, pareto_frontier, select_plan,
-    select_sustainable,
+    ACCURACY_TOLERANCE, AccuracyFloor, Baseline, CodingClass, CodingCost, Decision, Hysteresis, LinkState, ModelKind,
+    ModelProfile, Planner, PointProfile, Profile, Profiles, Provenance, Role, baseline, combine, latency,
+    pareto_frontier, select_plan, select_sustainable,
 };
 
 /// Integer-valued costs make exact ties common, which exercises the tie-break.

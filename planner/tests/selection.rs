@@ -1,7 +1,8 @@
 //! Selection and baselines on the shared fixture.
 
 use tandem_planner::{
-    AccuracyFloor, Baseline, Decision, Hysteresis, LinkState, PlanError, Planner, baseline, evaluate, latency, select_plan,
+    AccuracyFloor, Baseline, Decision, Hysteresis, LinkState, PlanError, Planner, baseline, evaluate, latency,
+    select_plan,
 };
 
 use crate::fixtures::profiles;
