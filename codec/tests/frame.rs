@@ -170,12 +170,18 @@ fn peek_meta_reads_frames_that_fail_validation() {
 
 #[test]
 fn declare_payload_len_changes_only_the_declared_length() {
-    let buf = sample_frame(Coding::F32);
+    let buf = sample_frame(Coding::Q8_LZ4);
     let payload = (buf.len() - HEADER_LEN) as u64;
     let mut lying = buf.clone();
     frame::declare_payload_len(&mut lying, payload + 1).unwrap();
-    // One byte more declared than sent: the frame now waits for a byte that never comes.
+    // One byte more declared than sent (a compressed payload's length is free): the frame now
+    // waits for a byte that never comes.
     assert!(matches!(frame::check(&lying, &Limits::default()), Err(FrameError::Incomplete)));
+    // Uncompressed, the declared length must match the shape: refused outright.
+    let mut f32_frame = sample_frame(Coding::F32);
+    let f32_payload = (f32_frame.len() - HEADER_LEN) as u64;
+    frame::declare_payload_len(&mut f32_frame, f32_payload + 1).unwrap();
+    assert!(frame::check(&f32_frame, &Limits::default()).is_err());
     frame::declare_payload_len(&mut lying, payload).unwrap();
     assert_eq!(lying, buf);
     assert!(matches!(frame::declare_payload_len(&mut lying[..HEADER_LEN - 1], 0), Err(FrameError::Incomplete)));
