@@ -203,7 +203,8 @@ pub struct LinkConfig {
     pub handshake_timeout_ms: u64,
     /// Timeout for writing one frame. Default 2000.
     pub write_timeout_ms: u64,
-    /// First reconnect delay; doubles up to `backoff_max_ms`. Default 100.
+    /// First reconnect delay; doubles up to `backoff_max_ms`, each delay plus a random jitter of up
+    /// to its own length (never above `backoff_max_ms`). Default 100.
     pub backoff_min_ms: u64,
     /// Largest reconnect delay. Default 1500: an edge back after an outage is reached again within
     /// 2 s (the reliability target), at one connection attempt per 1.5 s while it is down.
