@@ -37,9 +37,10 @@ pub struct LinkSettings {
     pub handshake_timeout: Duration,
     /// Timeout for writing one frame.
     pub write_timeout: Duration,
-    /// First reconnect delay.
+    /// First reconnect delay (before jitter; no delay is shorter).
     pub backoff_min: Duration,
-    /// Largest reconnect delay (the delay doubles up to it).
+    /// Largest reconnect delay: the delay doubles up to it, plus a jitter of up to its own
+    /// length, and never exceeds it.
     pub backoff_max: Duration,
     /// Frames sent and not yet answered, at most.
     pub max_in_flight: usize,
