@@ -212,7 +212,8 @@ pub struct LinkConfig {
     /// Timeout for writing one frame. Default 2000.
     #[serde(deserialize_with = "crate::millis::de")]
     pub write_timeout_ms: u64,
-    /// First reconnect delay; doubles up to `backoff_max_ms`. Default 100.
+    /// First reconnect delay; doubles up to `backoff_max_ms`, each delay plus a random jitter of up
+    /// to its own length (never above `backoff_max_ms`). Default 100.
     #[serde(deserialize_with = "crate::millis::de")]
     pub backoff_min_ms: u64,
     /// Largest reconnect delay. Default 1500: an edge back after an outage is reached again within

@@ -5,7 +5,7 @@
 //! passed. Shutdown has one owner, [`DeviceHandle::finish`]: the camera stops first (frame count
 //! reached, [`Stopper::stop`], or Ctrl-C in the CLI), its queue closes, each stage drains and
 //! closes the next; if the ledger has not heard the last outcome within the drain deadline the
-//! abort signal is set and every stage drops what it still holds as `shutdown`.
+//! abort token is cancelled and every stage drops what it still holds as `shutdown`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use std::time::Duration;
 use tandem_models::data::Dataset;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::camera::{Camera, CameraCmd, CameraReport, CameraSettings, front_queue};
@@ -27,7 +28,6 @@ use crate::link::{Link, LinkCommand, LinkSettings, LinkState, command_queue, sam
 use crate::metrics::DeviceMetrics;
 use crate::models::ModelCache;
 use crate::plan::{PlanChoice, PlanHandle};
-use crate::shutdown::AbortSwitch;
 
 /// Queue capacities of the pipeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,7 +97,7 @@ pub struct DeviceHandle {
     ledger: JoinHandle<Summary>,
     link: JoinHandle<()>,
     threads: Vec<std::thread::JoinHandle<()>>,
-    abort: AbortSwitch,
+    abort: CancellationToken,
     drain: Duration,
 }
 
@@ -122,7 +122,8 @@ impl Device {
         let q = settings.queues;
         let plan = Arc::new(PlanHandle::new(settings.plan));
         metrics.plan(&plan.current());
-        let (abort_switch, abort) = AbortSwitch::new();
+        // Cancelled by `finish` alone, when the drain deadline passes.
+        let abort = CancellationToken::new();
         let (mut ledger, ledger_tx, snapshot) = Ledger::new(q.ledger, metrics.clone(), settings.keep_results);
         let (samples_tx, feedback) = if q.samples > 0 {
             let (tx, samples) = sample_queue(q.samples);
@@ -164,7 +165,7 @@ impl Device {
             plan: plan.subscribe(),
             link: link_state.clone(),
             ledger: ledger_tx,
-            abort,
+            abort: abort.clone(),
             metrics: metrics.clone(),
             slowdown: settings.slowdown,
         }
@@ -187,7 +188,7 @@ impl Device {
             ledger,
             link,
             threads: vec![front, encoder],
-            abort: abort_switch,
+            abort,
             drain: settings.drain,
         })
     }
@@ -242,7 +243,7 @@ impl DeviceHandle {
                     drain_ms = drain.as_millis() as u64,
                     "drain deadline passed; dropping what is left as shutdown"
                 );
-                abort.set();
+                abort.cancel();
                 ledger.await.map_err(|_| ActorError::StageFailed("ledger"))?
             }
         };

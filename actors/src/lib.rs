@@ -19,8 +19,9 @@
 //! - [`front`]: the head of the current plan's model on its own thread, or the whole model when
 //!   the plan says `end` or the link is down (local fallback).
 //! - [`encoder`]: quantise + compress ([`tandem_codec::Codec`]) and frame the tensor.
-//! - [`link`]: the TCP session with the edge — handshake, plan announcements, frames out,
-//!   results back, per-frame bytes and transfer time, deadline, reconnect with backoff.
+//! - [`link`]: the TCP session with the edge — connect/TLS/handshake (`connect`), plan
+//!   announcements, frames out, results back, per-frame bytes and transfer time, deadline, the
+//!   active probe's state machine (`probe`), reconnect with jittered exponential backoff.
 //! - [`ledger`]: where every frame ends — a result or a drop with a reason — plus latency
 //!   accounting and the final [`ledger::Summary`].
 //! - [`edge`]: the edge server — connection limit, handshake, `check → parse`, a model store
@@ -28,10 +29,12 @@
 //! - [`controller`]: adapts the plan to the link — bandwidth estimate, active probes, planner
 //!   with hysteresis, and the swap protocol (prepare on the edge, then publish).
 //! - [`plan`]: the control plane — the [`plan::PlanHandle`] stages read between frames.
-//! - [`device`]: wires the device actors together and owns their shutdown.
+//! - [`device`]: wires the device actors together and owns their shutdown (a
+//!   `tokio_util::sync::CancellationToken` cancelled past the drain deadline).
 //! - [`emulation`]: stretches device-side stages to emulate a device R times slower.
 //! - [`metrics`]: Prometheus metrics registered into a caller's `Registry`, and `/metrics` over HTTP.
-//! - [`wire`]: reading frames from a byte stream (cancel-safe) and writing them.
+//! - [`wire`]: frames over a byte stream for both sides — a cancel-safe reader and a writer that
+//!   owns encode + timed write + byte count; header fields only through codec's `peek_meta`.
 //! - [`security`]: the shared token and TLS of the device–edge link.
 //! - [`faults`]: fail points (fail-rs, `failpoints` feature) for the fault-injection tests.
 //! - [`config`]: the TOML configs of both roles; [`millis`]: their `*_ms` durations (`2000` or `"2s"`).
@@ -66,7 +69,4 @@ pub mod security;
 pub mod testkit;
 pub mod wire;
 
-mod shutdown;
-
 pub use error::ActorError;
-pub use shutdown::Abort;

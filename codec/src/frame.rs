@@ -30,7 +30,9 @@
 //! allocation — validates every field against [`Limits`] and returns the total frame length, or
 //! [`FrameError::Incomplete`] when more bytes are needed. A receiver therefore learns that a
 //! peer declares 4 GiB from the first 80 bytes and never buffers it. [`parse`] then verifies the
-//! CRC and builds an owned [`Frame`]. [`write()`] is the inverse.
+//! CRC and builds an owned [`Frame`]. [`write()`] is the inverse. [`peek_meta`] reads a header's
+//! provenance without validating it (to name the frame in an error reply), so that no other
+//! crate needs to know where a field lives.
 
 use crate::coding::{Bits, Coding, Compression, Granularity};
 use crate::control::Control;
@@ -337,11 +339,10 @@ fn validate(h: &RawHeader, limits: &Limits) -> Result<Described, FrameError> {
     Ok(Described::Tensor { coding, params })
 }
 
-/// Header-level validation shared by [`check`] and [`parse`].
-fn check_header<'a>(
-    buf: &'a [u8],
-    limits: &Limits,
-) -> Result<(&'a [u8; HEADER_LEN], RawHeader, Described, usize), FrameError> {
+/// The header at the start of `buf`, unvalidated: `BadMagic` as soon as the bytes seen differ
+/// from the magic (even before a whole header is in), `Incomplete` while fewer than
+/// [`HEADER_LEN`] bytes are there.
+fn read_header(buf: &[u8]) -> Result<(&[u8; HEADER_LEN], RawHeader), FrameError> {
     let prefix = buf.get(..buf.len().min(MAGIC.len())).unwrap_or_default();
     if MAGIC.get(..prefix.len()) != Some(prefix) {
         let mut got = [0u8; 4];
@@ -353,7 +354,38 @@ fn check_header<'a>(
     let Some(bytes) = buf.first_chunk::<HEADER_LEN>() else {
         return Err(FrameError::Incomplete);
     };
-    let header = RawHeader::read(bytes);
+    Ok((bytes, RawHeader::read(bytes)))
+}
+
+/// The provenance ([`FrameMeta`]: frame id, plan epoch, model id, point) that the header at the
+/// start of `buf` declares, read without validating anything but the magic — for answering a
+/// frame that failed [`check`] or [`parse`] with an error naming its frame id. `Incomplete`
+/// while the header is not all there, `BadMagic` when the bytes are not a frame at all. Like
+/// [`check`], O(1) and allocation-free.
+pub fn peek_meta(buf: &[u8]) -> Result<FrameMeta, FrameError> {
+    read_header(buf).map(|(_, header)| header.meta)
+}
+
+/// Makes the frame at the start of `frame` declare a payload of `len` bytes, leaving its CRC
+/// and payload as they are: a frame that lies about its size. For fault injection (a peer
+/// declaring more than any receiver accepts must be refused by [`check`] before anything is
+/// buffered). `Incomplete` if `frame` does not hold a whole header; the magic is not checked.
+pub fn declare_payload_len(frame: &mut [u8], len: u64) -> Result<(), FrameError> {
+    let Some(bytes) = frame.first_chunk_mut::<HEADER_LEN>() else {
+        return Err(FrameError::Incomplete);
+    };
+    let mut header = RawHeader::read(bytes);
+    header.payload_len = len;
+    *bytes = header.to_bytes();
+    Ok(())
+}
+
+/// Header-level validation shared by [`check`] and [`parse`].
+fn check_header<'a>(
+    buf: &'a [u8],
+    limits: &Limits,
+) -> Result<(&'a [u8; HEADER_LEN], RawHeader, Described, usize), FrameError> {
+    let (bytes, header) = read_header(buf)?;
     let described = validate(&header, limits)?;
     let total = usize::try_from(header.payload_len).ok().and_then(|p| p.checked_add(HEADER_LEN)).ok_or(too_large(
         "payload",

@@ -145,3 +145,44 @@ proptest! {
         mutate_and_decode(&frames[which % frames.len()], &edits);
     }
 }
+
+#[test]
+fn peek_meta_reads_the_provenance_of_every_valid_frame() {
+    for buf in valid_frames() {
+        assert_eq!(frame::peek_meta(&buf).unwrap(), meta());
+        // The header alone is enough: the payload is not looked at.
+        assert_eq!(frame::peek_meta(&buf[..HEADER_LEN]).unwrap(), meta());
+    }
+}
+
+#[test]
+fn peek_meta_reads_frames_that_fail_validation() {
+    let mut buf = sample_frame(Coding::Q8_LZ4);
+    // A payload byte flipped: parse refuses the CRC, the header still names the frame.
+    *buf.last_mut().unwrap() ^= 0xff;
+    assert!(matches!(frame::parse(&buf, &Limits::default()), Err(FrameError::Checksum { .. })));
+    assert_eq!(frame::peek_meta(&buf).unwrap(), meta());
+    // A header that declares too much: check refuses it, peek_meta still reads it.
+    frame::declare_payload_len(&mut buf, u64::MAX / 2).unwrap();
+    assert!(matches!(frame::check(&buf, &Limits::default()), Err(FrameError::TooLarge { .. })));
+    assert_eq!(frame::peek_meta(&buf).unwrap(), meta());
+}
+
+#[test]
+fn declare_payload_len_changes_only_the_declared_length() {
+    let buf = sample_frame(Coding::Q8_LZ4);
+    let payload = (buf.len() - HEADER_LEN) as u64;
+    let mut lying = buf.clone();
+    frame::declare_payload_len(&mut lying, payload + 1).unwrap();
+    // One byte more declared than sent (a compressed payload's length is free): the frame now
+    // waits for a byte that never comes.
+    assert!(matches!(frame::check(&lying, &Limits::default()), Err(FrameError::Incomplete)));
+    // Uncompressed, the declared length must match the shape: refused outright.
+    let mut f32_frame = sample_frame(Coding::F32);
+    let f32_payload = (f32_frame.len() - HEADER_LEN) as u64;
+    frame::declare_payload_len(&mut f32_frame, f32_payload + 1).unwrap();
+    assert!(frame::check(&f32_frame, &Limits::default()).is_err());
+    frame::declare_payload_len(&mut lying, payload).unwrap();
+    assert_eq!(lying, buf);
+    assert!(matches!(frame::declare_payload_len(&mut lying[..HEADER_LEN - 1], 0), Err(FrameError::Incomplete)));
+}

@@ -36,6 +36,21 @@ fn frame_incomplete_header_is_not_an_error() {
 }
 
 #[test]
+fn peek_meta_of_a_truncated_header_is_incomplete_not_a_panic() {
+    let buf = sample_frame(Coding::Q8_LZ4);
+    for k in 0..HEADER_LEN {
+        assert!(matches!(frame::peek_meta(&buf[..k]), Err(FrameError::Incomplete)), "{k} bytes");
+    }
+    assert!(frame::peek_meta(&buf[..HEADER_LEN]).is_ok());
+}
+
+#[test]
+fn peek_meta_of_bytes_that_are_no_frame_is_bad_magic() {
+    assert!(matches!(frame::peek_meta(b"HTTP/1.1 200 OK"), Err(FrameError::BadMagic { got }) if &got == b"HTTP"));
+    assert!(matches!(frame::peek_meta(b"TX"), Err(FrameError::BadMagic { .. })));
+}
+
+#[test]
 fn frame_bad_magic_reports_the_bytes_seen() {
     assert!(matches!(parse(b"HTTP/1.1 200 OK"), Err(FrameError::BadMagic { got }) if &got == b"HTTP"));
     // Fails fast on a short prefix that cannot become a frame.

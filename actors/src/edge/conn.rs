@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Sender, TrySendError};
 use tandem_codec::control::PROTOCOL_VERSION;
 use tandem_codec::{Body, Control, ErrorCode, FrameError, PlanResult, RejectCode};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
@@ -13,7 +13,7 @@ use super::msg::{Job, StoreMsg};
 use super::server::EdgeSettings;
 use crate::faults;
 use crate::metrics::{EdgeMetrics, RejectReason};
-use crate::wire::{FrameReader, Read, put_control};
+use crate::wire::{FrameReader, FrameWriter, Read};
 
 /// What a connection shares with the server (all handles; no shared mutable state).
 #[derive(Clone, Debug)]
@@ -37,14 +37,11 @@ pub(crate) async fn reject_busy(stream: TcpStream, limit: usize, settings: Arc<E
     }
 }
 
-async fn write_reject<S: AsyncWrite + Unpin>(mut stream: S, reject: Control, write_timeout: Duration) {
-    let mut buf = Vec::new();
-    if put_control(reject, &mut buf).is_ok() {
-        let _ = tokio::time::timeout(write_timeout, async {
-            stream.write_all(&buf).await?;
-            stream.shutdown().await
-        })
-        .await;
+async fn write_reject<S: AsyncWrite + Unpin>(stream: S, reject: Control, write_timeout: Duration) {
+    // Uncounted, as the connection was never taken.
+    let mut wr = FrameWriter::new(stream, write_timeout);
+    if wr.control(&reject).await.is_ok() {
+        wr.shutdown().await;
     }
 }
 
@@ -305,26 +302,21 @@ async fn prepare(store: &Sender<StoreMsg>, model_id: u32, point: u16) -> PlanRes
 }
 
 async fn write_loop<W: AsyncWrite + Unpin>(
-    mut wr: W,
+    wr: W,
     mut outbox: mpsc::Receiver<Control>,
     write_timeout: Duration,
     m: EdgeMetrics,
 ) {
-    let mut buf = Vec::with_capacity(1024);
+    let mut wr = FrameWriter::new(wr, write_timeout).counting(m.bytes_sent.clone());
     while let Some(msg) = outbox.recv().await {
-        buf.clear();
-        let bye = matches!(msg, Control::Bye);
-        if let Err(e) = put_control(msg, &mut buf) {
-            tracing::error!(error = %e, "could not encode a reply");
-            continue;
+        match wr.control(&msg).await {
+            Ok(_) => {}
+            Err(e) if !e.is_fatal() => tracing::error!(error = %e, "could not encode a reply"),
+            Err(_) => break,
         }
-        match tokio::time::timeout(write_timeout, wr.write_all(&buf)).await {
-            Ok(Ok(())) => m.bytes_sent.inc_by(buf.len() as u64),
-            _ => break,
-        }
-        if bye {
+        if matches!(msg, Control::Bye) {
             break;
         }
     }
-    let _ = wr.shutdown().await;
+    wr.shutdown().await;
 }

@@ -5,9 +5,9 @@ use crossbeam_channel::Receiver;
 use tandem_codec::frame;
 use tandem_codec::{Body, Codec, EncodedTensor, Frame, FrameMeta};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::msg::WireFrame;
-use crate::Abort;
 use crate::emulation::Slowdown;
 use crate::error::ActorError;
 use crate::front::HeadFrame;
@@ -22,8 +22,8 @@ pub struct Encoder {
     pub out: mpsc::Sender<WireFrame>,
     /// Accounting.
     pub ledger: LedgerHandle,
-    /// Drain deadline passed.
-    pub abort: Abort,
+    /// Cancelled when the drain deadline passes: what is still held is dropped as `shutdown`.
+    pub abort: CancellationToken,
     /// Emulated device speed: coding is stretched to R times its measured time.
     pub slowdown: Slowdown,
 }
@@ -45,7 +45,7 @@ impl Encoder {
         let mut codec = Codec::new();
         let mut scratch = EncodedTensor::default();
         while let Ok(head) = self.input.recv() {
-            if self.abort.is_set() {
+            if self.abort.is_cancelled() {
                 self.ledger.blocking_drop(head.frame_id, DropReason::Shutdown);
                 continue;
             }

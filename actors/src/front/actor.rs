@@ -3,9 +3,9 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::msg::HeadFrame;
-use crate::Abort;
 use crate::camera::CapturedFrame;
 use crate::emulation::Slowdown;
 use crate::error::ActorError;
@@ -30,8 +30,8 @@ pub struct Front {
     pub link: watch::Receiver<LinkState>,
     /// Accounting.
     pub ledger: LedgerHandle,
-    /// Drain deadline passed.
-    pub abort: Abort,
+    /// Cancelled when the drain deadline passes: what is still held is dropped as `shutdown`.
+    pub abort: CancellationToken,
     /// Metrics.
     pub metrics: DeviceMetrics,
     /// Emulated device speed: inference is stretched to R times its measured time.
@@ -52,7 +52,7 @@ impl Front {
         let _enter = span.enter();
         let mut last_epoch = 0;
         while let Ok(frame) = self.input.recv() {
-            if self.abort.is_set() {
+            if self.abort.is_cancelled() {
                 self.ledger.blocking_drop(frame.frame_id, DropReason::Shutdown);
                 continue;
             }

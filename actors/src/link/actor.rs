@@ -1,23 +1,28 @@
+//! The link actor: the reconnect loop ([`Link::run`]) and the session loop ([`Link::session`]).
+//! Dialling and the handshake are [`super::connect`]'s, the probe protocol is
+//! [`super::probe::Prober`]'s, and every frame goes out through a [`FrameWriter`] (encode, timed
+//! write, byte count).
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use tandem_codec::control::PROTOCOL_VERSION;
-use tandem_codec::{Control, Limits, PlanResult};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, WriteHalf};
-use tokio::net::TcpStream;
+use tandem_codec::{Body, Control, Frame, Limits, PlanResult};
+use tokio::io::WriteHalf;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
 
-use super::msg::{Burst, ConnectError, ConnectFailure, LinkCommand, LinkError, LinkState, ProbeReport, TransferSample};
+use super::connect::{Backoff, Stream, connect};
+use super::msg::{ConnectError, ConnectFailure, LinkCommand, LinkError, LinkState, TransferSample};
+use super::probe::{PROBE_WAIT_MAX, Prober};
 use super::shaper::Shaper;
-use crate::Abort;
 use crate::encoder::WireFrame;
 use crate::faults;
 use crate::ledger::{DropReason, FrameResult, LedgerHandle, Outcome};
 use crate::metrics::{DeviceMetrics, Origin};
 use crate::plan::ActivePlan;
 use crate::security::{ClientTls, Token};
-use crate::wire::{FrameReader, Read, as_control, put_control};
+use crate::wire::{FrameReader, FrameWriter, Read};
 
 /// How the link behaves.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,9 +37,10 @@ pub struct LinkSettings {
     pub handshake_timeout: Duration,
     /// Timeout for writing one frame.
     pub write_timeout: Duration,
-    /// First reconnect delay.
+    /// First reconnect delay (before jitter; no delay is shorter).
     pub backoff_min: Duration,
-    /// Largest reconnect delay (the delay doubles up to it).
+    /// Largest reconnect delay: the delay doubles up to it, plus a jitter of up to its own
+    /// length, and never exceeds it.
     pub backoff_max: Duration,
     /// Frames sent and not yet answered, at most.
     pub max_in_flight: usize,
@@ -53,31 +59,7 @@ pub struct LinkSettings {
     pub tls: Option<ClientTls>,
 }
 
-/// A byte stream to the edge: the socket, or a shaped pipe in front of it.
-trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
-type Stream = Box<dyn Io>;
-type Writer = WriteHalf<Stream>;
-
-/// The longest a probe waits for the frames in flight to be answered before it starts anyway.
-const PROBE_WAIT_MAX: Duration = Duration::from_millis(250);
-
-/// An active probe in progress: a `Ping`, then — once it is answered — `count` `Probe` bursts,
-/// answered in order.
-struct PendingProbe {
-    nonce: u64,
-    ping_sent: Instant,
-    rtt: Option<Duration>,
-    /// Padding per burst.
-    padding_len: u32,
-    /// Per burst: wire bytes and when its first byte was written (empty until the pong).
-    sent: Vec<(u64, Instant)>,
-    /// Per burst: its transfer time and whether it ran from the previous reply, once its reply
-    /// is in (one slot per burst to send).
-    times: Vec<Option<(Duration, bool)>>,
-    last_reply: Option<Instant>,
-    reply: oneshot::Sender<Result<ProbeReport, LinkError>>,
-}
+type Writer = FrameWriter<WriteHalf<Stream>>;
 
 /// A frame sent and awaiting its answer (the bytes are gone; their count stays).
 struct InFlight {
@@ -97,6 +79,98 @@ enum SessionEnd {
     Finished,
 }
 
+/// What one session holds besides the link's own state: its writer, what is in flight, the
+/// plan acknowledgements awaited, the probe.
+struct Session {
+    wr: Writer,
+    in_flight: HashMap<u64, InFlight>,
+    acks: HashMap<u32, oneshot::Sender<Result<PlanResult, LinkError>>>,
+    /// The newest plan epoch announced to the edge.
+    announced: Option<u32>,
+    probe: Prober,
+    /// When anything was last written (the keepalive pings after `keepalive` of silence).
+    last_sent: Instant,
+}
+
+impl Session {
+    fn new(wr: Writer) -> Session {
+        Session {
+            wr,
+            in_flight: HashMap::new(),
+            acks: HashMap::new(),
+            announced: None,
+            probe: Prober::default(),
+            last_sent: Instant::now(),
+        }
+    }
+
+    /// Write a control message; false when the session is lost. A message that cannot be
+    /// encoded is logged and skipped (the stream is intact).
+    async fn control(&mut self, msg: &Control) -> bool {
+        match self.wr.control(msg).await {
+            Ok(_) => {
+                self.last_sent = Instant::now();
+                true
+            }
+            Err(e) if !e.is_fatal() => {
+                tracing::error!(error = %e, "could not encode a control message");
+                true
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "link write failed");
+                false
+            }
+        }
+    }
+
+    /// Write a probe's bursts, once its ping is answered; false when the session is lost.
+    async fn bursts(&mut self, bursts: Vec<Control>) -> bool {
+        for burst in bursts {
+            let start = Instant::now();
+            match self.wr.control(&burst).await {
+                Ok(n) => self.probe.burst_sent(n as u64, start),
+                Err(e) if !e.is_fatal() => {
+                    tracing::error!(error = %e, "could not encode a probe");
+                    return false;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "link write failed");
+                    return false;
+                }
+            }
+            self.last_sent = Instant::now();
+        }
+        true
+    }
+
+    /// Write a tensor frame and keep it in flight; its id back if the session is lost.
+    async fn send_frame(&mut self, mut f: WireFrame, sample: bool) -> Result<(), u64> {
+        let frame_id = f.frame_id;
+        f.timeline.sent_start = Some(Instant::now());
+        let mut bytes = std::mem::take(&mut f.bytes);
+        if let Some(fault) = faults::fired(faults::LINK_SEND)
+            && !inject_send_fault(&fault, &mut bytes, &mut self.wr).await
+        {
+            return Err(frame_id);
+        }
+        let written = self.wr.frame(&bytes).await;
+        self.last_sent = Instant::now();
+        match written {
+            Ok(n) => {
+                f.timeline.sent_end = Some(self.last_sent);
+                self.in_flight.insert(frame_id, InFlight { frame: f, wire_len: n as u64, sample });
+                Ok(())
+            }
+            Err(_) => Err(frame_id),
+        }
+    }
+
+    async fn say_bye(&mut self) {
+        self.control(&Control::Bye).await;
+        self.wr.shutdown().await;
+    }
+}
+
 /// The link actor (a tokio task).
 #[derive(Debug)]
 pub struct Link {
@@ -107,7 +181,7 @@ pub struct Link {
     commands_open: bool,
     state: watch::Sender<LinkState>,
     ledger: LedgerHandle,
-    abort: Abort,
+    abort: CancellationToken,
     metrics: DeviceMetrics,
     samples: Option<mpsc::Sender<TransferSample>>,
     next_nonce: u64,
@@ -115,14 +189,14 @@ pub struct Link {
 
 impl Link {
     /// A link reading `inbox` (encoder output) and `commands`; publishes its state on the
-    /// returned receiver.
+    /// returned receiver. Once `abort` is cancelled it drops what it holds as `shutdown`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         settings: LinkSettings,
         inbox: mpsc::Receiver<WireFrame>,
         commands: mpsc::Receiver<LinkCommand>,
         ledger: LedgerHandle,
-        abort: Abort,
+        abort: CancellationToken,
         metrics: DeviceMetrics,
         samples: Option<mpsc::Sender<TransferSample>>,
     ) -> (Link, watch::Receiver<LinkState>) {
@@ -145,10 +219,10 @@ impl Link {
 
     /// Run until the inbox is closed and every frame answered, or the abort signal.
     pub async fn run(mut self) {
-        let mut backoff = self.settings.backoff_min;
+        let mut backoff = Backoff::new(self.settings.backoff_min, self.settings.backoff_max);
         let mut last_failure: Option<ConnectFailure> = None;
         loop {
-            if !self.inbox_open || self.abort.is_set() {
+            if !self.inbox_open || self.abort.is_cancelled() {
                 self.drain_inbox(DropReason::Shutdown).await;
                 break;
             }
@@ -156,14 +230,14 @@ impl Link {
             if !matches!(*self.state.borrow(), LinkState::Rejected { .. }) {
                 self.state.send_replace(LinkState::Connecting);
             }
-            let mut abort = self.abort.clone();
+            let abort = self.abort.clone();
             let attempt = tokio::select! {
-                r = self.connect() => r,
-                _ = abort.wait() => continue,
+                r = connect(&self.settings) => r,
+                _ = abort.cancelled() => continue,
             };
             match attempt {
                 Ok((session_id, stream)) => {
-                    backoff = self.settings.backoff_min;
+                    backoff.reset();
                     last_failure = None;
                     tracing::info!(edge = %self.settings.edge, session_id, "link up");
                     self.metrics.connects.inc();
@@ -179,26 +253,9 @@ impl Link {
                     tracing::warn!(edge = %self.settings.edge, "link lost; running locally until it is back");
                 }
                 Err(e) => {
-                    let failure = e.failure();
-                    self.metrics.connect_failure(failure);
-                    self.state.send_replace(match &e {
-                        ConnectError::Rejected { code, .. } => LinkState::Rejected { code: *code },
-                        _ => LinkState::Down,
-                    });
-                    if failure.needs_operator() {
-                        // Retrying soon cannot help: wait the longest backoff, and say it loudly once.
-                        backoff = self.settings.backoff_max;
-                        if last_failure != Some(failure) {
-                            tracing::error!(edge = %self.settings.edge, error = %e, reason = failure.as_str(), retry_in_ms = backoff.as_millis() as u64, "the edge refuses this device; running locally");
-                        } else {
-                            tracing::warn!(edge = %self.settings.edge, error = %e, reason = failure.as_str(), retry_in_ms = backoff.as_millis() as u64, "the edge still refuses this device");
-                        }
-                    } else {
-                        tracing::warn!(edge = %self.settings.edge, error = %e, reason = failure.as_str(), retry_in_ms = backoff.as_millis() as u64, "edge unreachable");
-                    }
-                    last_failure = Some(failure);
-                    self.wait_down(backoff).await;
-                    backoff = (backoff * 2).min(self.settings.backoff_max);
+                    let delay = self.connect_failed(&e, last_failure, &mut backoff);
+                    last_failure = Some(e.failure());
+                    self.wait_down(delay).await;
                 }
             }
         }
@@ -206,17 +263,44 @@ impl Link {
         tracing::debug!("link finished");
     }
 
+    /// Count, publish and log a failed attempt; the delay before the next one.
+    fn connect_failed(&self, e: &ConnectError, last: Option<ConnectFailure>, backoff: &mut Backoff) -> Duration {
+        let failure = e.failure();
+        self.metrics.connect_failure(failure);
+        self.state.send_replace(match e {
+            ConnectError::Rejected { code, .. } => LinkState::Rejected { code: *code },
+            _ => LinkState::Down,
+        });
+        let edge = &self.settings.edge;
+        let reason = failure.as_str();
+        if failure.needs_operator() {
+            // Retrying soon cannot help: wait the longest backoff, and say it loudly once.
+            let delay = backoff.longest();
+            let retry_in_ms = delay.as_millis() as u64;
+            if last != Some(failure) {
+                tracing::error!(%edge, error = %e, reason, retry_in_ms, "the edge refuses this device; running locally");
+            } else {
+                tracing::warn!(%edge, error = %e, reason, retry_in_ms, "the edge still refuses this device");
+            }
+            delay
+        } else {
+            let delay = backoff.next_delay();
+            tracing::warn!(%edge, error = %e, reason, retry_in_ms = delay.as_millis() as u64, "edge unreachable");
+            delay
+        }
+    }
+
     /// While down: wait `delay`, dropping frames that arrive (`link_down`) and refusing commands.
     async fn wait_down(&mut self, delay: Duration) {
         let sleep = tokio::time::sleep(delay);
         tokio::pin!(sleep);
-        let mut abort = self.abort.clone();
+        let abort = self.abort.clone();
         loop {
             tokio::select! {
                 _ = &mut sleep => return,
-                _ = abort.wait() => return,
+                _ = abort.cancelled() => return,
                 f = self.inbox.recv(), if self.inbox_open => match f {
-                    Some(f) => self.ledger.record(Outcome::Dropped { frame_id: f.frame_id, reason: DropReason::LinkDown }).await,
+                    Some(f) => self.drop_frame(f.frame_id, DropReason::LinkDown).await,
                     None => {
                         self.inbox_open = false;
                         return;
@@ -248,170 +332,49 @@ impl Link {
         self.inbox_open = false;
     }
 
-    async fn connect(&mut self) -> Result<(u64, Stream), ConnectError> {
-        let s = &self.settings;
-        let tcp = tokio::time::timeout(s.connect_timeout, TcpStream::connect(&s.edge))
-            .await
-            .map_err(|_| ConnectError::Timeout { stage: "connect", after: s.connect_timeout })?
-            .map_err(ConnectError::Unreachable)?;
-        tcp.set_nodelay(true).map_err(ConnectError::Unreachable)?;
-        // The handshake goes through the shaper too: it is part of the link. TLS runs over the
-        // shaper, so the trace shapes the bytes TLS really sends.
-        let shaped: Stream = match &s.shaper {
-            Some(shaper) => Box::new(shaper.wrap(tcp)),
-            None => Box::new(tcp),
-        };
-        let mut stream: Stream = match &s.tls {
-            None => shaped,
-            Some(tls) => {
-                let tls_stream = tokio::time::timeout(s.handshake_timeout, tls.connect(shaped))
-                    .await
-                    .map_err(|_| ConnectError::Timeout { stage: "TLS handshake", after: s.handshake_timeout })?
-                    .map_err(|source| ConnectError::Tls { server_name: tls.server_name(), source })?;
-                Box::new(tls_stream)
-            }
-        };
-        let mut buf = Vec::new();
-        let hello = Control::Hello {
-            protocol_version: PROTOCOL_VERSION,
-            device_id: s.device_id.clone(),
-            token: s.token.as_ref().map(|t| t.expose().to_owned()),
-        };
-        put_control(hello, &mut buf).map_err(|e| ConnectError::Handshake(format!("hello: {e}")))?;
-        let handshake = async {
-            stream.write_all(&buf).await.map_err(|e| ConnectError::Handshake(format!("hello: {e}")))?;
-            let mut reader = FrameReader::new(&mut stream, s.limits);
-            match reader.next().await {
-                Ok(Some(Read::Frame { frame, .. })) => match as_control(&frame) {
-                    Some(Control::HelloAck { protocol_version, session_id })
-                        if *protocol_version == PROTOCOL_VERSION =>
-                    {
-                        Ok(*session_id)
-                    }
-                    Some(Control::HelloAck { protocol_version, .. }) => Err(ConnectError::Handshake(format!(
-                        "edge speaks protocol {protocol_version}, we speak {PROTOCOL_VERSION}"
-                    ))),
-                    Some(Control::Reject { code, reason }) => {
-                        Err(ConnectError::Rejected { code: *code, reason: reason.clone() })
-                    }
-                    other => Err(ConnectError::Handshake(format!("unexpected handshake reply {other:?}"))),
-                },
-                Ok(Some(Read::Bad { error, .. })) => {
-                    let hint = if s.tls.is_none() { " (does the edge expect TLS?)" } else { "" };
-                    Err(ConnectError::Handshake(format!("bad handshake frame: {error}{hint}")))
-                }
-                Ok(None) => {
-                    let hint = if s.tls.is_none() { " (an edge that expects TLS does this)" } else { "" };
-                    Err(ConnectError::Handshake(format!("edge closed the connection during the handshake{hint}")))
-                }
-                Err(e) => Err(ConnectError::Handshake(e.to_string())),
-            }
-        };
-        let session_id = tokio::time::timeout(s.handshake_timeout, handshake)
-            .await
-            .map_err(|_| ConnectError::Timeout { stage: "handshake", after: s.handshake_timeout })??;
-        Ok((session_id, stream))
-    }
-
     async fn session(&mut self, stream: Stream) -> SessionEnd {
-        let (rd, mut wr) = tokio::io::split(stream);
-        let mut probe: Option<PendingProbe> = None;
-        // A probe asked for while frames were in flight: it starts once they are answered (the
-        // link takes no new frame meanwhile), so its ping and bursts meet an idle link — or
-        // after PROBE_WAIT_MAX anyway, so that a slow edge cannot hold frames back for long.
-        let mut queued_probe: Option<(Instant, u32, u32, oneshot::Sender<Result<ProbeReport, LinkError>>)> = None;
+        let (rd, wr) = tokio::io::split(stream);
         let mut reader = FrameReader::new(rd, self.settings.limits);
-        let mut in_flight: HashMap<u64, InFlight> = HashMap::new();
-        let mut acks: HashMap<u32, oneshot::Sender<Result<PlanResult, LinkError>>> = HashMap::new();
-        let mut announced: Option<u32> = None;
+        let wr = FrameWriter::new(wr, self.settings.write_timeout).counting(self.metrics.bytes_sent.clone());
+        let mut s = Session::new(wr);
         let period = (self.settings.deadline / 4).min(PROBE_WAIT_MAX).max(Duration::from_millis(10));
         let mut sweep = tokio::time::interval(period);
         sweep.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut keepalive = tokio::time::interval(self.settings.keepalive);
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut last_sent = Instant::now();
-        let mut abort = self.abort.clone();
+        let abort = self.abort.clone();
         let end = loop {
-            if queued_probe.as_ref().is_some_and(|q| in_flight.is_empty() || q.0.elapsed() >= PROBE_WAIT_MAX)
-                && let Some((_, burst_bytes, count, reply)) = queued_probe.take()
-            {
-                match self.send_probe(&mut wr, burst_bytes, count, reply).await {
-                    Some(p) => {
-                        probe = Some(p);
-                        last_sent = Instant::now();
-                    }
-                    None => break SessionEnd::Lost,
+            let nonce = self.next_nonce + 1;
+            if let Some(ping) = s.probe.start(!s.in_flight.is_empty(), nonce, Instant::now()) {
+                self.next_nonce = nonce;
+                if !s.control(&ping).await {
+                    break SessionEnd::Lost;
                 }
             }
-            if !self.inbox_open && in_flight.is_empty() {
-                self.say_bye(&mut wr).await;
+            if !self.inbox_open && s.in_flight.is_empty() {
+                s.say_bye().await;
                 break SessionEnd::Finished;
             }
-            // Nor while a probe waits for its pong (at most PROBE_WAIT_MAX, in case it is lost): a
-            // frame sent then would sit in front of its bursts.
-            let awaiting_pong =
-                probe.as_ref().is_some_and(|p| p.rtt.is_none() && p.ping_sent.elapsed() < PROBE_WAIT_MAX);
             let can_send = self.inbox_open
-                && in_flight.len() < self.settings.max_in_flight
-                && queued_probe.is_none()
-                && !awaiting_pong;
+                && s.in_flight.len() < self.settings.max_in_flight
+                && !s.probe.holds_frames(Instant::now());
             tokio::select! {
-                _ = abort.wait() => {
-                    for (id, _) in in_flight.drain() {
+                _ = abort.cancelled() => {
+                    for (id, _) in s.in_flight.drain() {
                         self.drop_frame(id, DropReason::Shutdown).await;
                     }
                     self.drain_inbox(DropReason::Shutdown).await;
-                    self.say_bye(&mut wr).await;
+                    s.say_bye().await;
                     break SessionEnd::Finished;
                 }
                 r = reader.next() => match r {
-                    Ok(Some(Read::Frame { .. })) if faults::fired(faults::LINK_RECV).is_some() => {
-                        tracing::warn!("link read failed (fail point {})", faults::LINK_RECV);
-                        break SessionEnd::Lost;
-                    }
-                    Ok(Some(Read::Frame { .. })) if faults::fired(faults::LINK_DECODE_REPLY).is_some() => {
-                        tracing::warn!("bad frame from the edge (fail point {}); closing the session", faults::LINK_DECODE_REPLY);
-                        break SessionEnd::Lost;
-                    }
                     Ok(Some(Read::Frame { frame, wire_len })) => {
+                        if recv_fault() {
+                            break SessionEnd::Lost;
+                        }
                         self.metrics.bytes_received.inc_by(wire_len as u64);
-                        match as_control(&frame) {
-                            Some(Control::Pong { nonce }) => {
-                                if let Some(mut p) = probe.take_if(|p| p.nonce == *nonce && p.rtt.is_none()) {
-                                    p.rtt = Some(p.ping_sent.elapsed());
-                                    if !self.send_bursts(&mut wr, &mut p).await {
-                                        let _ = p.reply.send(Err(LinkError::Down));
-                                        break SessionEnd::Lost;
-                                    }
-                                    last_sent = Instant::now();
-                                    probe = Some(p);
-                                }
-                            }
-                            Some(Control::ProbeReply { seq, .. }) => {
-                                let now = Instant::now();
-                                if let Some(p) = probe.as_mut()
-                                    && let Some(&(_, start)) = p.sent.get(*seq as usize)
-                                {
-                                    // Bursts queue behind each other: time each from when the
-                                    // link could start on it (its first byte, or the previous reply).
-                                    let queued = p.last_reply.is_some_and(|r| r > start);
-                                    let from = if queued { p.last_reply.unwrap_or(start) } else { start };
-                                    p.times[*seq as usize] = Some((now.saturating_duration_since(from), queued));
-                                    p.last_reply = Some(now);
-                                    if p.times.iter().all(Option::is_some) {
-                                        finish_probe(probe.take());
-                                    }
-                                }
-                            }
-                            Some(msg) => {
-                                if !self.on_control(msg.clone(), &mut in_flight, &mut acks).await {
-                                    break SessionEnd::Lost;
-                                }
-                            }
-                            None => {
-                                tracing::warn!("edge sent a tensor frame; closing the session");
-                                break SessionEnd::Lost;
-                            }
+                        if !self.on_frame(&mut s, frame).await {
+                            break SessionEnd::Lost;
                         }
                     }
                     Ok(Some(Read::Bad { error, .. })) => {
@@ -427,167 +390,113 @@ impl Link {
                 f = self.inbox.recv(), if can_send => match f {
                     None => self.inbox_open = false,
                     Some(f) => {
-                        if f.timeline.captured.elapsed() > self.settings.deadline {
-                            self.drop_frame(f.frame_id, DropReason::Deadline).await;
-                            continue;
-                        }
-                        // Announce each newer epoch once, before its first frame. Frames of an
-                        // older epoch still in the pipeline need no announcement: they carry
-                        // their model id and point.
-                        if announced.is_none_or(|a| f.plan.epoch > a) {
-                            announced = Some(f.plan.epoch);
-                            if !self.write_control(&mut wr, plan_switch(&f.plan)).await {
-                                self.drop_frame(f.frame_id, DropReason::LinkDown).await;
-                                break SessionEnd::Lost;
-                            }
-                        }
-                        let alone = probe.is_none() && in_flight.is_empty();
-                        let (frame_id, ok) = self.send_frame(&mut wr, f, &mut in_flight, alone).await;
-                        last_sent = Instant::now();
-                        if !ok {
-                            self.drop_frame(frame_id, DropReason::LinkDown).await;
+                        if !self.offload(&mut s, f).await {
                             break SessionEnd::Lost;
                         }
                     }
                 },
                 c = self.commands.recv(), if self.commands_open => match c {
                     Some(LinkCommand::Prepare { plan, reply }) => {
-                        if self.write_control(&mut wr, plan_switch(&plan)).await {
-                            announced = Some(announced.map_or(plan.epoch, |a| a.max(plan.epoch)));
-                            acks.insert(plan.epoch, reply);
-                            last_sent = Instant::now();
+                        if s.control(&plan_switch(&plan)).await {
+                            s.announced = Some(s.announced.map_or(plan.epoch, |a| a.max(plan.epoch)));
+                            s.acks.insert(plan.epoch, reply);
                         } else {
                             let _ = reply.send(Err(LinkError::Down));
                             break SessionEnd::Lost;
                         }
                     }
+                    // Started at the top of the loop, once the link is idle enough.
                     Some(LinkCommand::Probe { burst_bytes, count, reply }) => {
-                        if probe.is_some() || queued_probe.is_some() {
-                            let _ = reply.send(Err(LinkError::Busy));
-                            continue;
-                        }
-                        if !in_flight.is_empty() {
-                            queued_probe = Some((Instant::now(), burst_bytes, count, reply));
-                            continue;
-                        }
-                        match self.send_probe(&mut wr, burst_bytes, count, reply).await {
-                            Some(p) => {
-                                probe = Some(p);
-                                last_sent = Instant::now();
-                            }
-                            None => break SessionEnd::Lost,
-                        }
+                        s.probe.request(burst_bytes, count, reply, Instant::now());
                     }
                     None => self.commands_open = false,
                 },
                 _ = sweep.tick() => {
-                    if probe.as_ref().is_some_and(|p| p.ping_sent.elapsed() > self.settings.deadline) {
-                        // Report what came back; missing bursts are simply absent.
-                        finish_probe(probe.take());
-                    }
+                    s.probe.on_tick(self.settings.deadline, Instant::now());
                     let deadline = self.settings.deadline;
-                    let expired: Vec<u64> = in_flight.iter().filter(|(_, f)| f.frame.timeline.captured.elapsed() > deadline).map(|(&id, _)| id).collect();
+                    let expired: Vec<u64> = s.in_flight.iter().filter(|(_, f)| f.frame.timeline.captured.elapsed() > deadline).map(|(&id, _)| id).collect();
                     for id in expired {
-                        in_flight.remove(&id);
+                        s.in_flight.remove(&id);
                         self.drop_frame(id, DropReason::Deadline).await;
                     }
-                    self.metrics.in_flight.set(in_flight.len() as i64);
+                    self.metrics.in_flight.set(s.in_flight.len() as i64);
                 }
                 _ = keepalive.tick() => {
-                    if last_sent.elapsed() >= self.settings.keepalive {
+                    if s.last_sent.elapsed() >= self.settings.keepalive {
                         self.next_nonce += 1;
-                        if !self.write_control(&mut wr, Control::Ping { nonce: self.next_nonce }).await {
+                        if !s.control(&Control::Ping { nonce: self.next_nonce }).await {
                             break SessionEnd::Lost;
                         }
-                        last_sent = Instant::now();
                     }
                 }
             }
         };
         if matches!(end, SessionEnd::Lost) {
-            for (id, _) in in_flight.drain() {
+            for (id, _) in s.in_flight.drain() {
                 self.drop_frame(id, DropReason::LinkDown).await;
             }
         }
-        for (_, reply) in acks.drain() {
+        for (_, reply) in s.acks.drain() {
             let _ = reply.send(Err(LinkError::Down));
         }
-        if let Some(p) = probe.take() {
-            let _ = p.reply.send(Err(LinkError::Down));
-        }
-        if let Some((_, _, _, reply)) = queued_probe.take() {
-            let _ = reply.send(Err(LinkError::Down));
-        }
+        s.probe.session_ended();
         end
     }
 
-    /// Start a probe: write its `Ping`; the bursts follow its `Pong` ([`Link::send_bursts`]).
-    /// `None` if the session failed (the reply has been answered then).
-    async fn send_probe(
-        &mut self,
-        wr: &mut Writer,
-        burst_bytes: u32,
-        count: u32,
-        reply: oneshot::Sender<Result<ProbeReport, LinkError>>,
-    ) -> Option<PendingProbe> {
-        self.next_nonce += 1;
-        let nonce = self.next_nonce;
-        let ping_sent = Instant::now();
-        if !self.write_control(wr, Control::Ping { nonce }).await {
-            let _ = reply.send(Err(LinkError::Down));
-            return None;
+    /// A frame from the encoder: dropped past its deadline, else (after announcing a newer plan
+    /// epoch) sent. False when the session is lost.
+    async fn offload(&mut self, s: &mut Session, f: WireFrame) -> bool {
+        if f.timeline.captured.elapsed() > self.settings.deadline {
+            self.drop_frame(f.frame_id, DropReason::Deadline).await;
+            return true;
         }
-        let count = count.clamp(1, 16) as usize;
-        let padding_len = burst_bytes.min(tandem_codec::control::MAX_PROBE_PADDING);
-        Some(PendingProbe {
-            nonce,
-            ping_sent,
-            rtt: None,
-            padding_len,
-            sent: Vec::with_capacity(count),
-            times: vec![None; count],
-            last_reply: None,
-            reply,
-        })
-    }
-
-    /// Write a probe's bursts, once its ping is answered: written right behind the ping, a burst
-    /// would share the ping's packets and its round trip would include the burst's
-    /// serialisation (12 ms per 1,500 bytes at 1 Mbit/s). False if the session failed.
-    async fn send_bursts(&mut self, wr: &mut Writer, p: &mut PendingProbe) -> bool {
-        for seq in 0..p.times.len() as u32 {
-            let mut buf = Vec::new();
-            let msg = Control::Probe { seq, sent_at_us: 0, padding_len: p.padding_len };
-            if let Err(e) = put_control(msg, &mut buf) {
-                tracing::error!(error = %e, "could not encode a probe");
+        // Announce each newer epoch once, before its first frame. Frames of an older epoch
+        // still in the pipeline need no announcement: they carry their model id and point.
+        if s.announced.is_none_or(|a| f.plan.epoch > a) {
+            s.announced = Some(f.plan.epoch);
+            if !s.control(&plan_switch(&f.plan)).await {
+                self.drop_frame(f.frame_id, DropReason::LinkDown).await;
                 return false;
             }
-            let start = Instant::now();
-            let ok = matches!(tokio::time::timeout(self.settings.write_timeout, wr.write_all(&buf)).await, Ok(Ok(())));
-            if !ok {
-                return false;
-            }
-            self.metrics.bytes_sent.inc_by(buf.len() as u64);
-            p.sent.push((buf.len() as u64, start));
         }
-        true
+        let alone = !s.probe.is_running() && s.in_flight.is_empty();
+        match s.send_frame(f, alone).await {
+            Ok(()) => {
+                self.metrics.in_flight.set(s.in_flight.len() as i64);
+                true
+            }
+            Err(frame_id) => {
+                self.drop_frame(frame_id, DropReason::LinkDown).await;
+                false
+            }
+        }
     }
 
-    /// Handle one control message; false when the session must end.
-    async fn on_control(
-        &mut self,
-        msg: Control,
-        in_flight: &mut HashMap<u64, InFlight>,
-        acks: &mut HashMap<u32, oneshot::Sender<Result<PlanResult, LinkError>>>,
-    ) -> bool {
+    /// Handle one frame from the edge; false when the session must end.
+    async fn on_frame(&mut self, s: &mut Session, frame: Frame) -> bool {
+        let msg = match frame.body {
+            Body::Control(msg) => msg,
+            Body::Tensor(_) => {
+                tracing::warn!("edge sent a tensor frame; closing the session");
+                return false;
+            }
+        };
         match msg {
+            Control::Pong { nonce } => {
+                let bursts = s.probe.on_pong(nonce, Instant::now());
+                bursts.is_empty() || s.bursts(bursts).await
+            }
+            Control::ProbeReply { seq, .. } => {
+                s.probe.on_reply(seq, Instant::now());
+                true
+            }
             Control::InferResult { frame_id, class, confidence, logits, edge_decode_us, edge_infer_us, .. } => {
                 let now = Instant::now();
-                let Some(InFlight { frame, wire_len, sample }) = in_flight.remove(&frame_id) else {
+                let Some(InFlight { frame, wire_len, sample }) = s.in_flight.remove(&frame_id) else {
                     tracing::debug!(frame_id, "late result ignored (already dropped)");
                     return true;
                 };
-                self.metrics.in_flight.set(in_flight.len() as i64);
+                self.metrics.in_flight.set(s.in_flight.len() as i64);
                 let mut timeline = frame.timeline;
                 timeline.done = Some(now);
                 let edge_time = Duration::from_micros(u64::from(edge_decode_us) + u64::from(edge_infer_us));
@@ -618,7 +527,7 @@ impl Link {
                 true
             }
             Control::FrameError { frame_id, code } => {
-                if in_flight.remove(&frame_id).is_some() {
+                if s.in_flight.remove(&frame_id).is_some() {
                     tracing::warn!(frame_id, code = code.as_str(), "edge refused a frame");
                     self.drop_frame(frame_id, DropReason::EdgeError).await;
                 } else {
@@ -630,12 +539,11 @@ impl Link {
                 if result != PlanResult::Applied {
                     tracing::warn!(epoch, ?result, "edge did not apply the plan");
                 }
-                if let Some(reply) = acks.remove(&epoch) {
+                if let Some(reply) = s.acks.remove(&epoch) {
                     let _ = reply.send(Ok(result));
                 }
                 true
             }
-            Control::Pong { .. } => true,
             Control::Bye => {
                 tracing::info!("edge said bye");
                 false
@@ -647,58 +555,29 @@ impl Link {
         }
     }
 
-    async fn send_frame(
-        &mut self,
-        wr: &mut Writer,
-        mut f: WireFrame,
-        in_flight: &mut HashMap<u64, InFlight>,
-        sample: bool,
-    ) -> (u64, bool) {
-        let frame_id = f.frame_id;
-        f.timeline.sent_start = Some(Instant::now());
-        let mut bytes = std::mem::take(&mut f.bytes);
-        if let Some(fault) = faults::fired(faults::LINK_SEND)
-            && !inject_send_fault(&fault, &mut bytes, wr, self.settings.write_timeout).await
-        {
-            return (frame_id, false);
-        }
-        let ok = matches!(tokio::time::timeout(self.settings.write_timeout, wr.write_all(&bytes)).await, Ok(Ok(())));
-        if ok {
-            f.timeline.sent_end = Some(Instant::now());
-            self.metrics.bytes_sent.inc_by(bytes.len() as u64);
-            in_flight.insert(frame_id, InFlight { frame: f, wire_len: bytes.len() as u64, sample });
-            self.metrics.in_flight.set(in_flight.len() as i64);
-        }
-        (frame_id, ok)
-    }
-
-    async fn write_control(&mut self, wr: &mut Writer, msg: Control) -> bool {
-        let mut buf = Vec::new();
-        if let Err(e) = put_control(msg, &mut buf) {
-            tracing::error!(error = %e, "could not encode a control message");
-            return true;
-        }
-        let ok = matches!(tokio::time::timeout(self.settings.write_timeout, wr.write_all(&buf)).await, Ok(Ok(())));
-        if ok {
-            self.metrics.bytes_sent.inc_by(buf.len() as u64);
-        }
-        ok
-    }
-
-    async fn say_bye(&mut self, wr: &mut Writer) {
-        self.write_control(wr, Control::Bye).await;
-        // Best effort: the edge may already be gone.
-        let _ = wr.shutdown().await;
-    }
-
     async fn drop_frame(&self, frame_id: u64, reason: DropReason) {
         self.ledger.record(Outcome::Dropped { frame_id, reason }).await;
     }
 }
 
+/// The read-side fail points, evaluated on every frame read from the edge: true when one fired
+/// and the session is to be treated as lost ([`faults::LINK_RECV`]: the connection fails there;
+/// [`faults::LINK_DECODE_REPLY`]: the reply is taken for a corrupt frame).
+fn recv_fault() -> bool {
+    if faults::fired(faults::LINK_RECV).is_some() {
+        tracing::warn!("link read failed (fail point {})", faults::LINK_RECV);
+        return true;
+    }
+    if faults::fired(faults::LINK_DECODE_REPLY).is_some() {
+        tracing::warn!("bad frame from the edge (fail point {}); closing the session", faults::LINK_DECODE_REPLY);
+        return true;
+    }
+    false
+}
+
 /// Apply a [`faults::LINK_SEND`] action to a frame about to be written; false = the connection
 /// is to be treated as lost (after the first half of the frame went out).
-async fn inject_send_fault(fault: &str, bytes: &mut [u8], wr: &mut Writer, write_timeout: Duration) -> bool {
+async fn inject_send_fault(fault: &str, bytes: &mut [u8], wr: &mut Writer) -> bool {
     match fault {
         "corrupt" => {
             if let Some(b) = bytes.last_mut() {
@@ -708,20 +587,14 @@ async fn inject_send_fault(fault: &str, bytes: &mut [u8], wr: &mut Writer, write
             true
         }
         "oversize" => {
-            // payload_len lives at header bytes 64..72 (codec::frame's layout test pins it).
-            if let Some(len) = bytes.get_mut(64..72) {
-                len.copy_from_slice(&(u64::MAX / 2).to_le_bytes());
-            }
+            // The encoder's frames always hold a whole header, so this cannot fail.
+            let _ = tandem_codec::frame::declare_payload_len(bytes, u64::MAX / 2);
             tracing::warn!("frame declared oversize (fail point {})", faults::LINK_SEND);
             true
         }
         _ => {
             let half = bytes.get(..bytes.len() / 2).unwrap_or_default();
-            let _ = tokio::time::timeout(write_timeout, async {
-                wr.write_all(half).await?;
-                wr.flush().await
-            })
-            .await;
+            let _ = wr.write_partial(half).await;
             tracing::warn!("link cut mid-frame (fail point {})", faults::LINK_SEND);
             false
         }
@@ -735,17 +608,4 @@ fn plan_switch(plan: &ActivePlan) -> Control {
         point: plan.choice.point,
         coding: plan.choice.coding,
     }
-}
-
-/// Answer a probe with the bursts that came back.
-fn finish_probe(p: Option<PendingProbe>) {
-    let Some(p) = p else { return };
-    let bursts = p
-        .sent
-        .iter()
-        .zip(&p.times)
-        .filter_map(|(&(bytes, _), t)| t.map(|(took, queued)| Burst { bytes, took, queued }))
-        .collect();
-    // The controller may have stopped waiting.
-    let _ = p.reply.send(Ok(ProbeReport { rtt: p.rtt, bursts, at: Instant::now() }));
 }

@@ -5,7 +5,7 @@
 //! frames, reads `InferResult`/`FrameError`/`PlanAck`, keeps the session alive with `Ping`, and
 //! enforces a per-frame deadline. When the connection fails, frames in flight are dropped as
 //! `link_down`, the state goes `Down` (front inference falls back to the whole model locally)
-//! and it reconnects with exponential backoff. Every frame gets its bytes and transfer time
+//! and it reconnects with exponential backoff and jitter. Every frame gets its bytes and transfer time
 //! recorded ([`TransferSample`]) for the controller's bandwidth estimator (frames queued behind
 //! a probe give none), and [`LinkCommand::Probe`] sends an active probe (`Ping` + `Probe`
 //! bursts, timed by their `Pong`/`ProbeReply`). [`shaper`] optionally puts a trace-driven
@@ -17,9 +17,29 @@
 //! counted by reason (`tandem_link_connect_failures_total`), published as
 //! [`LinkState::Rejected`] and logged — at ERROR the first time when only an operator can fix
 //! it (token, protocol version, certificate), and the link then retries at its longest backoff.
+//!
+//! # Layout
+//!
+//! - `actor` — [`Link`]: the reconnect loop (down: frames dropped as `link_down`, commands
+//!   refused, waiting out the backoff) and the session loop (frames out, replies in, plan
+//!   announcements, deadline sweep, keepalive), with the `link_send`/`link_recv`/
+//!   `link_decode_reply` fail points beside the writes and reads they break.
+//! - `connect` — dial, shaper, TLS, `Hello` → `HelloAck`; the reconnect delays (`Backoff`, on
+//!   backon's exponential iterator with jitter: from `backoff_min`, doubling, never above
+//!   `backoff_max`).
+//! - `probe` — the active probe's state machine (`Prober`: queued → ping → bursts → report),
+//!   pure: the session loop passes the clock in and does the writing.
+//! - `msg` — the types other parts see: [`LinkState`], [`LinkCommand`], [`ProbeReport`],
+//!   [`TransferSample`], [`ConnectError`]/[`ConnectFailure`], and the queues' constructors.
+//! - [`shaper`] — the trace-driven token bucket and delay between the link and its socket.
+//!
+//! Every frame goes through [`crate::wire`]: a cancel-safe [`crate::wire::FrameReader`] and a
+//! [`crate::wire::FrameWriter`] that encodes, writes under `write_timeout` and counts bytes.
 
 mod actor;
+mod connect;
 mod msg;
+mod probe;
 pub mod shaper;
 
 pub use actor::{Link, LinkSettings};
