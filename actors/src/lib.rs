@@ -34,6 +34,8 @@
 //! - [`wire`]: reading frames from a byte stream (cancel-safe) and writing them.
 //! - [`security`]: the shared token and TLS of the device–edge link.
 //! - [`faults`]: fail points (fail-rs, `failpoints` feature) for the fault-injection tests.
+//! - [`report`]: the typed files one process writes for another — the device's
+//!   [`report::RunReport`] (`--summary-out`) and the edge's [`report::EdgeReady`] (`--ready-file`).
 //! - [`config`]: the TOML configs of both roles.
 //! - [`models`]: loading series members by id and running segments of them.
 //! - [`testkit`]: a tiny random-weight series for tests and smoke runs.
@@ -61,6 +63,7 @@ pub mod link;
 pub mod metrics;
 pub mod models;
 pub mod plan;
+pub mod report;
 pub mod security;
 pub mod testkit;
 pub mod wire;
