@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use tandem_planner::{AccuracyFloor, Baseline, LinkState, Plan, Profiles, baseline, select_plan};
 
-use crate::units::{format_bandwidth, format_bytes, format_ratio};
+use tandem_planner::units::{format_bandwidth, format_bytes, format_ratio};
 
 /// The paper's reported reductions (abstract): transmission, computation, end-to-end latency.
 pub const PAPER_TRANSMISSION: f64 = 25.6;
@@ -196,4 +196,13 @@ fn trim(v: f64) -> String {
 
 fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n { s.to_string() } else { s.chars().take(n - 1).collect::<String>() + "…" }
+}
+
+/// One line on where the times come from, naming an emulated device as such.
+pub fn describe_sides(profiles: &Profiles) -> String {
+    let side = |p: &tandem_planner::Provenance| match p.emulated_slowdown {
+        Some(r) => format!("EMULATED as {r}× the times measured on {} ({} threads)", p.machine, p.threads),
+        None => format!("measured on {} ({} threads)", p.machine, p.threads),
+    };
+    format!("device {}; edge {}", side(profiles.device()), side(profiles.edge()))
 }
