@@ -129,3 +129,17 @@ fn run_spawns_edge_and_device_and_prints_a_summary() {
     assert!(text.contains("[edge] edge stopped:"), "the edge is stopped gracefully:\n{text}");
     let _ = std::fs::remove_dir_all(&series);
 }
+
+#[test]
+fn a_bare_number_is_refused_as_a_duration_by_every_command() {
+    for args in [["device", "--duration", "60"], ["run", "--duration", "60"], ["soak", "--duration", "60"]] {
+        let out = Command::new(TANDEM).args(args).output().expect("run tandem");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: a usage error:\n{stderr}");
+        assert!(stderr.contains("missing unit"), "{args:?}:\n{stderr}");
+    }
+    // With a unit, the same value parses (the run then fails later, for the missing series).
+    let out =
+        Command::new(TANDEM).args(["device", "--duration", "1m 30s", "--edge", "127.0.0.1:9"]).output().expect("run");
+    assert_ne!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -36,6 +36,7 @@ fn stage(n: usize, name: &str, started: &Instant) {
     println!("\n== [{n}/5] {name}  (t = {:.0} s)", started.elapsed().as_secs_f64());
 }
 
+/// Run every stage, reusing what `a.dir` already holds.
 pub fn run(tandem: &Tandem, a: &DemoOptions) -> anyhow::Result<()> {
     let started = Instant::now();
     std::fs::create_dir_all(&a.dir).with_context(|| format!("creating {}", a.dir.display()))?;

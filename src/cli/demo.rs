@@ -4,7 +4,6 @@
 //! A stage whose output already exists is reused, so a second run only repeats the live part.
 //! The stages are `tandem_lab::demo`; this module only holds the flags.
 
-use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
 use tandem_lab::demo::DemoOptions;
@@ -40,7 +39,6 @@ fn parse_slowdown(text: &str) -> Result<f64, String> {
 }
 
 pub fn run(a: DemoArgs) -> anyhow::Result<()> {
-    let exe = std::env::current_exe().context("locating the tandem binary")?;
     let opts = DemoOptions {
         dir: a.dir,
         data: a.data,
@@ -49,5 +47,5 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         run_config: a.run_config,
         slowdown: a.slowdown,
     };
-    tandem_lab::demo::run(&tandem_lab::Tandem::new(exe), &opts)
+    tandem_lab::demo::run(&super::run_cmd::this_tandem()?, &opts)
 }

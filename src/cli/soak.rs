@@ -19,7 +19,7 @@ pub struct SoakArgs {
     /// How long the camera runs: 60s, 10m (a unit is required).
     #[arg(long, default_value = "600s", value_parser = super::device::parse_duration)]
     duration: Duration,
-    /// Start of the judged span [default: min(60 s, duration / 6)].
+    /// Start of the judged span, e.g. 60s [default: min(60 s, duration / 6)].
     #[arg(long, value_parser = super::device::parse_duration)]
     warmup: Option<Duration>,
     /// Camera frames per second (overrides the config).
