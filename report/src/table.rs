@@ -1,7 +1,8 @@
-//! GitHub-flavoured markdown tables: headers, rows, per-column alignment.
+//! Tables: headers, rows, per-column alignment; rendered as GitHub-flavoured markdown
+//! ([`fmt::Display`]) or as plain text in padded columns ([`Table::to_text`], for terminals).
 //!
 //! Hand-written rather than a templating crate: a table is the only structure the reports need,
-//! and ~60 lines render exactly the markdown the documents already contain (no padding, one
+//! and ~100 lines render exactly the markdown the documents already contain (no padding, one
 //! `|---|` rule), so the generated files stay byte-for-byte comparable across versions.
 
 use std::fmt;
@@ -74,6 +75,35 @@ impl Table {
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
+
+    /// Plain text: every column padded to its widest cell (in characters), one space between
+    /// columns, [`Align::Right`] columns right-aligned (the others left), no trailing spaces.
+    pub fn to_text(&self) -> String {
+        let width = |col: usize| {
+            std::iter::once(&self.headers).chain(&self.rows).map(|r| r[col].chars().count()).max().unwrap_or(0)
+        };
+        let widths: Vec<usize> = (0..self.headers.len()).map(width).collect();
+        let mut out = String::new();
+        for r in std::iter::once(&self.headers).chain(&self.rows) {
+            let mut line = String::new();
+            for (i, c) in r.iter().enumerate() {
+                let pad = " ".repeat(widths[i] - c.chars().count());
+                if i > 0 {
+                    line.push(' ');
+                }
+                if self.align[i] == Align::Right {
+                    line.push_str(&pad);
+                    line.push_str(c);
+                } else {
+                    line.push_str(c);
+                    line.push_str(&pad);
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
 }
 
 /// `|` inside a cell would end it: escape it.
@@ -118,5 +148,12 @@ mod tests {
         );
         assert_eq!(t.len(), 3);
         assert_eq!(Table::new(["a"]).to_string(), "| a |\n|---|\n");
+    }
+
+    #[test]
+    fn renders_plain_text_in_padded_columns() {
+        let mut t = Table::new(["plan", "total ms"]).align(1, Align::Right);
+        t.row(["2-step (chosen)", "1.50"]).row(["local", "12.25"]).row(["µ", ""]);
+        assert_eq!(t.to_text(), "plan            total ms\n2-step (chosen)     1.50\nlocal              12.25\nµ\n");
     }
 }
