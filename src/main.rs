@@ -1,7 +1,8 @@
 //! `tandem`: adaptive device–edge split inference of pruned CNNs.
 //!
 //! This binary only parses arguments, builds the pieces the subcommand needs and runs them; the
-//! work lives in the workspace crates (`models`, `codec`, `planner`, ...).
+//! work lives in the workspace crates (`models`, `codec`, `planner`, ...); what starts `tandem`
+//! subcommands as child processes (run, soak, reproduce, demo) is the `tandem-lab` library.
 
 mod cli;
 

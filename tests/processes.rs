@@ -1,9 +1,13 @@
 //! `tandem edge` and `tandem device` as two processes over loopback, and `tandem run` spawning
-//! both itself. A tiny random-weight series and synthetic frames keep them fast.
+//! both itself. A tiny random-weight series and synthetic frames keep them fast. What the tests
+//! check comes from the typed files the processes write (`--ready-file`, `--summary-out`), never
+//! from their printed text.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
+use tandem_actors::report::{EdgeReady, RunReport, read_json};
 
 const TANDEM: &str = env!("CARGO_BIN_EXE_tandem");
 
@@ -25,40 +29,43 @@ impl Drop for Reaper {
     }
 }
 
-/// The number after `key` in `text` (`"results 20"` → 20).
-fn count_after(text: &str, key: &str) -> u64 {
-    let rest = &text[text.find(key).unwrap_or_else(|| panic!("{key:?} not in:\n{text}")) + key.len()..];
-    rest.trim_start()
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no number after {key:?} in:\n{text}"))
+/// The summary a device wrote with `--summary-out`.
+fn summary(path: &Path) -> RunReport {
+    read_json(path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()))
 }
 
 #[test]
 fn edge_and_device_binaries_run_as_separate_processes() {
     let series = tiny_series("two-processes");
+    let (ready_file, summary_file) = (series.join("edge-ready.json"), series.join("summary.json"));
     let mut edge = Reaper(
         Command::new(TANDEM)
-            .args(["edge", "--listen", "127.0.0.1:0", "--workers", "1", "--series"])
+            .args(["edge", "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--workers", "1", "--series"])
             .arg(&series)
+            .arg("--ready-file")
+            .arg(&ready_file)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn tandem edge"),
     );
+    // The edge writes its ready file before its first line: wait for that line (a wake-up, its
+    // text is not read), then the file holds the bound addresses.
+    // The reader lives as long as the edge: closing the pipe would end the edge at its next line.
+    let mut edge_out = BufReader::new(edge.0.stdout.take().expect("stdout"));
     let mut first = String::new();
-    BufReader::new(edge.0.stdout.take().expect("stdout")).read_line(&mut first).expect("edge prints its address");
-    let addr = first
-        .strip_prefix("edge listening on ")
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
+    edge_out.read_line(&mut first).expect("edge prints a line");
+    let ready: EdgeReady = read_json(&ready_file).expect("the edge wrote its ready file before printing");
+    assert!(ready.listen.ip().is_loopback() && ready.listen.port() != 0, "{ready:?}");
+    let metrics = ready.metrics.expect("the metrics address is in the ready file");
+    assert!(metrics.port() != 0 && metrics != ready.listen, "{ready:?}");
+    let addr = ready.listen.to_string();
 
     let out = Command::new(TANDEM)
         .args([
             "device",
             "--edge",
-            addr,
+            &addr,
             "--plan",
             "0:pool2:q8-lz4",
             "--source",
@@ -70,17 +77,25 @@ fn edge_and_device_binaries_run_as_separate_processes() {
             "--series",
         ])
         .arg(&series)
+        .arg("--summary-out")
+        .arg(&summary_file)
         .stderr(Stdio::null())
         .output()
         .expect("run tandem device");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "device failed ({}):\n{text}", out.status);
     assert!(text.contains("[balanced]"), "{text}");
-    assert_eq!(count_after(&text, "captured"), 20);
-    let (results, dropped) = (count_after(&text, "= results"), count_after(&text, "+ dropped"));
-    assert_eq!(results + dropped, 20, "{text}");
-    assert!(count_after(&text, "(edge") > 0, "results must come from the edge process:\n{text}");
+    let report = summary(&summary_file);
+    let s = &report.summary;
+    assert!(s.balanced(), "{s:?}");
+    assert_eq!(s.captured, 20);
+    assert_eq!(s.results_total() + s.dropped_total(), 20, "{s:?}");
+    assert!(s.edge > 0, "results must come from the edge process:\n{text}");
+    assert!(report.controller.is_none(), "a fixed plan runs no controller");
+    // The human summary on stdout is rendered from the same report.
+    assert!(text.contains(&report.to_string()), "stdout:\n{text}\nreport:\n{report}");
     drop(edge);
+    drop(edge_out);
     let _ = std::fs::remove_dir_all(&series);
 }
 
@@ -93,19 +108,38 @@ fn run_spawns_edge_and_device_and_prints_a_summary() {
         "[edge]\nworkers = 1\n\n[device]\nplan = \"1:pool3:q8c-lz4\"\n\n[device.camera]\nsource = \"synthetic\"\nfps = 100.0\nframes = 15\n",
     )
     .expect("write demo config");
+    let summary_file = series.join("run-summary.json");
     let out = Command::new(TANDEM)
         .args(["run", "--config"])
         .arg(&config)
         .arg("--series")
         .arg(&series)
+        .arg("--summary-out")
+        .arg(&summary_file)
         .stderr(Stdio::null())
         .output()
         .expect("run tandem run");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "tandem run failed ({}):\n{text}", out.status);
     assert!(text.contains("[edge] edge listening on 127.0.0.1:"), "{text}");
-    assert_eq!(count_after(&text, "captured"), 15, "{text}");
+    let s = summary(&summary_file).summary;
+    assert_eq!(s.captured, 15, "{text}");
+    assert!(s.balanced(), "{s:?}");
     assert!(text.contains("[balanced]"), "{text}");
     assert!(text.contains("[edge] edge stopped:"), "the edge is stopped gracefully:\n{text}");
     let _ = std::fs::remove_dir_all(&series);
+}
+
+#[test]
+fn a_bare_number_is_refused_as_a_duration_by_every_command() {
+    for args in [["device", "--duration", "60"], ["run", "--duration", "60"], ["soak", "--duration", "60"]] {
+        let out = Command::new(TANDEM).args(args).output().expect("run tandem");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: a usage error:\n{stderr}");
+        assert!(stderr.contains("missing unit"), "{args:?}:\n{stderr}");
+    }
+    // With a unit, the same value parses (the run then fails later, for the missing series).
+    let out =
+        Command::new(TANDEM).args(["device", "--duration", "1m 30s", "--edge", "127.0.0.1:9"]).output().expect("run");
+    assert_ne!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 }

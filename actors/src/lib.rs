@@ -37,6 +37,8 @@
 //!   owns encode + timed write + byte count; header fields only through codec's `peek_meta`.
 //! - [`security`]: the shared token and TLS of the device–edge link.
 //! - [`faults`]: fail points (fail-rs, `failpoints` feature) for the fault-injection tests.
+//! - [`report`]: the typed files one process writes for another — the device's
+//!   [`report::RunReport`] (`--summary-out`) and the edge's [`report::EdgeReady`] (`--ready-file`).
 //! - [`config`]: the TOML configs of both roles; [`millis`]: their `*_ms` durations (`2000` or `"2s"`).
 //! - [`models`]: loading series members by id and running segments of them.
 //! - [`testkit`]: a tiny random-weight series for tests and smoke runs.
@@ -65,6 +67,7 @@ pub mod metrics;
 pub mod millis;
 pub mod models;
 pub mod plan;
+pub mod report;
 pub mod security;
 pub mod testkit;
 pub mod wire;

@@ -29,3 +29,15 @@ pub enum PlanError {
     #[error("cannot write profile TOML")]
     WriteToml(#[from] toml::ser::Error),
 }
+
+/// A value on the command line that is not a quantity of the expected kind.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{what} {input:?}: {problem}")]
+pub struct UnitError {
+    /// What was being parsed (`bandwidth`, `duration`, `percentage`).
+    pub what: &'static str,
+    /// The text given (truncated to 40 characters).
+    pub input: String,
+    /// Why it was refused, with an example of what is accepted.
+    pub problem: String,
+}

@@ -26,7 +26,11 @@
 //!   sit from the profiles; the resulting [`Calibration`] is carried by [`Profiles`] and applied
 //!   to every candidate's cost.
 //! - [`testkit`]: small profile builders for tests of the planner and the crates above it.
-//! - [`error`]: [`PlanError`], for invalid or mismatched profiles. Selection itself cannot fail:
+//! - [`inputs`]: [`ProfileSource`] and [`build_profiles`] — one profile for both sides or a
+//!   device and an edge profile, the device emulated `--slowdown` times slower.
+//! - [`units`]: quantities typed on the command line (`1Mbit`, `20ms`, `60s`, `90%`) → numbers
+//!   (bare numbers refused), and numbers back to text.
+//! - [`error`]: [`PlanError`], for invalid or mismatched profiles; [`UnitError`] for quantities. Selection itself cannot fail:
 //!   "nothing meets the floor" is `None` / [`Decision::Infeasible`].
 //!
 //! # Units
@@ -35,14 +39,17 @@
 
 pub mod calibration;
 pub mod error;
+pub mod inputs;
 pub mod latency;
 pub mod profile;
 pub mod select;
 pub mod switching;
 pub mod testkit;
+pub mod units;
 
 pub use calibration::{Calibration, Calibrator, CalibratorConfig, FrameCost};
-pub use error::PlanError;
+pub use error::{PlanError, UnitError};
+pub use inputs::{ProfileSource, build_profiles};
 pub use latency::{Breakdown, LinkState, PlanCost, RESULT_MESSAGE_BYTES, latency};
 pub use profile::{
     CodingClass, CodingCost, END_POINT, INPUT_POINT, ModelKind, ModelProfile, PointProfile, Profile, Profiles,

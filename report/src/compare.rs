@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 
 use tandem_planner::{AccuracyFloor, Baseline, LinkState, Plan, Profiles, baseline, select_plan};
 
-use crate::units::{format_bandwidth, format_bytes, format_ratio};
+use tandem_planner::units::{format_bandwidth, format_bytes, format_ratio};
+
+use crate::table::{Align, Table};
 
 /// The paper's reported reductions (abstract): transmission, computation, end-to-end latency.
 pub const PAPER_TRANSMISSION: f64 = 25.6;
@@ -114,54 +116,43 @@ impl Comparison {
         };
         let _ = writeln!(s, "floor      accuracy >= {:.2} % ({floor})", self.min_accuracy * 100.0);
         let _ = writeln!(s);
-        let _ = writeln!(
-            s,
-            "{:<31} {:<26} {:<8} {:<8} {:>7} {:>10} {:>9} {:>8} {:>9} {:>7} {:>8} {:>8} {:>7} {:>9}",
-            "plan",
-            "model",
-            "point",
-            "coding",
-            "acc %",
-            "sent",
-            "device",
-            "encode",
-            "transfer",
-            "rtt",
-            "decode",
-            "edge",
-            "result",
-            "total ms"
-        );
+        let mut table = Table::new([
+            "plan", "model", "point", "coding", "acc %", "sent", "device", "encode", "transfer", "rtt", "decode",
+            "edge", "result", "total ms",
+        ]);
+        for col in 4..14 {
+            table = table.align(col, Align::Right);
+        }
         let mut row = |label: &str, plan: Option<&Plan>| match plan {
             None => {
-                let _ = writeln!(s, "{label:<31} (nothing meets the floor)");
+                table.row([label, "(nothing meets the floor)"]);
             }
             Some(p) => {
                 let b = &p.predicted;
-                let _ = writeln!(
-                    s,
-                    "{:<31} {:<26} {:<8} {:<8} {:>7.2} {:>10} {:>9.2} {:>8.2} {:>9.2} {:>7.2} {:>8.2} {:>8.2} {:>7.2} {:>9.2}",
-                    label,
+                let ms = |v: f64| format!("{v:.2}");
+                table.row([
+                    label.to_string(),
                     truncate(&format!("{} (#{})", p.model_name, p.model_id), 26),
-                    p.point_name,
-                    p.coding.as_deref().unwrap_or("-"),
-                    p.accuracy * 100.0,
+                    p.point_name.clone(),
+                    p.coding.as_deref().unwrap_or("-").to_string(),
+                    format!("{:.2}", p.accuracy * 100.0),
                     format_bytes(p.cost.bytes),
-                    b.device_ms,
-                    b.encode_ms,
-                    b.transfer_ms,
-                    b.rtt_ms,
-                    b.decode_ms,
-                    b.edge_ms,
-                    b.result_ms,
-                    b.total_ms
-                );
+                    ms(b.device_ms),
+                    ms(b.encode_ms),
+                    ms(b.transfer_ms),
+                    ms(b.rtt_ms),
+                    ms(b.decode_ms),
+                    ms(b.edge_ms),
+                    ms(b.result_ms),
+                    ms(b.total_ms),
+                ]);
             }
         };
         row("2-step (chosen)", self.chosen.as_ref());
         for (b, plan) in &self.baselines {
             row(baseline_name(*b), plan.as_ref());
         }
+        s.push_str(&table.to_text());
         let _ = writeln!(s);
         match self.ratios() {
             Some(r) => {
@@ -196,4 +187,13 @@ fn trim(v: f64) -> String {
 
 fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n { s.to_string() } else { s.chars().take(n - 1).collect::<String>() + "…" }
+}
+
+/// One line on where the times come from, naming an emulated device as such.
+pub fn describe_sides(profiles: &Profiles) -> String {
+    let side = |p: &tandem_planner::Provenance| match p.emulated_slowdown {
+        Some(r) => format!("EMULATED as {r}× the times measured on {} ({} threads)", p.machine, p.threads),
+        None => format!("measured on {} ({} threads)", p.machine, p.threads),
+    };
+    format!("device {}; edge {}", side(profiles.device()), side(profiles.edge()))
 }

@@ -7,12 +7,13 @@ use tandem_models::series::{Member, MemberKind, Series};
 use tandem_planner::{AccuracyFloor, Baseline, CodingClass, LinkState, Plan, Profiles, evaluate};
 
 use crate::charts::{Chart, ChartFormat, GroupedBars, LogLines, StackedBars, render};
+use crate::compare::describe_sides;
 use crate::compare::{
     Comparison, PAPER_COMPUTATION, PAPER_END_TO_END, PAPER_TRANSMISSION, Ratios, baseline_name, ratio,
 };
 use crate::error::{ReportError, Result};
-use crate::inputs::describe_sides;
-use crate::units::{format_bandwidth, format_bytes, format_ratio};
+use crate::table::Table;
+use tandem_planner::units::{format_bandwidth, format_bytes, format_ratio};
 
 /// What the report prices and how it draws.
 #[derive(Clone, Debug, PartialEq)]
@@ -238,26 +239,21 @@ fn ms_cell(p: Option<&Plan>) -> String {
 /// The paper's main table as markdown: elements at every inner split point for the original,
 /// the kept step-1 model and the best step-2 member within budget (with its accuracy).
 pub fn elements_table(series: &Series, original: &Member) -> String {
-    let mut md = String::new();
     let best2 = best_step2(series);
     let s1 = step1_model(series);
-    let _ = writeln!(md, "| point | original | step 1 | best step 2 within budget | its accuracy |");
-    let _ = writeln!(md, "|---|---|---|---|---|");
+    let mut t = Table::new(["point", "original", "step 1", "best step 2 within budget", "its accuracy"]);
     for (p, best) in best2.iter().enumerate().take(series.points.len().saturating_sub(1)).skip(1) {
         let e =
             |m: Option<&Member>| m.and_then(|m| m.elements.get(p)).map(|e| e.to_string()).unwrap_or_else(|| "–".into());
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} {} | {} |",
-            series.points[p],
+        t.row([
+            series.points[p].clone(),
             e(Some(original)),
             e(s1),
-            e(*best),
-            best.map(|m| format!("(`{}`)", m.name)).unwrap_or_default(),
-            best.map(|m| pct(m.accuracy)).unwrap_or_else(|| "–".into())
-        );
+            format!("{} {}", e(*best), best.map(|m| format!("(`{}`)", m.name)).unwrap_or_default()),
+            best.map(|m| pct(m.accuracy)).unwrap_or_else(|| "–".into()),
+        ]);
     }
-    md
+    t.to_string()
 }
 
 /// Write `report.md` and its charts into `out_dir` (created if needed).
@@ -346,18 +342,20 @@ pub fn write_report(series: &Series, profiles: &Profiles, opts: &ReportOptions, 
         md,
         "Ratios are unpruned ÷ 2-step (higher is better). \"Computation\" is what the device computes before the split.\n"
     );
-    let _ = writeln!(
-        md,
-        "| setting | transmission | device computation (time) | device computation (MACs) | end-to-end latency |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|");
-    let _ = writeln!(
-        md,
-        "| paper (VGG-16, CIFAR-10; \"up to\") | {} | – | {} | {} |",
+    let mut table = Table::new([
+        "setting",
+        "transmission",
+        "device computation (time)",
+        "device computation (MACs)",
+        "end-to-end latency",
+    ]);
+    table.row([
+        "paper (VGG-16, CIFAR-10; \"up to\")".to_string(),
         format_ratio(PAPER_TRANSMISSION),
+        "–".into(),
         format_ratio(PAPER_COMPUTATION),
-        format_ratio(PAPER_END_TO_END)
-    );
+        format_ratio(PAPER_END_TO_END),
+    ]);
     let macs_ratio = |c: &Comparison| -> Option<f64> {
         let (p, r) = (c.chosen.as_ref()?, c.reference()?);
         Some(ratio(device_macs(series, r)? as f64, device_macs(series, p)? as f64))
@@ -366,15 +364,13 @@ pub fn write_report(series: &Series, profiles: &Profiles, opts: &ReportOptions, 
     for c in &headline {
         let r = c.ratios();
         let f = |g: fn(&Ratios) -> f64| r.as_ref().map(|r| format_ratio(g(r))).unwrap_or_else(|| "–".into());
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} |",
+        table.row([
             format_bandwidth(c.link.bandwidth_bps),
             f(|r| r.transmission),
             f(|r| r.device_compute),
             macs_ratio(c).map(format_ratio).unwrap_or_else(|| "–".into()),
-            f(|r| r.end_to_end)
-        );
+            f(|r| r.end_to_end),
+        ]);
     }
     let best = |g: fn(&Ratios) -> f64| {
         swept
@@ -390,16 +386,14 @@ pub fn write_report(series: &Series, profiles: &Profiles, opts: &ReportOptions, 
         .filter(|v| v.is_finite())
         .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
     let cell = |v: Option<f64>| v.map(format_ratio).unwrap_or_else(|| "–".into());
-    let _ = writeln!(
-        md,
-        "| best finite, over {}–{} | {} | {} | {} | {} |\n",
-        format_bandwidth(opts.sweep.0),
-        format_bandwidth(opts.sweep.1),
+    table.row([
+        format!("best finite, over {}–{}", format_bandwidth(opts.sweep.0), format_bandwidth(opts.sweep.1)),
         cell(best(|r| r.transmission)),
         cell(best(|r| r.device_compute)),
         cell(best_macs),
-        cell(best(|r| r.end_to_end))
-    );
+        cell(best(|r| r.end_to_end)),
+    ]);
+    let _ = writeln!(md, "{table}");
     let _ = writeln!(
         md,
         "Ratios are ∞ when the 2-step plan sends nothing (all local) or computes nothing on the device (offloads the input); the last row is the largest finite ratio of each column over the bandwidth sweep (each column on its own, like the paper's \"up to\").\n"
@@ -422,27 +416,20 @@ pub fn write_report(series: &Series, profiles: &Profiles, opts: &ReportOptions, 
     // Sweep.
     let _ = writeln!(md, "## End-to-end latency vs bandwidth\n");
     let _ = writeln!(md, "![latency vs bandwidth](latency_vs_bandwidth.{ext})\n");
-    let _ = write!(md, "| bandwidth | 2-step plan | 2-step ms |");
-    for b in Baseline::ALL {
-        let _ = write!(md, " {} ms |", baseline_name(b));
-    }
-    let _ = writeln!(md);
-    let _ = writeln!(md, "|---|---|---|{}", "---|".repeat(Baseline::ALL.len()));
+    let mut table = Table::new(
+        ["bandwidth".to_string(), "2-step plan".into(), "2-step ms".into()]
+            .into_iter()
+            .chain(Baseline::ALL.iter().map(|&b| format!("{} ms", baseline_name(b)))),
+    );
     let step = (swept.len() / 6).max(1);
     for c in swept.iter().step_by(step).chain(swept.last().filter(|_| !(swept.len() - 1).is_multiple_of(step))) {
-        let _ = write!(
-            md,
-            "| {} | {} | {} |",
-            format_bandwidth(c.link.bandwidth_bps),
-            plan_cell(c.chosen.as_ref()),
-            ms_cell(c.chosen.as_ref())
+        table.row(
+            [format_bandwidth(c.link.bandwidth_bps), plan_cell(c.chosen.as_ref()), ms_cell(c.chosen.as_ref())]
+                .into_iter()
+                .chain(Baseline::ALL.iter().map(|&b| ms_cell(c.baseline(b)))),
         );
-        for b in Baseline::ALL {
-            let _ = write!(md, " {} |", ms_cell(c.baseline(b)));
-        }
-        let _ = writeln!(md);
     }
-    let _ = writeln!(md);
+    let _ = writeln!(md, "{table}");
 
     // Coding accuracy (if measured).
     let orig = profiles.original();
@@ -459,26 +446,18 @@ pub fn write_report(series: &Series, profiles: &Profiles, opts: &ReportOptions, 
     );
     let codings: Vec<&str> =
         orig.points.first().map(|p| p.codings.iter().map(|c| c.coding.as_str()).collect()).unwrap_or_default();
-    let _ = write!(md, "| point |");
-    for c in &codings {
-        let _ = write!(md, " {c} |");
-    }
-    let _ = writeln!(md);
-    let _ = writeln!(md, "|---|{}", "---|".repeat(codings.len()));
+    let mut table = Table::new(std::iter::once("point").chain(codings.iter().copied()));
     for p in orig.points.iter().filter(|p| !p.is_end()) {
-        let _ = write!(md, "| {} |", p.name);
-        for name in &codings {
-            let cell = match p.coding(name) {
-                Some(c) => match c.accuracy {
-                    Some(a) => format!("{} ({})", format_bytes(c.bytes), pct(a)),
-                    None => format_bytes(c.bytes),
-                },
-                None => "–".into(),
-            };
-            let _ = write!(md, " {cell} |");
-        }
-        let _ = writeln!(md);
+        let cells = codings.iter().map(|name| match p.coding(name) {
+            Some(c) => match c.accuracy {
+                Some(a) => format!("{} ({})", format_bytes(c.bytes), pct(a)),
+                None => format_bytes(c.bytes),
+            },
+            None => "–".into(),
+        });
+        table.row(std::iter::once(p.name.clone()).chain(cells));
     }
+    md.push_str(&table.to_string());
 
     let markdown = out_dir.join("report.md");
     std::fs::write(&markdown, md).map_err(|e| ReportError::io(&markdown, e))?;

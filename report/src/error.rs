@@ -6,19 +6,7 @@ use std::path::PathBuf;
 use tandem_models::ModelError;
 use tandem_planner::PlanError;
 
-/// A value on the command line that is not a quantity of the expected kind.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{what} {input:?}: {problem}")]
-pub struct UnitError {
-    /// What was being parsed (`bandwidth`, `duration`, `percentage`).
-    pub what: &'static str,
-    /// The text given (truncated to 40 characters).
-    pub input: String,
-    /// Why it was refused, with an example of what is accepted.
-    pub problem: String,
-}
-
-/// What can go wrong loading profiles or writing a report.
+/// What can go wrong writing a report.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReportError {
@@ -60,9 +48,6 @@ pub enum ReportError {
     /// Options out of range.
     #[error("invalid report options: {0}")]
     Options(String),
-    /// A command-line quantity.
-    #[error(transparent)]
-    Unit(#[from] UnitError),
 }
 
 impl ReportError {

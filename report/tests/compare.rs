@@ -5,8 +5,9 @@ use tandem_planner::{
     AccuracyFloor, Baseline, CodingClass, CodingCost, LinkState, ModelKind, ModelProfile, PointProfile, Profile,
     Provenance, Role,
 };
+use tandem_planner::{ProfileSource, build_profiles};
 use tandem_report::compare::{Comparison, ratio};
-use tandem_report::{ProfileSource, build_profiles, describe_sides};
+use tandem_report::describe_sides;
 
 fn coding(name: &str, class: CodingClass, bytes: f64, accuracy: Option<f64>) -> CodingCost {
     CodingCost { coding: name.into(), class, bytes, encode_ms: 0.1, decode_ms: 0.1, accuracy }

@@ -2,10 +2,11 @@
 //! emulated device is labelled, and the chart data follow the manifest.
 
 use tandem_planner::Role;
+use tandem_planner::{ProfileSource, build_profiles};
 use tandem_profiler::{ProfileOptions, profile_series_on};
 use tandem_report::charts::ChartFormat;
 use tandem_report::document::{best_step2, elements_chart};
-use tandem_report::{ProfileSource, ReportError, ReportOptions, build_profiles, write_report};
+use tandem_report::{ReportError, ReportOptions, write_report};
 
 use crate::fixture::{test_images, tiny_series};
 

@@ -1,5 +1,5 @@
 use tandem_planner::AccuracyFloor;
-use tandem_report::units::{
+use tandem_planner::units::{
     accuracy_floor, format_bandwidth, format_ratio, parse_bandwidth, parse_duration_ms, parse_percent,
 };
 

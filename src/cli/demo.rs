@@ -2,16 +2,11 @@
 //!
 //! train → 2-step prune → profile → adaptive pipeline over a shaped loopback link → report.
 //! A stage whose output already exists is reused, so a second run only repeats the live part.
+//! The stages are `tandem_lab::demo`; this module only holds the flags.
 
-use anyhow::Context;
 use clap::Args;
-use std::path::{Path, PathBuf};
-use std::time::Instant;
-use tandem_models::checkpoint;
-use tandem_models::data::{self, DataSource, Splits};
-use tandem_models::prune::{PruneConfig, prune};
-use tandem_models::train::{Schedule, TrainConfig};
-use tandem_models::zoo::{Arch, NetSpec, scaled_widths};
+use std::path::PathBuf;
+use tandem_lab::demo::DemoOptions;
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -43,130 +38,14 @@ fn parse_slowdown(text: &str) -> Result<f64, String> {
     tandem_actors::emulation::Slowdown::new(r).map(|s| s.factor()).map_err(|e| e.to_string())
 }
 
-/// Run one stage as the user-facing `tandem` subcommand, showing the command line (also the
-/// stages of `tandem reproduce`).
-pub(super) fn tandem<S: AsRef<str>>(args: &[S]) -> anyhow::Result<()> {
-    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
-    let name = args.first().copied().unwrap_or_default();
-    println!("  $ tandem {}", args.join(" "));
-    let exe = std::env::current_exe().context("locating the tandem binary")?;
-    let status =
-        std::process::Command::new(exe).args(&args).status().with_context(|| format!("running tandem {name}"))?;
-    anyhow::ensure!(status.success(), "`tandem {name}` failed ({status})");
-    Ok(())
-}
-
-fn stage(n: usize, name: &str, started: &Instant) {
-    println!("\n== [{n}/5] {name}  (t = {:.0} s)", started.elapsed().as_secs_f64());
-}
-
 pub fn run(a: DemoArgs) -> anyhow::Result<()> {
-    let started = Instant::now();
-    std::fs::create_dir_all(&a.dir).with_context(|| format!("creating {}", a.dir.display()))?;
-    let splits = data::load(&DataSource::FashionMnist, a.data.as_deref())
-        .context("loading Fashion-MNIST (scripts/setup.sh installs Debian's dataset-fashion-mnist)")?;
-
-    stage(1, "train a quarter-width VGG-16 on Fashion-MNIST", &started);
-    let base = a.dir.join("base");
-    train_base(&base, &splits, a.epochs)?;
-
-    stage(2, "2-step pruning", &started);
-    let series_dir = a.dir.join("series");
-    let text =
-        std::fs::read_to_string(&a.prune_config).with_context(|| format!("reading {}", a.prune_config.display()))?;
-    let cfg = PruneConfig::from_toml(&text, &a.prune_config)?;
-    let t = Instant::now();
-    let mut say = |line: &str| println!("  [{:>5.0} s] {line}", t.elapsed().as_secs_f64());
-    let series = prune(&base, &series_dir, &cfg, &splits, true, true, &mut say)?;
-    println!("  series: {} models in {}", series.members.len(), series_dir.display());
-
-    let slowdown = a.slowdown.to_string();
-    stage(
-        3,
-        &format!("profile every model and split point (edge: this machine; device: emulated {slowdown}× slower)"),
-        &started,
-    );
-    let edge_profile = a.dir.join("profile-edge.toml");
-    let device_profile = a.dir.join("profile-device.toml");
-    let series_arg = series_dir.display().to_string();
-    if !edge_profile.is_file() {
-        tandem(&[
-            "profile",
-            "--series",
-            &series_arg,
-            "--role",
-            "edge",
-            "--accuracy-images",
-            "100",
-            "--out",
-            &edge_profile.display().to_string(),
-        ])?;
-    } else {
-        println!("  reusing {}", edge_profile.display());
-    }
-    if !device_profile.is_file() {
-        tandem(&[
-            "profile",
-            "--series",
-            &series_arg,
-            "--role",
-            "device",
-            "--out",
-            &device_profile.display().to_string(),
-        ])?;
-    } else {
-        println!("  reusing {}", device_profile.display());
-    }
-
-    stage(4, "adaptive split pipeline: edge and device as two processes over a shaped loopback link", &started);
-    println!("  the link runs 10 Mbit/s then drops to 1 Mbit/s (configs/links/step-10-1.toml); the device is");
-    println!("  emulated as {slowdown}x slower than this machine, in the runtime and the planner");
-    tandem(&[
-        "run",
-        "--config",
-        &a.run_config.display().to_string(),
-        "--series",
-        &series_arg,
-        "--device-profile",
-        &device_profile.display().to_string(),
-        "--edge-profile",
-        &edge_profile.display().to_string(),
-        "--slowdown",
-        &slowdown,
-    ])?;
-
-    stage(5, "report with charts", &started);
-    let report = a.dir.join("report");
-    tandem(&[
-        "report",
-        "--series",
-        &series_arg,
-        "--device-profile",
-        &device_profile.display().to_string(),
-        "--edge-profile",
-        &edge_profile.display().to_string(),
-        "--slowdown",
-        &slowdown,
-        "--rtt",
-        "2ms",
-        "--out",
-        &report.display().to_string(),
-    ])?;
-    println!("  open {}", report.join("report.md").display());
-
-    println!("\ndemo finished in {:.0} s; outputs in {}", started.elapsed().as_secs_f64(), a.dir.display());
-    Ok(())
-}
-
-fn train_base(dir: &Path, splits: &Splits, epochs: f64) -> anyhow::Result<()> {
-    if let Ok(card) = checkpoint::read_card(dir) {
-        println!("  reusing {} ({:.2} % test accuracy)", dir.display(), card.accuracy.unwrap_or(0.0) * 100.0);
-        return Ok(());
-    }
-    let spec = NetSpec::new(Arch::Vgg16, 1, 10, scaled_widths(Arch::Vgg16, 0.25))?;
-    let cfg = TrainConfig { epochs, schedule: Schedule::Cosine { warmup: 0.03 }, seed: 1, ..TrainConfig::default() };
-    let t = super::train::train_and_save(spec, &splits.train, splits, &cfg, dir)?;
-    let acc = t.accuracy;
-    println!("  trained in {:.0} s: {:.2} % test accuracy", t.wall_s, acc * 100.0);
-    Ok(())
+    let opts = DemoOptions {
+        dir: a.dir,
+        data: a.data,
+        epochs: a.epochs,
+        prune_config: a.prune_config,
+        run_config: a.run_config,
+        slowdown: a.slowdown,
+    };
+    tandem_lab::demo::run(&super::run_cmd::this_tandem()?, &opts)
 }

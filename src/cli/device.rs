@@ -15,6 +15,7 @@ use tandem_actors::emulation::Slowdown;
 use tandem_actors::link::LinkState;
 use tandem_actors::metrics::{DeviceMetrics, serve_with_floor};
 use tandem_actors::plan::PlanSpec;
+use tandem_actors::report::{ControllerReport, RunReport, write_json};
 use tandem_models::data::{self, DataSource};
 use tandem_models::series::Series;
 
@@ -39,9 +40,13 @@ pub struct DeviceArgs {
     /// Stop after N frames [config `camera.frames`].
     #[arg(long, conflicts_with = "duration")]
     frames: Option<u64>,
-    /// Stop after this long: 500ms, 60s, 2m [config `camera.duration_ms`].
+    /// Stop after this long: 500ms, 60s, 2m, 1h 30m — a unit is required [config `camera.duration_ms`].
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
+    /// Write the final summary (frame accounting, latencies, bytes, controller status and
+    /// calibration) to FILE as JSON, atomically, before exiting.
+    #[arg(long, value_name = "FILE")]
+    summary_out: Option<PathBuf>,
     /// Serve Prometheus metrics at http://ADDR/metrics [config `metrics`].
     #[arg(long)]
     metrics: Option<String>,
@@ -119,22 +124,10 @@ impl AdaptArgs {
     }
 }
 
-/// `500ms`, `60s`, `2m`, `1h`, or plain seconds.
+/// `500ms`, `60s`, `2m`, `1h 30m` (humantime); a bare number is refused, like every quantity on
+/// the command line (`tandem_planner::units`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = s.find(|c: char| c.is_ascii_alphabetic()).map_or((s, "s"), |i| (&s[..i], &s[i..]));
-    let v: f64 = num.trim().parse().map_err(|_| format!("bad duration {s:?} (e.g. 500ms, 60s, 2m)"))?;
-    let secs = match unit {
-        "ms" => v / 1e3,
-        "s" => v,
-        "m" => v * 60.0,
-        "h" => v * 3600.0,
-        _ => return Err(format!("bad duration unit {unit:?} (ms, s, m, h)")),
-    };
-    if !(secs.is_finite() && secs > 0.0 && secs < 1e7) {
-        return Err(format!("duration {s:?} out of range"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    tandem_planner::units::parse_duration(s).map_err(|e| e.to_string())
 }
 
 fn parse_source(s: &str) -> Result<SourceKind, String> {
@@ -233,7 +226,7 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
     let duration = cfg.camera.duration_ms.map(Duration::from_millis);
     let rt = runtime()?;
     let mut settings = settings;
-    let summary = rt.block_on(async move {
+    let report = rt.block_on(async move {
         // The trace's clock starts here, inside the runtime.
         settings.link.shaper = cfg.shaper()?;
         let shaper = settings.link.shaper.clone();
@@ -321,35 +314,24 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
             });
         }
         let summary = device.finish().await?;
+        let mut report = RunReport { summary, controller: None };
         if let Some(c) = controller {
-            let st = c.status().borrow().clone();
-            println!(
-                "controller: {} swaps applied, {} rolled back, {} probes ({:.1} kB), last estimate {:.3} Mbit/s RTT {:.2} ms, plan in force predicted {:.2} ms",
-                st.applied,
-                st.failed,
-                st.probes,
-                st.probe_bytes as f64 / 1e3,
-                st.bandwidth_bps.unwrap_or(0.0) / 1e6,
-                st.rtt_ms.unwrap_or(0.0),
-                st.predicted_ms.unwrap_or(f64::NAN)
-            );
-            let k = st.calibration;
-            println!(
-                "calibration: device x{:.3}, encode x{:.3}, edge x{:.3} ({} frames)",
-                k.device_scale, k.encode_scale, k.edge_scale, st.calibrated_frames
-            );
+            report.controller = Some(ControllerReport::from(&*c.status().borrow()));
             c.stop().await;
         }
         if let Some(h) = http {
             h.stop();
         }
-        anyhow::Ok(summary)
+        anyhow::Ok(report)
     })?;
     if a.status && std::io::stderr().is_terminal() {
         eprintln!();
     }
-    println!("{summary}");
-    anyhow::ensure!(summary.balanced(), "the accounting does not balance");
+    if let Some(path) = &a.summary_out {
+        write_json(path, &report)?;
+    }
+    println!("{report}");
+    anyhow::ensure!(report.summary.balanced(), "the accounting does not balance");
     Ok(())
 }
 
@@ -400,11 +382,8 @@ fn load_planner(
     slowdown: f64,
     series: &Series,
     series_dir: &std::path::Path,
-) -> anyhow::Result<tandem_report::planner::Planner> {
-    let read = |p: &std::path::Path| -> anyhow::Result<tandem_report::planner::Profile> {
-        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-        tandem_report::planner::Profile::from_toml_str(&text).with_context(|| format!("parsing {}", p.display()))
-    };
+) -> anyhow::Result<tandem_planner::Planner> {
+    let read = tandem_lab::profiles::read_profile;
     let (Some(dp), Some(ep)) = (&c.device_profile, &c.edge_profile) else {
         anyhow::bail!("the controller needs --device-profile and --edge-profile")
     };
@@ -413,7 +392,7 @@ fn load_planner(
         device = device.slowed(slowdown)?;
     }
     let edge = read(ep)?;
-    let profiles = tandem_report::planner::combine(&device, &edge)?;
+    let profiles = tandem_planner::combine(&device, &edge)?;
     for m in profiles.models() {
         let member = series.member(m.model_id).ok();
         anyhow::ensure!(
@@ -426,5 +405,5 @@ fn load_planner(
             m.points.len()
         );
     }
-    Ok(tandem_report::planner::Planner::new(profiles, c.settings().hysteresis)?)
+    Ok(tandem_planner::Planner::new(profiles, c.settings().hysteresis)?)
 }

@@ -9,6 +9,7 @@ use prometheus::Registry;
 use tandem_actors::config::{self, EdgeConfig};
 use tandem_actors::edge::EdgeServer;
 use tandem_actors::metrics::{EdgeMetrics, serve};
+use tandem_actors::report::{EdgeReady, write_json};
 
 #[derive(Args, Debug)]
 pub struct EdgeArgs {
@@ -39,6 +40,10 @@ pub struct EdgeArgs {
     /// TOML config (see configs/edge.toml); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Once listening, write the bound addresses (frame listener and metrics) to FILE as JSON,
+    /// atomically, before printing anything (what `tandem run` waits for).
+    #[arg(long, value_name = "FILE")]
+    ready_file: Option<PathBuf>,
     /// Shut down when standard input closes (used by `tandem run`).
     #[arg(long, hide = true)]
     exit_on_stdin_eof: bool,
@@ -92,6 +97,9 @@ pub fn run(a: EdgeArgs) -> anyhow::Result<()> {
             (false, false) => "plain TCP, no token",
         };
         let edge = EdgeServer::start(listener, settings, metrics.clone()).await?;
+        if let Some(path) = &a.ready_file {
+            write_json(path, &EdgeReady { listen: edge.addr, metrics: http.as_ref().map(|h| h.addr) })?;
+        }
         println!(
             "edge listening on {} (series {}, {} workers, max {} devices; {security})",
             edge.addr,

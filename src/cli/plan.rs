@@ -2,8 +2,8 @@
 //! baselines, with the ratios against the unpruned best split.
 
 use clap::{ArgGroup, Args};
-use tandem_report::planner::LinkState;
-use tandem_report::units::{accuracy_floor, parse_bandwidth, parse_duration_ms};
+use tandem_planner::LinkState;
+use tandem_planner::units::{accuracy_floor, parse_bandwidth, parse_duration_ms};
 use tandem_report::{Comparison, describe_sides};
 
 #[derive(Args, Debug)]

@@ -3,8 +3,8 @@
 use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
-use tandem_report::load_profiles;
-use tandem_report::planner::Profiles;
+use tandem_lab::profiles::load_profiles;
+use tandem_planner::Profiles;
 
 #[derive(Args, Debug)]
 pub struct ProfileSource {

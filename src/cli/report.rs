@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use tandem_models::series::Series;
-use tandem_report::units::{accuracy_floor, parse_bandwidth, parse_duration_ms};
+use tandem_planner::units::{accuracy_floor, parse_bandwidth, parse_duration_ms};
 use tandem_report::{ChartFormat, ReportOptions, write_report};
 
 #[derive(Args, Debug)]

@@ -2,6 +2,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
 use super::msg::{DropReason, FrameResult, FrameTiming, LedgerHandle, Outcome};
@@ -24,7 +25,7 @@ pub struct Snapshot {
 }
 
 /// Mean and percentiles of a latency, in milliseconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     /// Samples (all of them, not only the kept ones).
     pub n: u64,
@@ -75,7 +76,7 @@ impl Series {
 }
 
 /// Latency and throughput figures of a run.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SummaryStats {
     /// First capture → last outcome, seconds.
     pub wall_s: f64,
@@ -92,8 +93,9 @@ pub struct SummaryStats {
     pub bytes_sent: u64,
 }
 
-/// The end of a run: every frame accounted for.
-#[derive(Clone, Debug, Default)]
+/// The end of a run: every frame accounted for. Serialised (JSON) as part of
+/// [`crate::report::RunReport`], without `results`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Summary {
     /// Frames the camera captured.
     pub captured: u64,
@@ -109,7 +111,9 @@ pub struct Summary {
     pub dropped: BTreeMap<DropReason, u64>,
     /// Latency and throughput.
     pub stats: SummaryStats,
-    /// Every result, in completion order, when the ledger was asked to keep them.
+    /// Every result, in completion order, when the ledger was asked to keep them. Not
+    /// serialised (stage instants have no meaning outside this process).
+    #[serde(skip)]
     pub results: Vec<FrameResult>,
 }
 

@@ -9,5 +9,5 @@
 mod actor;
 mod msg;
 
-pub use actor::{Ledger, Snapshot, Summary, SummaryStats};
+pub use actor::{Ledger, Percentiles, Snapshot, Summary, SummaryStats};
 pub use msg::{DropReason, FrameResult, FrameTiming, LedgerHandle, Outcome, Timeline, timing_queue};

@@ -5,8 +5,10 @@ use tokio::sync::mpsc;
 use crate::metrics::Origin;
 use crate::plan::ActivePlan;
 
-/// Why a frame ended without a result. The `reason` label of `tandem_frames_dropped_total`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Why a frame ended without a result. The `reason` label of `tandem_frames_dropped_total`;
+/// serialised as that label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DropReason {
     /// The camera found front inference busy (its queue full) and dropped a frame.
     CameraOverrun,

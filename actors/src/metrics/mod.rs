@@ -16,8 +16,9 @@ pub use http::{MetricsServer, serve, serve_with_floor};
 
 use prometheus::{HistogramOpts, HistogramVec, Registry};
 
-/// A pipeline stage, the `stage` label of `tandem_stage_seconds`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A pipeline stage, the `stage` label of `tandem_stage_seconds`; serialised as that label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// Capture → front inference starts (camera queue wait).
     CameraQueue,
@@ -70,8 +71,10 @@ impl Stage {
     }
 }
 
-/// Where a result was computed, the `origin` label of `tandem_results_total`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Where a result was computed, the `origin` label of `tandem_results_total`; serialised as that
+/// label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Origin {
     /// Head on the device, tail on the edge.
     Edge,

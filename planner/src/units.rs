@@ -2,10 +2,14 @@
 //!
 //! A bare number is refused: "10" could be bits, bytes, kilo or mega per second, or ms or s, and
 //! a planner fed the wrong one silently picks the wrong split. Prefixes are decimal (k = 1000).
+//! The same rule holds for run lengths (`--duration 60s`), parsed by [`parse_duration`] through
+//! `humantime`. Pure text → number functions (no I/O), so they live with the planner whose
+//! inputs they are; `tandem-report` renders numbers back with the `format_*` functions.
 
-use tandem_planner::AccuracyFloor;
+use std::time::Duration;
 
 use crate::error::UnitError;
+use crate::select::AccuracyFloor;
 
 fn err(what: &'static str, input: &str, problem: impl Into<String>) -> UnitError {
     UnitError { what, input: input.chars().take(40).collect(), problem: problem.into() }
@@ -73,7 +77,12 @@ fn rest_is_rate(r: &str) -> bool {
     ["bit", "bits", "bit/s", "bits/s", "bps", "b/s", "B/s", "Bps"].contains(&r)
 }
 
-/// Parse a duration into milliseconds: `ns`, `us`/`µs`, `ms`, `s`. Zero is allowed.
+/// Parse a short duration (an RTT, a delay) into milliseconds: `ns`, `us`/`µs`, `ms`, `s`, with a
+/// decimal number (`0.5ms`, `1.5s`). Zero is allowed; a bare number is refused.
+///
+/// Not `humantime`: it takes integers only (`1.5s` is an error there) and hours, while an RTT
+/// needs fractions of a millisecond and is never an hour — so this keeps its own small grammar
+/// with the same bare-number rule as [`parse_duration`].
 pub fn parse_duration_ms(input: &str) -> Result<f64, UnitError> {
     const WHAT: &str = "duration";
     let (value, unit) = split_number(WHAT, input, "20ms, 1.5s")?;
@@ -88,6 +97,21 @@ pub fn parse_duration_ms(input: &str) -> Result<f64, UnitError> {
         }
     };
     Ok(value * scale)
+}
+
+/// Parse a run length (`500ms`, `60s`, `2m`, `1h 30m`) through `humantime::parse_duration`.
+/// A bare number is refused (is `60` seconds or minutes?), as is zero.
+pub fn parse_duration(input: &str) -> Result<Duration, UnitError> {
+    const WHAT: &str = "duration";
+    let s = input.trim();
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(err(WHAT, input, "missing unit: write e.g. 500ms, 60s, 2m or 1h"));
+    }
+    let d = humantime::parse_duration(s).map_err(|e| err(WHAT, input, format!("{e} (e.g. 500ms, 60s, 2m, 1h 30m)")))?;
+    if d.is_zero() {
+        return Err(err(WHAT, input, "must be longer than zero"));
+    }
+    Ok(d)
 }
 
 /// Parse a percentage (`90`, `90%`, `1.8pp`) into its number (90.0, 1.8), in `0..=100`.
@@ -170,4 +194,23 @@ pub fn format_bytes(b: f64) -> String {
 fn trim_float(v: f64) -> String {
     let s = format!("{v:.3}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_lengths_go_through_humantime_and_need_a_unit() {
+        let ok = |s: &str| parse_duration(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(ok("500ms"), Duration::from_millis(500));
+        assert_eq!(ok("60s"), Duration::from_secs(60));
+        assert_eq!(ok(" 2m "), Duration::from_secs(120));
+        assert_eq!(ok("1h 30m"), Duration::from_secs(5400));
+        for bad in ["", "60", "1.5", "0s", "fast", "-5s", "10 parsecs"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        let bare = parse_duration("60").expect_err("bare number");
+        assert!(bare.problem.contains("missing unit"), "{bare}");
+    }
 }

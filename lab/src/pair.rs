@@ -1,0 +1,185 @@
+//! An edge and a device process of `tandem` on loopback, the device pointed at the edge.
+//!
+//! Both are `tokio::process` children with `kill_on_drop(true)`: dropping a [`Pair`] that was not
+//! finished (an error on the way, a panic) kills both, so nothing is left behind. Their stdout is
+//! echoed to ours (the edge's prefixed `[edge]`).
+//!
+//! # How the pair learns the edge's address
+//! The edge is started with `--ready-file FILE` (in the pair's private directory, fresh, so no
+//! stale file can exist) and an ephemeral port. It binds its listeners, writes FILE atomically
+//! (temp file + rename, [`tandem_actors::report::write_json`]) and only then prints its first
+//! line. The pair reads the edge's stdout line by line — only as a wake-up, never parsing it — and
+//! after each line reads FILE: present means ready, with the typed addresses. If the edge's stdout
+//! ends first, the edge died and its exit status is the error; a timeout bounds the wait. No
+//! polling loop, no sleep.
+//!
+//! # How the pair learns the result
+//! The device is started with `--summary-out FILE` and writes its [`RunReport`] there (atomically)
+//! before it exits; [`Pair::finish`] reads it back after the device has exited.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use anyhow::Context;
+use tandem_actors::config::DemoConfig;
+use tandem_actors::report::{EdgeReady, ReportFileError, RunReport, read_json};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+use tokio::task::JoinHandle;
+
+use crate::Tandem;
+
+/// Longest wait for the edge to load its series and listen.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// Longest wait for the edge to drain and stop once its stdin is closed; then it is killed.
+pub const EDGE_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running edge + device pair.
+pub struct Pair {
+    edge: Child,
+    device: Child,
+    edge_echo: Option<JoinHandle<()>>,
+    device_echo: Option<JoinHandle<()>>,
+    /// Where the device writes its report.
+    summary: PathBuf,
+    /// Where the edge listens.
+    ready: EdgeReady,
+    /// The two configs, the ready file and the summary: a fresh private (0700) directory with a
+    /// random name, removed on drop.
+    _dir: tempfile::TempDir,
+}
+
+/// How a [`Pair`] ended.
+#[derive(Debug)]
+pub struct Finished {
+    /// The device's exit status.
+    pub device: ExitStatus,
+    /// What the device wrote to `--summary-out` (an error when it wrote nothing: it failed before
+    /// its summary).
+    pub report: Result<RunReport, ReportFileError>,
+}
+
+impl Pair {
+    /// Write the two configs, start the edge, wait until it listens, start the device.
+    /// `demo.edge.listen` should be an ephemeral loopback address (`127.0.0.1:0`).
+    pub async fn spawn(tandem: &Tandem, demo: &DemoConfig) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("tandem-run-")
+            .tempdir()
+            .context("creating a temporary directory for the configs")?;
+        let edge_toml = dir.path().join("edge.toml");
+        let device_toml = dir.path().join("device.toml");
+        std::fs::write(&edge_toml, toml::to_string(&demo.edge)?)
+            .with_context(|| format!("writing {}", edge_toml.display()))?;
+        std::fs::write(&device_toml, toml::to_string(&demo.device)?)
+            .with_context(|| format!("writing {}", device_toml.display()))?;
+        let ready_file = dir.path().join("edge-ready.json");
+        let summary = dir.path().join("device-summary.json");
+
+        // Ctrl-C reaches the whole process group: the children stop themselves, and this
+        // process must live on to wait for them.
+        tokio::spawn(async {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\n[tandem] Ctrl-C: waiting for the device to drain and the edge to stop");
+            }
+        });
+
+        let mut edge = Command::new(tandem.path())
+            .args(["edge", "--exit-on-stdin-eof", "--config"])
+            .arg(&edge_toml)
+            .arg("--ready-file")
+            .arg(&ready_file)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the edge process")?;
+        let mut lines = BufReader::new(edge.stdout.take().context("the edge's stdout")?).lines();
+        let ready = match tokio::time::timeout(READY_TIMEOUT, wait_ready(&mut edge, &mut lines, &ready_file)).await {
+            Ok(ready) => ready?,
+            Err(_) => anyhow::bail!("the edge did not listen within {} s", READY_TIMEOUT.as_secs()),
+        };
+        let edge_echo = tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                println!("[edge] {line}");
+            }
+        });
+        let mut device = Command::new(tandem.path())
+            .args(["device", "--status", "--edge", &ready.listen.to_string(), "--config"])
+            .arg(&device_toml)
+            .arg("--summary-out")
+            .arg(&summary)
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the device process")?;
+        let device_echo = device.stdout.take().map(|out| {
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(out).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    println!("{line}");
+                }
+            })
+        });
+        Ok(Self { edge, device, edge_echo: Some(edge_echo), device_echo, summary, ready, _dir: dir })
+    }
+
+    /// Process ids of the edge and the device (`None` once that one has been waited for).
+    pub fn pids(&self) -> (Option<u32>, Option<u32>) {
+        (self.edge.id(), self.device.id())
+    }
+
+    /// Where the edge listens, from its ready file.
+    pub fn edge_ready(&self) -> EdgeReady {
+        self.ready
+    }
+
+    /// Wait for the device to exit (cancel-safe: usable in `select!`; [`Pair::finish`] still works
+    /// afterwards).
+    pub async fn wait_device(&mut self) -> anyhow::Result<ExitStatus> {
+        self.device.wait().await.context("waiting for the device process")
+    }
+
+    /// Wait for the device, then stop the edge: close its stdin, give it
+    /// [`EDGE_STOP_TIMEOUT`] to drain, kill it. Reads the device's report.
+    pub async fn finish(mut self) -> anyhow::Result<Finished> {
+        let device = self.wait_device().await?;
+        drop(self.edge.stdin.take());
+        match tokio::time::timeout(EDGE_STOP_TIMEOUT, self.edge.wait()).await {
+            Ok(status) => {
+                status.context("waiting for the edge process")?;
+            }
+            Err(_) => {
+                eprintln!("[tandem] the edge did not stop in time; killing it");
+                self.edge.kill().await.context("killing the edge process")?;
+            }
+        }
+        for echo in [self.edge_echo.take(), self.device_echo.take()].into_iter().flatten() {
+            let _ = echo.await;
+        }
+        std::io::stdout().flush()?;
+        Ok(Finished { device, report: read_json(&self.summary) })
+    }
+}
+
+/// Echo the edge's lines until its ready file exists; the edge's exit first is an error.
+async fn wait_ready(
+    edge: &mut Child,
+    lines: &mut Lines<BufReader<ChildStdout>>,
+    ready_file: &Path,
+) -> anyhow::Result<EdgeReady> {
+    loop {
+        let Some(line) = lines.next_line().await.context("reading the edge's output")? else {
+            let status = edge.wait().await.context("waiting for the edge process")?;
+            anyhow::bail!("the edge exited before listening ({status})");
+        };
+        println!("[edge] {line}");
+        match read_json::<EdgeReady>(ready_file) {
+            Ok(ready) => return Ok(ready),
+            Err(ReportFileError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(anyhow::Error::new(e).context("reading the edge's ready file")),
+        }
+    }
+}
