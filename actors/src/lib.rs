@@ -30,7 +30,12 @@
 //! - [`plan`]: the control plane — the [`plan::PlanHandle`] stages read between frames.
 //! - [`device`]: wires the device actors together and owns their shutdown.
 //! - [`emulation`]: stretches device-side stages to emulate a device R times slower.
-//! - [`metrics`]: Prometheus metrics registered into a caller's `Registry`, and `/metrics` over HTTP.
+//! - [`types`]: the shared vocabulary — [`types::Origin`], [`types::Stage`], [`types::DropReason`],
+//!   [`types::ConnectFailure`], [`types::RejectReason`], [`types::ActivePlan`] — depending on
+//!   nothing else in the crate.
+//! - [`metrics`]: Prometheus metric definitions registered into a caller's `Registry`; depends on
+//!   [`types`] only (`types` ← `metrics` ← the actors).
+//! - [`http`]: `GET /metrics` and the control endpoint `POST /floor` on hyper.
 //! - [`wire`]: reading frames from a byte stream (cancel-safe) and writing them.
 //! - [`security`]: the shared token and TLS of the device–edge link.
 //! - [`faults`]: fail points (fail-rs, `failpoints` feature) for the fault-injection tests.
@@ -56,6 +61,7 @@ pub mod encoder;
 pub mod error;
 pub mod faults;
 pub mod front;
+pub mod http;
 pub mod ledger;
 pub mod link;
 pub mod metrics;
@@ -63,6 +69,7 @@ pub mod models;
 pub mod plan;
 pub mod security;
 pub mod testkit;
+pub mod types;
 pub mod wire;
 
 mod shutdown;

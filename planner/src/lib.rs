@@ -25,6 +25,8 @@
 //! - [`calibration`]: [`Calibrator`] learns, from finished frames, how far measured compute times
 //!   sit from the profiles; the resulting [`Calibration`] is carried by [`Profiles`] and applied
 //!   to every candidate's cost.
+//! - [`stats`]: [`LatencyHistogram`] and the [`Percentiles`] it reports — the one percentile
+//!   implementation (HDR histogram) the ledger, the profiler and `tandem bench` share.
 //! - [`error`]: [`PlanError`], for invalid or mismatched profiles. Selection itself cannot fail:
 //!   "nothing meets the floor" is `None` / [`Decision::Infeasible`].
 //!
@@ -37,6 +39,7 @@ pub mod error;
 pub mod latency;
 pub mod profile;
 pub mod select;
+pub mod stats;
 pub mod switching;
 
 pub use calibration::{Calibration, Calibrator, CalibratorConfig, FrameCost};
@@ -50,4 +53,5 @@ pub use select::{
     ACCURACY_TOLERANCE, AccuracyFloor, Baseline, Plan, baseline, evaluate, meets_floor, pareto_frontier, select_plan,
     select_sustainable,
 };
+pub use stats::{LatencyHistogram, Percentiles};
 pub use switching::{Decision, Hysteresis, Planner};
