@@ -32,6 +32,19 @@ async fn exchange(addr: SocketAddr, request: &[u8]) -> String {
     .await
 }
 
+/// Send `request`, half-close, read until the server closes.
+async fn exchange_half_closed(addr: SocketAddr, request: &[u8]) -> String {
+    guarded("an HTTP reply", async {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        s.write_all(request).await.expect("write");
+        s.shutdown().await.expect("half-close");
+        let mut reply = Vec::new();
+        let _ = s.read_to_end(&mut reply).await;
+        String::from_utf8_lossy(&reply).into_owned()
+    })
+    .await
+}
+
 async fn assert_still_serves_metrics(addr: SocketAddr, after: &str) {
     let (line, body) = http_get(addr, "/metrics").await;
     assert!(line.starts_with("HTTP/1.1 200"), "after {after}: {line}");
@@ -85,5 +98,17 @@ async fn without_a_controller_the_floor_is_not_served_and_metrics_still_are() {
     let reply = exchange(http.addr, b"GET /metrics?x=1 HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(reply.starts_with("HTTP/1.1 200") && reply.contains("tandem_test_marker_total 7"), "{reply:.200}");
     assert_still_serves_metrics(http.addr, "a 404").await;
+    http.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_half_closes_after_its_request_still_gets_the_answer() {
+    let http = serve("127.0.0.1:0".parse().expect("addr"), registry()).await.expect("http");
+    for _ in 0..20 {
+        let reply = exchange_half_closed(http.addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(reply.starts_with("HTTP/1.1 200") && reply.contains("tandem_test_marker_total 7"), "{reply:.200}");
+        let reply = exchange_half_closed(http.addr, b"GET /nope HTTP/1.1\r\n\r\n").await;
+        assert!(reply.starts_with("HTTP/1.1 404"), "{reply:.80}");
+    }
     http.stop();
 }

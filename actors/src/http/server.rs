@@ -1,7 +1,8 @@
 //! The listener, hyper's HTTP/1.1 connection settings, and the routes.
 //!
 //! One request per connection (`keep_alive(false)`: scrapers and `curl` reconnect, and a
-//! connection never outlives its answer). The request head is bounded (hyper's
+//! connection never outlives its answer), answered also when the client half-closed after
+//! sending it (`half_close(true)`). The request head is bounded (hyper's
 //! `max_header_size`, answered 431) and must arrive within [`HEAD_TIMEOUT`] (hyper's
 //! `header_read_timeout` on tokio's timer). Connections are bounded too: at most
 //! [`MAX_CONNECTIONS`] are served at once; full-policy **Block** — the accept loop waits for a
@@ -113,6 +114,9 @@ pub async fn serve_with_floor(
         .header_read_timeout(HEAD_TIMEOUT)
         .max_header_size(MAX_REQUEST_HEAD)
         .max_buf_size(MAX_READ_BUFFER)
+        // A client may shut down its write side once the request is out (`curl` does not, but
+        // scripts and our tests do): still answer it, instead of closing at the read EOF.
+        .half_close(true)
         .keep_alive(false);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let task = tokio::spawn(async move {
