@@ -28,7 +28,7 @@ async fn overruns_reach_the_live_snapshot(when_full: WhenFull) -> u64 {
 
     // The ledger is still running (`handle` is alive): the overruns are in its live snapshot.
     let live = guarded("the overruns in the snapshot", async {
-        *snapshot.wait_for(|s| s.dropped == frames - 1).await.unwrap()
+        *snapshot.wait_for(|s| s.dropped == frames - 1).await.expect("ledger alive")
     })
     .await;
     assert_eq!(live.dropped_for(DropReason::CameraOverrun), frames - 1, "{live:?}");
@@ -69,7 +69,8 @@ async fn drops_that_find_the_ledger_inbox_full_are_still_counted() {
     }
     handle.try_drop(5, DropReason::Shutdown);
     let ledger = tokio::spawn(ledger.run());
-    let live = guarded("the snapshot", async { *snapshot.wait_for(|s| s.dropped == 6).await.unwrap() }).await;
+    let live =
+        guarded("the snapshot", async { *snapshot.wait_for(|s| s.dropped == 6).await.expect("ledger alive") }).await;
     assert_eq!(live.dropped_for(DropReason::CameraOverrun), 5);
     assert_eq!(live.dropped_for(DropReason::Shutdown), 1);
     drop(handle);

@@ -55,7 +55,6 @@ impl LatencyHistogram {
     /// An empty histogram.
     pub fn new() -> LatencyHistogram {
         // Only more than 5 significant figures is refused.
-        #[allow(clippy::expect_used)]
         let hist = Histogram::new(SIGNIFICANT_FIGURES).expect("3 significant figures are supported");
         LatencyHistogram { hist, n: 0, sum_ms: 0.0, max_ms: 0.0 }
     }
