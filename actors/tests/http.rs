@@ -112,3 +112,18 @@ async fn a_client_that_half_closes_after_its_request_still_gets_the_answer() {
     }
     http.stop();
 }
+
+/// A client that starts a request and never finishes it is cut off by the head timeout (5 s),
+/// not served forever; others are served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_that_never_ends_is_cut_off_and_others_are_served_meanwhile() {
+    let http = serve("127.0.0.1:0".parse().expect("addr"), registry()).await.expect("http");
+    let mut stalled = TcpStream::connect(http.addr).await.expect("connect");
+    stalled.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n").await.expect("write");
+    assert_still_serves_metrics(http.addr, "a stalled request started").await;
+    let mut reply = Vec::new();
+    let _ = guarded("the stalled connection to be closed", stalled.read_to_end(&mut reply)).await;
+    assert!(reply.is_empty() || String::from_utf8_lossy(&reply).starts_with("HTTP/1.1 4"), "{reply:?}");
+    assert_still_serves_metrics(http.addr, "a stalled request cut off").await;
+    http.stop();
+}

@@ -35,9 +35,9 @@ const MAX_REQUEST_HEAD: usize = 8 << 10;
 /// hyper's read buffer per connection (its minimum is 8 KiB; a head must fit with room to spare).
 const MAX_READ_BUFFER: usize = 16 << 10;
 /// A client must send its whole request head within this time.
-pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections served at once.
-pub const MAX_CONNECTIONS: usize = 64;
+const MAX_CONNECTIONS: usize = 64;
 /// After answering, read and discard at most this much of what the client still sends…
 const MAX_DISCARD: usize = 1 << 20;
 /// …for at most this long.
