@@ -23,11 +23,12 @@ use crate::emulation::Slowdown;
 use crate::encoder::{Encoder, link_queue};
 use crate::error::ActorError;
 use crate::front::{Front, encoder_queue};
-use crate::ledger::{DropReason, Ledger, Snapshot, Summary, timing_queue};
+use crate::ledger::{Ledger, Snapshot, Summary, timing_queue};
 use crate::link::{Link, LinkCommand, LinkSettings, LinkState, command_queue, sample_queue};
 use crate::metrics::DeviceMetrics;
 use crate::models::ModelCache;
-use crate::plan::{PlanChoice, PlanHandle};
+use crate::plan::PlanHandle;
+use crate::types::PlanChoice;
 
 /// Queue capacities of the pipeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,7 +165,7 @@ impl Device {
             out: enc_tx,
             plan: plan.subscribe(),
             link: link_state.clone(),
-            ledger: ledger_tx,
+            ledger: ledger_tx.clone(),
             abort: abort.clone(),
             metrics: metrics.clone(),
             slowdown: settings.slowdown,
@@ -175,7 +176,7 @@ impl Device {
         if tokio::time::timeout(settings.connect_wait, up.wait_for(LinkState::is_up)).await.is_err() {
             tracing::warn!(edge = %settings.link.edge, "edge not reachable yet; starting with local inference");
         }
-        let (camera, cmd) = Camera::new(settings.camera, source, (front_tx, front_rx), metrics);
+        let (camera, cmd) = Camera::new(settings.camera, source, (front_tx, front_rx), metrics, ledger_tx);
         let camera = tokio::spawn(camera.run().instrument(tracing::info_span!("camera")));
         Ok(DeviceHandle {
             plan,
@@ -254,13 +255,8 @@ impl DeviceHandle {
         if !matches!(joined, Ok(true)) {
             return Err(ActorError::StageFailed("front/encoder thread"));
         }
+        // The ledger has every drop, the camera's included; captures are the camera's count.
         summary.captured = report.captured;
-        if report.overrun > 0 {
-            *summary.dropped.entry(DropReason::CameraOverrun).or_default() += report.overrun;
-        }
-        if report.orphaned > 0 {
-            *summary.dropped.entry(DropReason::Shutdown).or_default() += report.orphaned;
-        }
         Ok(summary)
     }
 }

@@ -32,7 +32,12 @@
 //! - [`device`]: wires the device actors together and owns their shutdown (a
 //!   `tokio_util::sync::CancellationToken` cancelled past the drain deadline).
 //! - [`emulation`]: stretches device-side stages to emulate a device R times slower.
-//! - [`metrics`]: Prometheus metrics registered into a caller's `Registry`, and `/metrics` over HTTP.
+//! - [`types`]: the shared vocabulary — [`types::Origin`], [`types::Stage`], [`types::DropReason`],
+//!   [`types::ConnectFailure`], [`types::RejectReason`], [`types::ActivePlan`] — depending on
+//!   nothing else in the crate.
+//! - [`metrics`]: Prometheus metric definitions registered into a caller's `Registry`; depends on
+//!   [`types`] only (`types` ← `metrics` ← the actors).
+//! - [`http`]: `GET /metrics` and the control endpoint `POST /floor` on hyper.
 //! - [`wire`]: frames over a byte stream for both sides — a cancel-safe reader and a writer that
 //!   owns encode + timed write + byte count; header fields only through codec's `peek_meta`.
 //! - [`security`]: the shared token and TLS of the device–edge link.
@@ -61,6 +66,7 @@ pub mod encoder;
 pub mod error;
 pub mod faults;
 pub mod front;
+pub mod http;
 pub mod ledger;
 pub mod link;
 pub mod metrics;
@@ -70,6 +76,7 @@ pub mod plan;
 pub mod report;
 pub mod security;
 pub mod testkit;
+pub mod types;
 pub mod wire;
 
 pub use error::ActorError;

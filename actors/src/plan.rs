@@ -6,7 +6,6 @@
 //! entirely under the plan it started with, and every tensor frame carries epoch, model id and
 //! point, so frames in flight under an old epoch still complete on the edge after a switch.
 
-use std::fmt;
 use std::str::FromStr;
 
 use tandem_codec::Coding;
@@ -14,32 +13,7 @@ use tandem_models::series::Series;
 use tokio::sync::watch;
 
 use crate::error::ActorError;
-
-/// A choice of model, split and coding, without an epoch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct PlanChoice {
-    /// Series member id (the model id on the wire).
-    pub model_id: u32,
-    /// Partition point index: the device runs layers `0..point`, the edge `point..end`.
-    pub point: u16,
-    /// How the tensor at `point` is coded (ignored when `point` is the model's `end`).
-    pub coding: Coding,
-}
-
-/// The plan in force, stamped with the epoch it was published under.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ActivePlan {
-    /// Increases with every publish; 1 is the first plan.
-    pub epoch: u32,
-    /// What to run.
-    pub choice: PlanChoice,
-}
-
-impl fmt::Display for PlanChoice {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.model_id, self.point, self.coding)
-    }
-}
+pub use crate::types::{ActivePlan, PlanChoice};
 
 /// A plan as written by a user: `MODEL_ID:POINT[:CODING]`, `POINT` a name (`pool2`) or an index,
 /// `CODING` a codec name (`q8-lz4`; default `f32`). Resolved against a series by

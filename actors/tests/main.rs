@@ -3,11 +3,13 @@
 //! package's tests run them as separate processes). Synchronisation is by waiting on published
 //! state (`watch`), never by sleeping; timeouts are only a guard against hangs.
 
+mod accounting;
 mod adaptation;
 mod bad_inputs;
 mod common;
 mod edge_faults;
 mod fixtures;
+mod http;
 mod metrics;
 mod pipeline;
 mod security;

@@ -1,4 +1,4 @@
-use tandem_actors::metrics::serve;
+use tandem_actors::http::serve;
 
 use crate::common::*;
 

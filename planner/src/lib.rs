@@ -30,6 +30,8 @@
 //!   device and an edge profile, the device emulated `--slowdown` times slower.
 //! - [`units`]: quantities typed on the command line (`1Mbit`, `20ms`, `60s`, `90%`) → numbers
 //!   (bare numbers refused), and numbers back to text.
+//! - [`stats`]: [`LatencyHistogram`] and the [`Percentiles`] it reports — the one percentile
+//!   implementation (HDR histogram) the ledger, the profiler and `tandem bench` share.
 //! - [`error`]: [`PlanError`], for invalid or mismatched profiles; [`UnitError`] for quantities. Selection itself cannot fail:
 //!   "nothing meets the floor" is `None` / [`Decision::Infeasible`].
 //!
@@ -43,6 +45,7 @@ pub mod inputs;
 pub mod latency;
 pub mod profile;
 pub mod select;
+pub mod stats;
 pub mod switching;
 pub mod testkit;
 pub mod units;
@@ -59,4 +62,5 @@ pub use select::{
     ACCURACY_TOLERANCE, AccuracyFloor, Baseline, Plan, baseline, evaluate, meets_floor, pareto_frontier, select_plan,
     select_sustainable,
 };
+pub use stats::{LatencyHistogram, Percentiles};
 pub use switching::{Decision, Hysteresis, Planner};

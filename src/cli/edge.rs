@@ -8,7 +8,8 @@ use clap::Args;
 use prometheus::Registry;
 use tandem_actors::config::{self, EdgeConfig};
 use tandem_actors::edge::EdgeServer;
-use tandem_actors::metrics::{EdgeMetrics, serve};
+use tandem_actors::http::serve;
+use tandem_actors::metrics::EdgeMetrics;
 use tandem_actors::report::{EdgeReady, write_json};
 
 #[derive(Args, Debug)]

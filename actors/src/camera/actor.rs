@@ -6,8 +6,9 @@ use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
 use super::msg::{CameraCmd, CameraReport, CapturedFrame, WhenFull};
-use crate::ledger::DropReason;
+use crate::ledger::LedgerHandle;
 use crate::metrics::DeviceMetrics;
+use crate::types::DropReason;
 
 /// How the camera runs.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -35,18 +36,22 @@ pub struct Camera {
     out_oldest: Receiver<CapturedFrame>,
     inbox: mpsc::Receiver<CameraCmd>,
     metrics: DeviceMetrics,
+    /// Where its drops are recorded — without waiting ([`LedgerHandle::try_drop`]).
+    ledger: LedgerHandle,
 }
 
 impl Camera {
-    /// A camera playing `source` (must hold at least one image) into the front queue.
+    /// A camera playing `source` (must hold at least one image) into the front queue, recording
+    /// the frames it drops in `ledger`.
     pub fn new(
         settings: CameraSettings,
         source: Dataset,
         out: (Sender<CapturedFrame>, Receiver<CapturedFrame>),
         metrics: DeviceMetrics,
+        ledger: LedgerHandle,
     ) -> (Camera, mpsc::Sender<CameraCmd>) {
         let (tx, inbox) = mpsc::channel(1);
-        (Camera { settings, source, out: out.0, out_oldest: out.1, inbox, metrics }, tx)
+        (Camera { settings, source, out: out.0, out_oldest: out.1, inbox, metrics, ledger }, tx)
     }
 
     /// Capture until the frame count is reached or a Stop arrives (or its sender is dropped).
@@ -92,39 +97,42 @@ impl Camera {
         report
     }
 
-    /// Queue a frame without blocking; false when the front stage is gone.
+    /// Queue a frame without blocking; false when the front stage is gone. Every frame it does
+    /// not queue is recorded in the ledger, without waiting.
     fn offer(&self, frame: CapturedFrame, report: &mut CameraReport) -> bool {
-        let overrun = |report: &mut CameraReport| {
+        let overrun = |report: &mut CameraReport, frame_id: u64| {
             report.overrun += 1;
-            self.metrics.dropped(DropReason::CameraOverrun);
+            self.ledger.try_drop(frame_id, DropReason::CameraOverrun);
+        };
+        let orphaned = |report: &mut CameraReport, frame_id: u64| {
+            report.orphaned += 1;
+            self.ledger.try_drop(frame_id, DropReason::Shutdown);
         };
         match self.out.try_send(frame) {
             Ok(()) => true,
-            Err(TrySendError::Disconnected(_)) => {
-                report.orphaned += 1;
-                self.metrics.dropped(DropReason::Shutdown);
+            Err(TrySendError::Disconnected(frame)) => {
+                orphaned(report, frame.frame_id);
                 false
             }
             Err(TrySendError::Full(frame)) => match self.settings.when_full {
                 WhenFull::DropNewest => {
-                    overrun(report);
+                    overrun(report, frame.frame_id);
                     true
                 }
                 WhenFull::DropOldest => {
-                    if self.out_oldest.try_recv().is_ok() {
-                        overrun(report);
+                    if let Ok(oldest) = self.out_oldest.try_recv() {
+                        overrun(report, oldest.frame_id);
                     }
                     match self.out.try_send(frame) {
                         Ok(()) => true,
                         // Front took nothing and the slot we freed was refilled: impossible with
                         // one producer, but count it rather than assume.
-                        Err(TrySendError::Full(_)) => {
-                            overrun(report);
+                        Err(TrySendError::Full(frame)) => {
+                            overrun(report, frame.frame_id);
                             true
                         }
-                        Err(TrySendError::Disconnected(_)) => {
-                            report.orphaned += 1;
-                            self.metrics.dropped(DropReason::Shutdown);
+                        Err(TrySendError::Disconnected(frame)) => {
+                            orphaned(report, frame.frame_id);
                             false
                         }
                     }

@@ -36,7 +36,7 @@ pub enum CameraCmd {
     Stop,
 }
 
-/// What the camera counted.
+/// What the camera counted (for its own log line: the ledger has recorded every drop too).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CameraReport {
     /// Frames captured.

@@ -17,7 +17,8 @@ use crate::faults;
 use crate::ledger::FrameTiming;
 use crate::link::{LinkCommand, LinkError, LinkState, ProbeReport, TransferSample};
 use crate::metrics::DeviceMetrics;
-use crate::plan::{ActivePlan, PlanChoice, PlanHandle};
+use crate::plan::PlanHandle;
+use crate::types::{ActivePlan, PlanChoice};
 
 /// How the controller behaves.
 #[derive(Clone, Debug, PartialEq)]

@@ -31,7 +31,7 @@
 //! # Accuracy floor at runtime
 //! [`ControllerHandle::set_floor`]; the device exposes it as `POST /floor?0.92` (absolute
 //! accuracy) or `POST /floor?loss=0.018` (at most 1.8 points below the original) on its metrics
-//! server ([`crate::metrics::serve_with_floor`]).
+//! server ([`crate::http::serve_with_floor`]).
 
 mod actor;
 mod metrics;

@@ -7,8 +7,7 @@ use tandem_codec::Coding;
 use tandem_planner::{AccuracyFloor, LinkState, Plan, PlanCost, Profiles};
 
 use crate::ledger::FrameTiming;
-use crate::metrics::Origin;
-use crate::plan::PlanChoice;
+use crate::types::{Origin, PlanChoice};
 
 /// What the controller should do on a tick.
 #[derive(Clone, Debug, PartialEq)]

@@ -13,9 +13,10 @@ use super::conn::{self, Shared};
 use super::msg::StoreMsg;
 use super::{store, worker};
 use crate::error::ActorError;
-use crate::metrics::{EdgeMetrics, RejectReason};
+use crate::metrics::EdgeMetrics;
 use crate::models::ModelCache;
 use crate::security::{ServerTls, Token};
+use crate::types::RejectReason;
 
 /// How the edge server behaves.
 #[derive(Clone, Debug, PartialEq)]

@@ -9,8 +9,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::msg::{Job, StoreMsg};
 use crate::error::ActorError;
 use crate::faults;
-use crate::metrics::{EdgeMetrics, Stage};
+use crate::metrics::EdgeMetrics;
 use crate::models::{Loaded, classify};
+use crate::types::Stage;
 
 /// Start inference thread `index`; it ends when the job queue is closed.
 pub(crate) fn spawn(

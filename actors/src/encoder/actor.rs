@@ -11,7 +11,8 @@ use super::msg::WireFrame;
 use crate::emulation::Slowdown;
 use crate::error::ActorError;
 use crate::front::HeadFrame;
-use crate::ledger::{DropReason, LedgerHandle};
+use crate::ledger::LedgerHandle;
+use crate::types::DropReason;
 
 /// The encoder actor (a thread).
 #[derive(Debug)]

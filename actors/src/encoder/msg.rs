@@ -1,7 +1,7 @@
 use tokio::sync::mpsc;
 
 use crate::ledger::Timeline;
-use crate::plan::ActivePlan;
+use crate::types::ActivePlan;
 
 /// A framed tensor ready for the socket.
 #[derive(Clone, Debug)]

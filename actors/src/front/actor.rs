@@ -9,11 +9,11 @@ use super::msg::HeadFrame;
 use crate::camera::CapturedFrame;
 use crate::emulation::Slowdown;
 use crate::error::ActorError;
-use crate::ledger::{DropReason, FrameResult, LedgerHandle, Outcome, Timeline};
+use crate::ledger::{FrameResult, LedgerHandle, Outcome, Timeline};
 use crate::link::LinkState;
-use crate::metrics::{DeviceMetrics, Origin};
+use crate::metrics::DeviceMetrics;
 use crate::models::{ModelCache, classify};
-use crate::plan::ActivePlan;
+use crate::types::{ActivePlan, DropReason, Origin};
 
 /// The front-inference actor (a thread).
 #[derive(Debug)]

@@ -1,7 +1,7 @@
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::ledger::Timeline;
-use crate::plan::ActivePlan;
+use crate::types::ActivePlan;
 
 /// A head activation on its way to the encoder.
 #[derive(Clone, Debug)]

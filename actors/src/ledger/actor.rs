@@ -1,15 +1,14 @@
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use tandem_planner::stats::{LatencyHistogram, Percentiles};
 use tokio::sync::{mpsc, watch};
 
-use super::msg::{DropReason, FrameResult, FrameTiming, LedgerHandle, Outcome};
-use crate::metrics::{DeviceMetrics, Origin, Stage};
-
-/// Latency samples kept for percentiles (the most recent ones).
-const KEEP_SAMPLES: usize = 1 << 16;
+use super::msg::{DropReason, FrameResult, FrameTiming, LedgerHandle, Outcome, Overflow};
+use crate::metrics::DeviceMetrics;
+use crate::types::{Origin, Stage};
 
 /// Live counts, published after every outcome (tests and the status line wait on it).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -18,60 +17,18 @@ pub struct Snapshot {
     pub edge: u64,
     /// Results computed locally.
     pub local: u64,
-    /// Drops reported to the ledger (camera overruns are not among them).
+    /// Drops, camera overruns included.
     pub dropped: u64,
+    /// Drops by reason, indexed by [`DropReason::index`]; see [`Snapshot::dropped_for`].
+    pub dropped_by: [u64; DropReason::COUNT],
     /// Id of the newest frame that ended with a result.
     pub last_result: Option<u64>,
 }
 
-/// Mean and percentiles of a latency, in milliseconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Percentiles {
-    /// Samples (all of them, not only the kept ones).
-    pub n: u64,
-    /// Mean over all samples.
-    pub mean: f64,
-    /// Median of the kept samples.
-    pub p50: f64,
-    /// 90th percentile.
-    pub p90: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// Largest sample.
-    pub max: f64,
-}
-
-#[derive(Debug, Default)]
-struct Series {
-    n: u64,
-    sum: f64,
-    max: f64,
-    recent: VecDeque<f64>,
-}
-
-impl Series {
-    fn push(&mut self, ms: f64) {
-        self.n += 1;
-        self.sum += ms;
-        self.max = self.max.max(ms);
-        if self.recent.len() == KEEP_SAMPLES {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(ms);
-    }
-
-    fn percentiles(&self) -> Percentiles {
-        let mut v: Vec<f64> = self.recent.iter().copied().collect();
-        v.sort_by(f64::total_cmp);
-        let at = |q: f64| if v.is_empty() { 0.0 } else { v[((v.len() - 1) as f64 * q).round() as usize] };
-        Percentiles {
-            n: self.n,
-            mean: if self.n == 0 { 0.0 } else { self.sum / self.n as f64 },
-            p50: at(0.5),
-            p90: at(0.9),
-            p99: at(0.99),
-            max: self.max,
-        }
+impl Snapshot {
+    /// Drops for `reason` so far.
+    pub fn dropped_for(&self, reason: DropReason) -> u64 {
+        self.dropped_by.get(reason.index()).copied().unwrap_or(0)
     }
 }
 
@@ -107,7 +64,7 @@ pub struct Summary {
     pub labelled: u64,
     /// Of those, how many predicted the label.
     pub correct: u64,
-    /// Drops by reason (camera overruns included once the runtime adds them).
+    /// Drops by reason (camera overruns included).
     pub dropped: BTreeMap<DropReason, u64>,
     /// Latency and throughput.
     pub stats: SummaryStats,
@@ -188,6 +145,7 @@ impl fmt::Display for Summary {
 #[derive(Debug)]
 pub struct Ledger {
     inbox: mpsc::Receiver<Outcome>,
+    overflow: std::sync::Arc<Overflow>,
     metrics: DeviceMetrics,
     keep_results: bool,
     snapshot: watch::Sender<Snapshot>,
@@ -211,8 +169,10 @@ impl Ledger {
         keep_results: bool,
     ) -> (Ledger, LedgerHandle, watch::Receiver<Snapshot>) {
         let (tx, inbox) = mpsc::channel(capacity.max(1));
+        let overflow = std::sync::Arc::new(Overflow::default());
         let (snapshot, snap_rx) = watch::channel(Snapshot::default());
-        (Ledger { inbox, metrics, keep_results, snapshot, timings: None }, LedgerHandle { tx }, snap_rx)
+        let handle = LedgerHandle { tx, overflow: std::sync::Arc::clone(&overflow) };
+        (Ledger { inbox, overflow, metrics, keep_results, snapshot, timings: None }, handle, snap_rx)
     }
 
     /// Also report every result's measured costs on `tx` (DropNewest, see [`FrameTiming`]).
@@ -220,21 +180,44 @@ impl Ledger {
         self.timings = Some(tx);
     }
 
-    /// Run until every sender is gone; returns the summary (without camera figures).
+    /// Count `n` drops for `reason`.
+    fn drop_frames(&self, summary: &mut Summary, reason: DropReason, n: u64) {
+        *summary.dropped.entry(reason).or_default() += n;
+        self.metrics.dropped_n(reason, n);
+        self.snapshot.send_modify(|s| {
+            s.dropped += n;
+            if let Some(c) = s.dropped_by.get_mut(reason.index()) {
+                *c += n;
+            }
+        });
+    }
+
+    /// Count the drops that found the inbox full ([`LedgerHandle::try_drop`]).
+    fn fold_overflow(&self, summary: &mut Summary) {
+        for reason in DropReason::ALL {
+            let n = self.overflow.take(reason);
+            if n > 0 {
+                self.drop_frames(summary, reason, n);
+            }
+        }
+    }
+
+    /// Run until every sender is gone; returns the summary (its `captured` is the camera's to
+    /// fill in: the ledger sees outcomes, not captures).
     pub async fn run(mut self) -> Summary {
         let mut summary = Summary::default();
-        let (mut e2e, mut e2e_edge, mut overhead) = (Series::default(), Series::default(), Series::default());
+        let (mut e2e, mut e2e_edge, mut overhead) =
+            (LatencyHistogram::new(), LatencyHistogram::new(), LatencyHistogram::new());
         let mut stages: BTreeMap<Stage, (f64, u64)> = BTreeMap::new();
         let (mut first, mut last): (Option<Instant>, Option<Instant>) = (None, None);
         while let Some(outcome) = self.inbox.recv().await {
             let now = Instant::now();
             last = Some(now);
+            self.fold_overflow(&mut summary);
             match outcome {
                 Outcome::Dropped { frame_id, reason } => {
                     tracing::debug!(frame_id, reason = reason.as_str(), "frame dropped");
-                    *summary.dropped.entry(reason).or_default() += 1;
-                    self.metrics.dropped(reason);
-                    self.snapshot.send_modify(|s| s.dropped += 1);
+                    self.drop_frames(&mut summary, reason, 1);
                 }
                 Outcome::Result(r) => {
                     let t = &r.timeline;
@@ -269,8 +252,8 @@ impl Ledger {
                             observe(Stage::EdgeInfer, Some(edge_infer));
                             let work =
                                 front.unwrap_or_default() + encode.unwrap_or_default() + edge_decode + edge_infer;
-                            overhead.push(ms(total.saturating_sub(work)));
-                            e2e_edge.push(ms(total));
+                            overhead.record_ms(ms(total.saturating_sub(work)));
+                            e2e_edge.record_ms(ms(total));
                             summary.stats.bytes_sent += r.bytes_sent;
                         }
                     }
@@ -292,7 +275,7 @@ impl Ledger {
                             edge_ms: edge,
                         });
                     }
-                    e2e.push(ms(total));
+                    e2e.record_ms(ms(total));
                     self.metrics.e2e.observe(total.as_secs_f64());
                     self.metrics.result(r.origin);
                     match r.origin {
@@ -313,6 +296,8 @@ impl Ledger {
                 }
             }
         }
+        // Every sender is gone, so every `try_drop` that overflowed has added its count.
+        self.fold_overflow(&mut summary);
         summary.stats.wall_s = match (first, last) {
             (Some(a), Some(b)) => b.saturating_duration_since(a).as_secs_f64(),
             _ => 0.0,

@@ -1,56 +1,11 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use crate::metrics::Origin;
-use crate::plan::ActivePlan;
-
-/// Why a frame ended without a result. The `reason` label of `tandem_frames_dropped_total`;
-/// serialised as that label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DropReason {
-    /// The camera found front inference busy (its queue full) and dropped a frame.
-    CameraOverrun,
-    /// The link to the edge was down, or went down while the frame was in flight.
-    LinkDown,
-    /// The edge answered with a `FrameError`.
-    EdgeError,
-    /// No result within the per-frame deadline.
-    Deadline,
-    /// Still in the pipeline when the shutdown deadline passed.
-    Shutdown,
-    /// The codec refused the tensor (non-finite values).
-    EncodeError,
-    /// The model could not be loaded or run on the device.
-    ModelError,
-}
-
-impl DropReason {
-    /// Every reason.
-    pub const ALL: [DropReason; 7] = [
-        DropReason::CameraOverrun,
-        DropReason::LinkDown,
-        DropReason::EdgeError,
-        DropReason::Deadline,
-        DropReason::Shutdown,
-        DropReason::EncodeError,
-        DropReason::ModelError,
-    ];
-
-    /// The label value.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            DropReason::CameraOverrun => "camera_overrun",
-            DropReason::LinkDown => "link_down",
-            DropReason::EdgeError => "edge_error",
-            DropReason::Deadline => "deadline",
-            DropReason::Shutdown => "shutdown",
-            DropReason::EncodeError => "encode_error",
-            DropReason::ModelError => "model_error",
-        }
-    }
-}
+pub use crate::types::DropReason;
+use crate::types::{ActivePlan, Origin};
 
 /// When a frame passed each stage (stages it skipped stay `None`).
 #[derive(Clone, Copy, Debug)]
@@ -155,12 +110,22 @@ pub enum Outcome {
 
 /// Send side of the ledger's inbox.
 ///
-/// Full-policy: **Block**. Every sender is downstream of the camera, so waiting here is
-/// backpressure the camera turns into counted overruns; the ledger does O(1) work per message.
-/// Outcomes are never dropped — that would break the accounting.
+/// Full-policy: **Block** for [`record`](LedgerHandle::record) and the `blocking_*` calls. Every
+/// such sender is downstream of the camera, so waiting here is backpressure the camera turns
+/// into counted overruns; the ledger does O(1) work per message. Outcomes are never dropped —
+/// that would break the accounting.
+///
+/// The camera, which must never block, reports its drops with
+/// [`try_drop`](LedgerHandle::try_drop) instead: a `try_send`, and when the inbox is full an
+/// atomic per-reason counter ([`Overflow`]) that the ledger folds in before its next message and
+/// once more when its inbox closes. A full inbox means the ledger has messages to read, so the
+/// fold happens soon — the live [`Snapshot`](super::Snapshot) lags by at most one queue's worth
+/// and the final [`Summary`](super::Summary) misses nothing. (A separate lock-free counter for
+/// every camera drop would need no channel, but nothing would wake the ledger to publish it.)
 #[derive(Clone, Debug)]
 pub struct LedgerHandle {
     pub(crate) tx: mpsc::Sender<Outcome>,
+    pub(crate) overflow: Arc<Overflow>,
 }
 
 impl LedgerHandle {
@@ -181,5 +146,41 @@ impl LedgerHandle {
     /// Record a drop from a thread.
     pub fn blocking_drop(&self, frame_id: u64, reason: DropReason) {
         self.blocking_record(Outcome::Dropped { frame_id, reason });
+    }
+
+    /// Record a drop without ever waiting (the camera's path): queued when the inbox has room,
+    /// else counted in the [`Overflow`] the ledger folds in (the frame id is then only logged).
+    pub fn try_drop(&self, frame_id: u64, reason: DropReason) {
+        match self.tx.try_send(Outcome::Dropped { frame_id, reason }) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::debug!(frame_id, reason = reason.as_str(), "ledger inbox full: drop counted aside");
+                self.overflow.add(reason);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => tracing::error!("ledger gone: an outcome was lost"),
+        }
+    }
+}
+
+/// Drops that found the ledger's inbox full, by reason: written by [`LedgerHandle::try_drop`],
+/// taken (swapped to 0) by the ledger.
+#[derive(Debug, Default)]
+pub struct Overflow([AtomicU64; DropReason::COUNT]);
+
+impl Overflow {
+    fn add(&self, reason: DropReason) {
+        if let Some(c) = self.0.get(reason.index()) {
+            // Relaxed: the count is read after the channel's own synchronisation (the next
+            // message, or the inbox closing when this sender is dropped).
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The count for `reason` since the last take, reset to 0.
+    pub(crate) fn take(&self, reason: DropReason) -> u64 {
+        // Usually 0: a plain load first keeps the common case off the RMW path.
+        self.0
+            .get(reason.index())
+            .map_or(0, |c| if c.load(Ordering::Relaxed) == 0 { 0 } else { c.swap(0, Ordering::Relaxed) })
     }
 }

@@ -3,7 +3,8 @@ use std::time::{Duration, Instant};
 use tandem_codec::{PlanResult, RejectCode};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::plan::ActivePlan;
+use crate::types::ActivePlan;
+pub use crate::types::ConnectFailure;
 
 /// Session state, published on a `watch` (front inference reads it between frames).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,62 +95,6 @@ impl ConnectError {
             ConnectError::Rejected { .. } => ConnectFailure::Rejected,
             ConnectError::Handshake(_) => ConnectFailure::Handshake,
         }
-    }
-}
-
-/// Why a session could not be opened: the `reason` label of `tandem_link_connect_failures_total`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ConnectFailure {
-    /// TCP connect failed.
-    Unreachable,
-    /// Connect, TLS or handshake timeout.
-    Timeout,
-    /// TLS handshake failed (certificate, name, or the edge does not speak TLS).
-    Tls,
-    /// The edge refused the token.
-    Unauthorized,
-    /// The edge does not speak our protocol version.
-    Protocol,
-    /// The edge is at its connection limit.
-    Busy,
-    /// Refused for another reason.
-    Rejected,
-    /// The handshake failed otherwise.
-    Handshake,
-}
-
-impl ConnectFailure {
-    /// Every reason.
-    pub const ALL: [ConnectFailure; 8] = [
-        ConnectFailure::Unreachable,
-        ConnectFailure::Timeout,
-        ConnectFailure::Tls,
-        ConnectFailure::Unauthorized,
-        ConnectFailure::Protocol,
-        ConnectFailure::Busy,
-        ConnectFailure::Rejected,
-        ConnectFailure::Handshake,
-    ];
-
-    /// The label value.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ConnectFailure::Unreachable => "unreachable",
-            ConnectFailure::Timeout => "timeout",
-            ConnectFailure::Tls => "tls",
-            ConnectFailure::Unauthorized => "unauthorized",
-            ConnectFailure::Protocol => "protocol",
-            ConnectFailure::Busy => "busy",
-            ConnectFailure::Rejected => "rejected",
-            ConnectFailure::Handshake => "handshake",
-        }
-    }
-
-    /// Whether retrying soon is pointless until an operator acts (wrong token, wrong version,
-    /// wrong certificate): the link then waits its longest backoff between attempts and logs
-    /// the first failure at ERROR.
-    pub const fn needs_operator(self) -> bool {
-        matches!(self, ConnectFailure::Unauthorized | ConnectFailure::Protocol | ConnectFailure::Tls)
     }
 }
 

@@ -2,10 +2,8 @@ use std::collections::HashMap;
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
-use super::{Origin, Stage, latency_buckets, stage_histogram};
-use crate::ledger::DropReason;
-use crate::link::ConnectFailure;
-use crate::plan::ActivePlan;
+use super::{latency_buckets, stage_histogram};
+use crate::types::{ActivePlan, ConnectFailure, DropReason, Origin, Stage};
 
 /// The device's metrics. Cheap to clone (handles to atomics).
 #[derive(Clone, Debug)]
@@ -80,10 +78,7 @@ impl DeviceMetrics {
         Ok(DeviceMetrics {
             frames: counter("tandem_frames_total", "Frames captured by the camera")?,
             dropped: DropReason::ALL.iter().map(|&r| (r, dropped_vec.with_label_values(&[r.as_str()]))).collect(),
-            results: [Origin::Edge, Origin::Local]
-                .iter()
-                .map(|&o| (o, results_vec.with_label_values(&[o.as_str()])))
-                .collect(),
+            results: Origin::ALL.iter().map(|&o| (o, results_vec.with_label_values(&[o.as_str()]))).collect(),
             stages: Stage::ALL.iter().map(|&s| (s, stage_vec.with_label_values(&[s.as_str()]))).collect(),
             e2e,
             bytes_sent: bytes_vec.with_label_values(&["sent"]),
@@ -103,8 +98,13 @@ impl DeviceMetrics {
 
     /// Count one dropped frame.
     pub fn dropped(&self, reason: DropReason) {
+        self.dropped_n(reason, 1);
+    }
+
+    /// Count `n` dropped frames.
+    pub fn dropped_n(&self, reason: DropReason, n: u64) {
         if let Some(c) = self.dropped.get(&reason) {
-            c.inc();
+            c.inc_by(n);
         }
     }
 

@@ -3,7 +3,8 @@ use std::collections::HashMap;
 use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use tandem_codec::ErrorCode;
 
-use super::{Stage, stage_histogram};
+use super::stage_histogram;
+use crate::types::{RejectReason, Stage};
 
 /// Every error code, for resolving labelled children up front.
 const ERROR_CODES: [ErrorCode; 11] = [
@@ -19,43 +20,6 @@ const ERROR_CODES: [ErrorCode; 11] = [
     ErrorCode::Overloaded,
     ErrorCode::Internal,
 ];
-
-/// Why the edge refused a connection: the `reason` label of `tandem_edge_rejections_total`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum RejectReason {
-    /// Over the connection limit (`Reject { Busy }`).
-    Busy,
-    /// A protocol version this edge does not speak (`Reject { UnsupportedProtocol }`).
-    Protocol,
-    /// A missing or wrong token (`Reject { BadToken }`).
-    Unauthorized,
-    /// No `Hello` in time, or something else first.
-    Handshake,
-    /// The TLS handshake failed or timed out.
-    Tls,
-}
-
-impl RejectReason {
-    /// Every reason.
-    pub const ALL: [RejectReason; 5] = [
-        RejectReason::Busy,
-        RejectReason::Protocol,
-        RejectReason::Unauthorized,
-        RejectReason::Handshake,
-        RejectReason::Tls,
-    ];
-
-    /// The label value.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            RejectReason::Busy => "busy",
-            RejectReason::Protocol => "protocol",
-            RejectReason::Unauthorized => "unauthorized",
-            RejectReason::Handshake => "handshake",
-            RejectReason::Tls => "tls",
-        }
-    }
-}
 
 /// The edge server's metrics. Cheap to clone.
 #[derive(Clone, Debug)]

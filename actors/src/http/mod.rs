@@ -1,0 +1,14 @@
+//! The device's and the edge's HTTP endpoint, on hyper 1: `GET /metrics` (Prometheus text
+//! format, `http/metrics.rs`) and, on the device, `POST /floor?…` to change the controller's
+//! accuracy floor (`http/control.rs`). Served by [`serve`] / [`serve_with_floor`]; the listener,
+//! connection limits and routing are in `http/server.rs`.
+//!
+//! Bad input gets a 4xx and the listener keeps serving: a request head over 8 KiB is answered
+//! 431 and a malformed request 400 (both by hyper), a request that carries a body (nothing here
+//! takes one) 413, a floor that does not parse 400, an unknown path or method 404.
+
+mod control;
+mod metrics;
+mod server;
+
+pub use server::{HttpServer, serve, serve_with_floor};
