@@ -185,7 +185,7 @@ mod tests {
 
     use super::*;
     use crate::ledger::{DropReason, Percentiles, SummaryStats};
-    use crate::metrics::Stage;
+    use crate::types::Stage;
 
     fn report() -> RunReport {
         // Literals of at most 16 significant digits: the default serde_json parser returns them

@@ -30,7 +30,7 @@ use tandem_actors::device::DeviceHandle;
 use tandem_actors::faults;
 use tandem_actors::ledger::{DropReason, Summary};
 use tandem_actors::link::{Shaper, Trace};
-use tandem_actors::metrics::Origin;
+use tandem_actors::types::Origin;
 use tandem_bandwidth_probe::Config as EstimatorConfig;
 use tandem_planner::AccuracyFloor;
 use tokio::net::TcpListener;

@@ -1,9 +1,9 @@
 use tandem_actors::ledger::{DropReason, Summary};
 use tandem_actors::link::LinkCommand;
-use tandem_actors::metrics::Origin;
 use tandem_actors::models::load_member;
 use tandem_actors::plan::PlanChoice;
 use tandem_actors::testkit;
+use tandem_actors::types::Origin;
 use tandem_codec::PlanResult;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;

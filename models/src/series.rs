@@ -178,6 +178,8 @@ impl Series {
     }
 
     /// Build the member record for a spec.
+    // Every argument is a field of the record; a builder would only rename them.
+    #[allow(clippy::too_many_arguments)]
     pub fn describe(
         id: u32,
         name: String,

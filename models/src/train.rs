@@ -111,10 +111,10 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.momentum) || !(0.0..1.0).contains(&self.weight_decay) {
             return bad("momentum and weight_decay must be in [0, 1)");
         }
-        if let Schedule::Cosine { warmup } = self.schedule {
-            if !(0.0..1.0).contains(&warmup) {
-                return bad("cosine warmup must be in [0, 1)");
-            }
+        if let Schedule::Cosine { warmup } = self.schedule
+            && !(0.0..1.0).contains(&warmup)
+        {
+            return bad("cosine warmup must be in [0, 1)");
         }
         Ok(())
     }
@@ -312,12 +312,8 @@ mod tests {
 
     #[test]
     fn bad_configs_are_rejected() {
-        let mut c = TrainConfig::default();
-        c.batch_size = 0;
-        assert!(c.validate().is_err());
-        let mut c = TrainConfig::default();
-        c.epochs = f64::NAN;
-        assert!(c.validate().is_err());
+        assert!(TrainConfig { batch_size: 0, ..TrainConfig::default() }.validate().is_err());
+        assert!(TrainConfig { epochs: f64::NAN, ..TrainConfig::default() }.validate().is_err());
     }
 
     #[test]

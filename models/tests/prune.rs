@@ -24,13 +24,7 @@ fn randomised(spec: &NetSpec, seed: u64) -> Net {
         for v in a.data.iter_mut() {
             s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let u = (s >> 40) as f32 / (1u64 << 24) as f32; // [0, 1)
-            *v = if name.ends_with("running_var") {
-                0.5 + u
-            } else if name.ends_with("gamma") {
-                0.5 + u
-            } else {
-                (u - 0.5) * 0.6
-            };
+            *v = if name.ends_with("running_var") || name.ends_with("gamma") { 0.5 + u } else { (u - 0.5) * 0.6 };
         }
     }
     map.apply(net).expect("apply")
@@ -192,7 +186,7 @@ fn prune_produces_a_series_and_resumes_after_interruption() {
     // Widths shrink along the family and MACs/elements are consistent with the spec.
     let start = full.step1_final().expect("kept").clone();
     let last12 =
-        full.members.iter().filter(|m| matches!(m.kind, MemberKind::Step2 { conv: 12, .. })).last().expect("member");
+        full.members.iter().rev().find(|m| matches!(m.kind, MemberKind::Step2 { conv: 12, .. })).expect("member");
     assert_eq!(last12.widths[12], 1);
     assert_eq!(last12.widths[..12], start.widths[..12]);
     assert_eq!(*last12.elements.iter().rev().nth(1).expect("pool5"), 1, "pool5 carries one element");

@@ -267,16 +267,16 @@ fn profile_member(
     let mut tails = vec![Vec::with_capacity(opts.runs); end + 1];
     for r in 0..opts.runs {
         let image = &acts[r % n_images];
-        for p in 1..=end {
-            heads[p].push(range_ms(&net, &image[0], p, device)?);
+        for (p, head) in heads.iter_mut().enumerate().skip(1) {
+            head.push(range_ms(&net, &image[0], p, device)?);
         }
         for (p, act) in image.iter().enumerate() {
             tails[p].push(range_ms(&net, act, end, device)?);
         }
     }
     // An empty median is 0.0: the head at `input` and the tail at `end` run nothing.
-    let mut head_ms: Vec<f64> = heads.iter_mut().map(|v| median(v)).collect();
-    let mut tail_ms: Vec<f64> = tails.iter_mut().map(|v| median(v)).collect();
+    let mut head_ms: Vec<f64> = heads.iter().map(|v| median(v)).collect();
+    let mut tail_ms: Vec<f64> = tails.iter().map(|v| median(v)).collect();
     // A longer head (tail) runs a superset of the layers, so it never costs less; independent
     // medians can say otherwise by noise, which would let the planner prefer a split for it.
     for p in 1..=end {
@@ -310,7 +310,7 @@ fn profile_member(
                     codec.encode_into(&act.data, &act.shape, coding, &mut encoded).map_err(ctx)?;
                     times.push(t.elapsed().as_secs_f64() * 1e3);
                 }
-                let encode_ms = median(&mut times);
+                let encode_ms = median(&times);
                 codec.decode_into(&encoded, &mut decoded).map_err(ctx)?;
                 times.clear();
                 for _ in 0..opts.runs {
@@ -318,7 +318,7 @@ fn profile_member(
                     codec.decode_into(&encoded, &mut decoded).map_err(ctx)?;
                     times.push(t.elapsed().as_secs_f64() * 1e3);
                 }
-                let decode_ms = median(&mut times);
+                let decode_ms = median(&times);
                 let s = &mut sums[act.point][k];
                 s.bytes += encoded.wire_len() as f64;
                 s.encode_ms += encode_ms;

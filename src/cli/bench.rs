@@ -74,24 +74,23 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
             What::Latency => {
                 let net = Net::new(&spec, &dev).valid();
                 let x = Tensor::<4>::random([1, 1, 32, 32], Distribution::Normal(0.0, 1.0), &dev);
-                let mut times = Vec::with_capacity(a.runs);
+                let mut times = tandem_planner::LatencyHistogram::new();
+                let mut min_ms = f64::INFINITY;
                 for i in 0..a.runs + 5 {
                     tandem_models::device::sync(&dev)?;
                     let t = Instant::now();
                     // Reading the logits back synchronises the device before the clock stops.
                     let _ = net.forward(x.clone()).into_data();
                     if i >= 5 {
-                        times.push(t.elapsed().as_secs_f64() * 1e3);
+                        let ms = t.elapsed().as_secs_f64() * 1e3;
+                        times.record_ms(ms);
+                        min_ms = min_ms.min(ms);
                     }
                 }
-                times.sort_by(f64::total_cmp);
+                let p = times.percentiles();
                 println!(
                     "latency {} x{mult}: median {:.2} ms, p90 {:.2} ms, min {:.2} ms over {} runs at batch 1 ({on})",
-                    a.model,
-                    times[times.len() / 2],
-                    times[times.len() * 9 / 10],
-                    times[0],
-                    times.len()
+                    a.model, p.p50, p.p90, min_ms, p.n
                 );
             }
         }

@@ -12,7 +12,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use super::msg::{Job, StoreMsg};
 use super::server::EdgeSettings;
 use crate::faults;
-use crate::metrics::{EdgeMetrics, RejectReason};
+use crate::metrics::EdgeMetrics;
+use crate::types::RejectReason;
 use crate::wire::{FrameReader, FrameWriter, Read};
 
 /// What a connection shares with the server (all handles; no shared mutable state).

@@ -19,9 +19,10 @@ use super::shaper::Shaper;
 use crate::encoder::WireFrame;
 use crate::faults;
 use crate::ledger::{DropReason, FrameResult, LedgerHandle, Outcome};
-use crate::metrics::{DeviceMetrics, Origin};
+use crate::metrics::DeviceMetrics;
 use crate::plan::ActivePlan;
 use crate::security::{ClientTls, Token};
+use crate::types::Origin;
 use crate::wire::{FrameReader, FrameWriter, Read};
 
 /// How the link behaves.

@@ -159,7 +159,7 @@ impl PruneConfig {
         if self.rank.batch_size == 0 {
             return Err(ModelError::Config("rank.batch_size must be > 0".into()));
         }
-        if !(self.step1.final_epochs >= 0.0) {
+        if self.step1.final_epochs.is_nan() || self.step1.final_epochs < 0.0 {
             return Err(ModelError::Config("step1.final_epochs must be ≥ 0".into()));
         }
         self.step1.finetune.validate()?;

@@ -12,7 +12,7 @@ pub fn run(run: &mut Run, report: Report) -> Result<()> {
     let reference = original.accuracy;
     let total_filters: usize = original.widths.iter().sum();
     let per_iter = ((total_filters as f64 * run.cfg.step1.fraction).ceil() as usize).max(1);
-    let last = run.series.members.iter().filter(|m| matches!(m.kind, MemberKind::Step1 { .. })).last().cloned();
+    let last = run.series.members.iter().rev().find(|m| matches!(m.kind, MemberKind::Step1 { .. })).cloned();
     let (mut parent, mut iter) = match &last {
         Some(m) => (
             m.clone(),

@@ -61,8 +61,8 @@ fn family(run: &mut Run, start: &Member, conv: usize, reference: f64, name: &str
         .series
         .members
         .iter()
-        .filter(|m| matches!(m.kind, MemberKind::Step2 { conv: c, .. } if c as usize == conv))
-        .last()
+        .rev()
+        .find(|m| matches!(m.kind, MemberKind::Step2 { conv: c, .. } if c as usize == conv))
         .cloned();
     let (mut parent, mut iter) = match &last {
         Some(m) => (
