@@ -93,14 +93,32 @@ async fn tls_with_a_token_serves_devices_and_a_wrong_ca_is_refused_clearly() {
     let wrong = ClientTls::load(&other_ca, "127.0.0.1").expect("ca");
     let tcp = TcpStream::connect(edge.addr).await.expect("connect");
     let source = wrong.connect(tcp).await.expect_err("a certificate from another CA must be refused");
+    assert!(
+        // Which certificate error depends on the two CAs (same subject: `BadSignature`).
+        matches!(rustls_error(&source), Some(rustls::Error::InvalidCertificate(_))),
+        "{source}"
+    );
     let text = ConnectError::Tls { server_name: wrong.server_name(), source }.to_string();
-    assert!(text.contains("invalid peer certificate") && text.contains("configured CA"), "{text}");
+    assert!(text.contains("configured CA"), "the error says what to check: {text}");
     // The right CA but a name the certificate does not carry.
     let misnamed = ClientTls::load(&cert, "edge.example").expect("ca");
     let tcp = TcpStream::connect(edge.addr).await.expect("connect");
     let source = misnamed.connect(tcp).await.expect_err("a name not in the certificate must be refused");
-    assert!(source.to_string().contains("not valid for name \"edge.example\""), "{source}");
+    assert!(
+        matches!(
+            rustls_error(&source),
+            Some(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName | rustls::CertificateError::NotValidForNameContext { .. }
+            ))
+        ),
+        "{source}"
+    );
     edge.shutdown().await;
+}
+
+/// The rustls verdict inside a TLS handshake's I/O error (matched by kind, not by wording).
+fn rustls_error(e: &std::io::Error) -> Option<&rustls::Error> {
+    e.get_ref()?.downcast_ref::<rustls::Error>()
 }
 
 async fn stop_device(device: tandem_actors::device::DeviceHandle) -> tandem_actors::ledger::Summary {

@@ -23,7 +23,7 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use anyhow::Context;
-use tandem_actors::config::DemoConfig;
+use tandem_actors::config::{DemoConfig, DeviceConfig};
 use tandem_actors::report::{EdgeReady, ReportFileError, RunReport, read_json};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
@@ -35,6 +35,23 @@ use crate::Tandem;
 pub const READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// Longest wait for the edge to drain and stop once its stdin is closed; then it is killed.
 pub const EDGE_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Slack on top of a bounded device run (its frames or duration, the connect wait and the
+/// drain): loading the series and models, start-up on a busy machine.
+pub const DEVICE_SLACK: Duration = Duration::from_secs(120);
+
+/// How long a device run with this config may take before it counts as hung, or `None` for a
+/// run that only ends on a signal (neither `frames` nor `duration_ms`).
+pub fn device_deadline(cfg: &DeviceConfig) -> Option<Duration> {
+    let cam = &cfg.camera;
+    let run = match (cam.duration_ms, cam.frames) {
+        (Some(ms), _) => Duration::from_millis(ms),
+        (None, Some(n)) if cam.fps.is_finite() && cam.fps > 0.0 => {
+            Duration::try_from_secs_f64(n as f64 / cam.fps).ok()?
+        }
+        _ => return None,
+    };
+    Some(run + Duration::from_millis(cfg.link.connect_wait_ms) + cfg.drain() + DEVICE_SLACK)
+}
 
 /// A running edge + device pair.
 pub struct Pair {
@@ -49,6 +66,16 @@ pub struct Pair {
     /// The two configs, the ready file and the summary: a fresh private (0700) directory with a
     /// random name, removed on drop.
     _dir: tempfile::TempDir,
+    /// When the device counts as hung and is killed ([`device_deadline`]); `None` = unbounded.
+    device_deadline: Option<tokio::time::Instant>,
+    /// The Ctrl-C notice, aborted with the pair.
+    signals: JoinHandle<()>,
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        self.signals.abort();
+    }
 }
 
 /// How a [`Pair`] ended.
@@ -80,7 +107,7 @@ impl Pair {
 
         // Ctrl-C reaches the whole process group: the children stop themselves, and this
         // process must live on to wait for them.
-        tokio::spawn(async {
+        let signals = tokio::spawn(async {
             while tokio::signal::ctrl_c().await.is_ok() {
                 eprintln!("\n[tandem] Ctrl-C: waiting for the device to drain and the edge to stop");
             }
@@ -123,7 +150,18 @@ impl Pair {
                 }
             })
         });
-        Ok(Self { edge, device, edge_echo: Some(edge_echo), device_echo, summary, ready, _dir: dir })
+        let device_deadline = device_deadline(&demo.device).map(|d| tokio::time::Instant::now() + d);
+        Ok(Self {
+            edge,
+            device,
+            edge_echo: Some(edge_echo),
+            device_echo,
+            summary,
+            ready,
+            _dir: dir,
+            device_deadline,
+            signals,
+        })
     }
 
     /// Process ids of the edge and the device (`None` once that one has been waited for).
@@ -138,8 +176,18 @@ impl Pair {
 
     /// Wait for the device to exit (cancel-safe: usable in `select!`; [`Pair::finish`] still works
     /// afterwards).
+    /// A device still running past its [`device_deadline`] is killed and this is an error.
     pub async fn wait_device(&mut self) -> anyhow::Result<ExitStatus> {
-        self.device.wait().await.context("waiting for the device process")
+        let Some(deadline) = self.device_deadline else {
+            return self.device.wait().await.context("waiting for the device process");
+        };
+        match tokio::time::timeout_at(deadline, self.device.wait()).await {
+            Ok(status) => status.context("waiting for the device process"),
+            Err(_) => {
+                self.device.kill().await.context("killing the hung device process")?;
+                anyhow::bail!("the device did not finish its bounded run in time (hung?); killed it")
+            }
+        }
     }
 
     /// Wait for the device, then stop the edge: close its stdin, give it
@@ -181,5 +229,25 @@ async fn wait_ready(
             Err(ReportFileError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(anyhow::Error::new(e).context("reading the edge's ready file")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bounded_run_has_a_deadline_and_an_open_ended_one_has_none() {
+        let mut cfg = DeviceConfig::default();
+        assert_eq!(device_deadline(&cfg), None, "no frames, no duration: runs until a signal");
+        cfg.camera.duration_ms = Some(20_000);
+        let slack = Duration::from_millis(cfg.link.connect_wait_ms) + cfg.drain() + DEVICE_SLACK;
+        assert_eq!(device_deadline(&cfg), Some(Duration::from_secs(20) + slack));
+        cfg.camera.duration_ms = None;
+        cfg.camera.frames = Some(600);
+        cfg.camera.fps = 30.0;
+        assert_eq!(device_deadline(&cfg), Some(Duration::from_secs(20) + slack));
+        cfg.camera.fps = 0.0;
+        assert_eq!(device_deadline(&cfg), None, "no frame rate to bound frames by");
     }
 }

@@ -5,7 +5,10 @@
 //!
 //! Bad input gets a 4xx and the listener keeps serving: a request head over 8 KiB is answered
 //! 431 and a malformed request 400 (both by hyper), a request that carries a body (nothing here
-//! takes one) 413, a floor that does not parse 400, an unknown path or method 404.
+//! takes one) 413, a floor that does not parse (or is missing) 400, an unknown path or method 404.
+//! A connection that sends nothing before closing gets no answer (there is no request to
+//! answer). Each connection is bounded in time as a whole (15 s: head, answer and drain), so a
+//! client that never reads cannot keep one of the 64 connection slots.
 
 mod control;
 mod metrics;

@@ -34,6 +34,8 @@ use crate::error::ActorError;
 const MAX_REQUEST_HEAD: usize = 8 << 10;
 /// hyper's read buffer per connection (its minimum is 8 KiB; a head must fit with room to spare).
 const MAX_READ_BUFFER: usize = 16 << 10;
+/// Whole-connection deadline: head, answer and the drain after it.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(15);
 /// A client must send its whole request head within this time.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections served at once.
@@ -127,7 +129,12 @@ pub async fn serve_with_floor(
                 Ok((stream, _)) => {
                     let (http, routes) = (http.clone(), Arc::clone(&routes));
                     tokio::spawn(async move {
-                        connection(&http, stream, routes).await;
+                        // The head has its own deadline inside hyper; this one bounds the rest (a
+                        // client that never reads its answer), so a stalled client gives its slot
+                        // back instead of holding one of the MAX_CONNECTIONS for ever.
+                        if tokio::time::timeout(CONNECTION_TIMEOUT, connection(&http, stream, routes)).await.is_err() {
+                            tracing::debug!("metrics connection timed out");
+                        }
                         drop(slot);
                     });
                 }

@@ -212,7 +212,11 @@ impl Ledger {
         let (mut first, mut last): (Option<Instant>, Option<Instant>) = (None, None);
         while let Some(outcome) = self.inbox.recv().await {
             let now = Instant::now();
-            last = Some(now);
+            // The run lasts until the pipeline's last outcome: camera overruns (recorded here
+            // since they go through the ledger) do not stretch it, as they did not before.
+            if !matches!(outcome, Outcome::Dropped { reason: DropReason::CameraOverrun, .. }) {
+                last = Some(now);
+            }
             self.fold_overflow(&mut summary);
             match outcome {
                 Outcome::Dropped { frame_id, reason } => {

@@ -119,8 +119,9 @@ pub enum Outcome {
 /// [`try_drop`](LedgerHandle::try_drop) instead: a `try_send`, and when the inbox is full an
 /// atomic per-reason counter ([`Overflow`]) that the ledger folds in before its next message and
 /// once more when its inbox closes. A full inbox means the ledger has messages to read, so the
-/// fold happens soon — the live [`Snapshot`](super::Snapshot) lags by at most one queue's worth
-/// and the final [`Summary`](super::Summary) misses nothing. (A separate lock-free counter for
+/// fold usually happens soon; but a drop counted just after the ledger read the last queued
+/// message shows in the live [`Snapshot`](super::Snapshot) only with the next outcome (at the
+/// latest when the inbox closes). The final [`Summary`](super::Summary) misses nothing. (A separate lock-free counter for
 /// every camera drop would need no channel, but nothing would wake the ledger to publish it.)
 #[derive(Clone, Debug)]
 pub struct LedgerHandle {
