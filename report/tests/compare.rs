@@ -1,70 +1,47 @@
 //! The chosen plan and every baseline respect the floor; ratios are against the unpruned best
 //! split; profile pairing and emulation.
 
-use tandem_planner::{
-    AccuracyFloor, Baseline, CodingClass, CodingCost, LinkState, ModelKind, ModelProfile, PointProfile, Profile,
-    Provenance, Role,
-};
+use tandem_planner::testkit::{CodingExt, coding, end, model, point, profile as profile_of};
+use tandem_planner::{AccuracyFloor, Baseline, CodingClass, CodingCost, LinkState, ModelKind, Profile, Role};
 use tandem_planner::{ProfileSource, build_profiles};
 use tandem_report::compare::{Comparison, ratio};
 use tandem_report::describe_sides;
 
-fn coding(name: &str, class: CodingClass, bytes: f64, accuracy: Option<f64>) -> CodingCost {
-    CodingCost { coding: name.into(), class, bytes, encode_ms: 0.1, decode_ms: 0.1, accuracy }
+/// A coding of this file's fixture: 0.1 ms to encode and to decode.
+fn coded(name: &str, class: CodingClass, bytes: f64) -> CodingCost {
+    coding(name, class, bytes).times(0.1, 0.1)
 }
 
 /// Three models: the original (95 %), a pruned one (94 %) sending 10× less at pool1, and a
 /// heavily pruned one (90 %) sending 100× less. A lossy coding at the original's pool1 costs 6
 /// points.
 fn profile() -> Profile {
-    let model = |id: u32, name: &str, kind, accuracy: f64, pool1_bytes: f64, compute: f64| ModelProfile {
-        model_id: id,
-        name: name.into(),
-        kind,
-        accuracy,
-        points: vec![
-            PointProfile {
-                point: 0,
-                name: "input".into(),
-                device_ms: 0.0,
-                edge_ms: 2.0 * compute,
-                elements: 1024,
-                codings: vec![coding("f32", CodingClass::Raw, 4176.0, None)],
-            },
-            PointProfile {
-                point: 1,
-                name: "pool1".into(),
-                device_ms: compute,
-                edge_ms: compute,
-                elements: 4096,
-                codings: vec![
-                    coding("f32", CodingClass::Raw, pool1_bytes, None),
-                    coding("q4-lz4", CodingClass::Lossy, pool1_bytes / 8.0, Some(accuracy - 0.06)),
-                ],
-            },
-            PointProfile {
-                point: 2,
-                name: "end".into(),
-                device_ms: 2.0 * compute,
-                edge_ms: 0.0,
-                elements: 10,
-                codings: vec![],
-            },
-        ],
+    let member = |id: u32, name: &str, kind, accuracy: f64, pool1_bytes: f64, compute: f64| {
+        let mut pool1 = point(
+            1,
+            "pool1",
+            compute,
+            compute,
+            vec![
+                coded("f32", CodingClass::Raw, pool1_bytes),
+                coded("q4-lz4", CodingClass::Lossy, pool1_bytes / 8.0).accuracy(accuracy - 0.06),
+            ],
+        );
+        pool1.elements = 4096;
+        let input = point(0, "input", 0.0, 2.0 * compute, vec![coded("f32", CodingClass::Raw, 4176.0)]);
+        model(id, name, kind, accuracy, vec![input, pool1, end(2, 2.0 * compute)])
     };
-    Profile {
-        provenance: Provenance {
-            role: Role::Edge,
-            machine: "test-host (cpu)".into(),
-            threads: 2,
-            emulated_slowdown: None,
-        },
-        models: vec![
-            model(0, "original", ModelKind::Original, 0.95, 16_464.0, 4.0),
-            model(1, "step1-3", ModelKind::Step1 { iter: 3 }, 0.94, 1_680.0, 1.0),
-            model(2, "step2-conv1-k9", ModelKind::Step2 { layer: 1, iter: 9 }, 0.90, 248.0, 0.5),
+    let mut p = profile_of(
+        Role::Edge,
+        2,
+        vec![
+            member(0, "original", ModelKind::Original, 0.95, 16_464.0, 4.0),
+            member(1, "step1-3", ModelKind::Step1 { iter: 3 }, 0.94, 1_680.0, 1.0),
+            member(2, "step2-conv1-k9", ModelKind::Step2 { layer: 1, iter: 9 }, 0.90, 248.0, 0.5),
         ],
-    }
+    );
+    p.provenance.machine = "test-host (cpu)".into();
+    p
 }
 
 #[test]
