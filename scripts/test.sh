@@ -9,6 +9,8 @@ bash scripts/setup.sh
 # type-checks the whole workspace in its own profile: a few minutes cold on two cores).
 cargo fmt --all --check
 cargo clippy --release --workspace --all-targets --locked -- -D warnings
+# The fault-injection build compiles code the default build leaves out (fail points): lint it too.
+cargo clippy --release --workspace --all-targets --locked --features tandem-actors/failpoints -- -D warnings
 cargo test --release --workspace --locked "$@"
 # Fault injection: fail points are process-global, so they live in their own test binary, built
 # only with the `failpoints` feature (tens of seconds). `--workspace` keeps the workspace's
