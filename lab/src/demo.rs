@@ -98,37 +98,25 @@ pub fn run(tandem: &Tandem, a: &DemoOptions) -> anyhow::Result<()> {
     stage(4, "adaptive split pipeline: edge and device as two processes over a shaped loopback link", &started);
     println!("  the link runs 10 Mbit/s then drops to 1 Mbit/s (configs/links/step-10-1.toml); the device is");
     println!("  emulated as {slowdown}x slower than this machine, in the runtime and the planner");
-    tandem.stage(&[
-        "run",
-        "--config",
-        &a.run_config.display().to_string(),
+    // The series, both profiles and the emulation: what the live run and the report share.
+    let (device_arg, edge_arg) = (device_profile.display().to_string(), edge_profile.display().to_string());
+    let profiled = [
         "--series",
         &series_arg,
         "--device-profile",
-        &device_profile.display().to_string(),
+        &device_arg,
         "--edge-profile",
-        &edge_profile.display().to_string(),
+        &edge_arg,
         "--slowdown",
         &slowdown,
-    ])?;
+    ];
+    let run_config = a.run_config.display().to_string();
+    tandem.stage(&[&["run", "--config", &run_config][..], &profiled].concat())?;
 
     stage(5, "report with charts", &started);
     let report = a.dir.join("report");
-    tandem.stage(&[
-        "report",
-        "--series",
-        &series_arg,
-        "--device-profile",
-        &device_profile.display().to_string(),
-        "--edge-profile",
-        &edge_profile.display().to_string(),
-        "--slowdown",
-        &slowdown,
-        "--rtt",
-        "2ms",
-        "--out",
-        &report.display().to_string(),
-    ])?;
+    let report_arg = report.display().to_string();
+    tandem.stage(&[&["report"][..], &profiled, &["--rtt", "2ms", "--out", &report_arg]].concat())?;
     println!("  open {}", report.join("report.md").display());
 
     println!("\ndemo finished in {:.0} s; outputs in {}", started.elapsed().as_secs_f64(), a.dir.display());
