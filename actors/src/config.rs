@@ -68,6 +68,9 @@ pub struct EdgeConfig {
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1).
     pub tls_key: Option<PathBuf>,
+    /// Inference engine of the tails: `auto` (ONNX Runtime where its library loads, else burn
+    /// with a warning), `onnxruntime` (refuse to start without it) or `burn`. Default `auto`.
+    pub engine: tandem_engine::Choice,
 }
 
 impl Default for EdgeConfig {
@@ -87,6 +90,7 @@ impl Default for EdgeConfig {
             token_file: None,
             tls_cert: None,
             tls_key: None,
+            engine: tandem_engine::Choice::Auto,
         }
     }
 }
@@ -127,6 +131,7 @@ impl EdgeConfig {
             limits: Limits { max_payload_bytes: self.max_payload_bytes, ..Limits::default() },
             token,
             tls,
+            engine: self.engine,
         })
     }
 }
@@ -396,6 +401,8 @@ pub struct DeviceConfig {
     pub link: LinkConfig,
     /// Adaptation; unset = the fixed `plan`.
     pub controller: Option<ControllerConfig>,
+    /// Inference engine of the heads (see [`EdgeConfig::engine`]). Default `auto`.
+    pub engine: tandem_engine::Choice,
 }
 
 impl DeviceConfig {

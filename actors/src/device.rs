@@ -67,6 +67,8 @@ pub struct DeviceSettings {
     pub keep_results: bool,
     /// Emulate a device this much slower than this machine (front inference and encoding).
     pub slowdown: Slowdown,
+    /// Inference engine of the heads.
+    pub engine: tandem_engine::Choice,
 }
 
 /// Builds and starts the device pipeline.
@@ -109,7 +111,13 @@ impl Device {
         source: Dataset,
         metrics: DeviceMetrics,
     ) -> Result<DeviceHandle, ActorError> {
-        let cache = ModelCache::open(&settings.series)?;
+        let engine = tandem_engine::Engine::open(&tandem_engine::EngineOptions {
+            choice: settings.engine,
+            ..tandem_engine::EngineOptions::default()
+        })
+        .map_err(|source| ActorError::Engine { model_id: u32::MAX, source })?;
+        tracing::info!(engine = %engine.kind(), threads = engine.threads(), "device inference engine");
+        let cache = ModelCache::open(&settings.series, engine, 1)?.with_metrics(metrics.engine.clone());
         let base = &cache.series().base;
         if source.channels != base.in_channels || source.size != base.input_size {
             return Err(ActorError::Config(format!(

@@ -14,6 +14,13 @@ pub enum ActorError {
         #[source]
         source: tandem_models::ModelError,
     },
+    /// The inference engine could not prepare a segment of a model.
+    #[error("model {model_id}: {source}")]
+    Engine {
+        model_id: u32,
+        #[source]
+        source: tandem_engine::EngineError,
+    },
     /// The series manifest could not be read.
     #[error("series {dir}: {source}")]
     Series {

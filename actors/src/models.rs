@@ -1,8 +1,8 @@
-//! Series members by id, loaded once and run between partition points.
+//! Series members by id, loaded once, and their segments prepared by the inference engine.
 //!
-//! The device's front thread keeps a [`ModelCache`]; the edge's model store keeps one too and
-//! hands clones of loaded nets to its inference threads (a burn module clone shares the
-//! weights).
+//! The device's front thread keeps a [`ModelCache`] of heads; the edge's model store keeps one of
+//! tails, prepares a tail when a plan is prepared (before the edge acks it), and hands clones of
+//! prepared segments to its inference threads (clones share the prepared runtime state).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,10 @@ use tandem_models::checkpoint;
 use tandem_models::series::Series;
 use tandem_models::zoo::{Net, NetSpec};
 
+use tandem_engine::{Engine, Segment};
+
 use crate::error::ActorError;
+use crate::metrics::EngineMetrics;
 
 /// A loaded series member, ready for inference.
 #[derive(Clone, Debug)]
@@ -34,8 +37,9 @@ impl Loaded {
         self.spec.end()
     }
 
-    /// Run the layers `from..to` on `x` of `shape` (NCHW). Returns the activation and its
-    /// shape; at `end` the logits as `[N, classes, 1, 1]`.
+    /// Run the layers `from..to` on `x` of `shape` (NCHW) with burn, unprepared: the reference
+    /// the engine is checked against in tests. Returns the activation and its shape; at `end`
+    /// the logits as `[N, classes, 1, 1]`.
     pub fn run(
         &self,
         x: Vec<f32>,
@@ -71,24 +75,50 @@ pub fn load_member(series: &Series, dir: &Path, model_id: u32) -> Result<Loaded,
     Ok(Loaded { model_id, net: net.valid(), spec, shapes })
 }
 
-/// Members loaded on first use, kept by id.
+/// Members loaded on first use, kept by id, and their prepared segments by `(id, from, to)`.
 #[derive(Debug)]
 pub struct ModelCache {
     series: Series,
     dir: PathBuf,
     models: HashMap<u32, Loaded>,
+    engine: Engine,
+    /// Threads that run one segment at once (the edge's workers).
+    replicas: usize,
+    segments: HashMap<(u32, usize, usize), Segment>,
+    metrics: Option<EngineMetrics>,
 }
 
 impl ModelCache {
-    /// Read the manifest of the series in `dir`.
-    pub fn open(dir: &Path) -> Result<ModelCache, ActorError> {
+    /// Read the manifest of the series in `dir`; segments are prepared on `engine` for
+    /// `replicas` concurrent callers.
+    pub fn open(dir: &Path, engine: Engine, replicas: usize) -> Result<ModelCache, ActorError> {
         let series = Series::load(dir).map_err(|source| ActorError::Series { dir: dir.to_path_buf(), source })?;
-        Ok(ModelCache { series, dir: dir.to_path_buf(), models: HashMap::new() })
+        Ok(ModelCache {
+            series,
+            dir: dir.to_path_buf(),
+            models: HashMap::new(),
+            engine,
+            replicas: replicas.max(1),
+            segments: HashMap::new(),
+            metrics: None,
+        })
+    }
+
+    /// Report the engine in use and every preparation's time to `metrics`.
+    pub fn with_metrics(mut self, metrics: EngineMetrics) -> ModelCache {
+        metrics.in_use(self.engine.kind());
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The manifest.
     pub fn series(&self) -> &Series {
         &self.series
+    }
+
+    /// The engine segments are prepared on.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// The member, loading it on first use.
@@ -98,6 +128,26 @@ impl ModelCache {
             self.models.insert(model_id, loaded);
         }
         self.models.get(&model_id).ok_or(ActorError::StageFailed("model cache"))
+    }
+
+    /// Layers `from..to` of member `model_id`, prepared on first use (loading the member if
+    /// needed). Preparing takes milliseconds: callers do it when a plan is prepared, not on a
+    /// frame.
+    pub fn segment(&mut self, model_id: u32, from: usize, to: usize) -> Result<&Segment, ActorError> {
+        let key = (model_id, from, to);
+        if !self.segments.contains_key(&key) {
+            let engine = self.engine.clone();
+            let replicas = self.replicas;
+            let loaded = self.get(model_id)?;
+            let seg =
+                engine.prepare(&loaded.net, from, to, replicas).map_err(|source| ActorError::Engine { model_id, source })?;
+            tracing::debug!(model_id, from, to, engine = %seg.kind(), prepare_ms = seg.prepare_time().as_secs_f64() * 1e3, "segment prepared");
+            if let Some(m) = &self.metrics {
+                m.prepared(seg.prepare_time());
+            }
+            self.segments.insert(key, seg);
+        }
+        self.segments.get(&key).ok_or(ActorError::StageFailed("segment cache"))
     }
 
     /// Number of loaded members.

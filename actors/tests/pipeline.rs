@@ -14,10 +14,14 @@ use crate::common::*;
 /// the largest logit magnitude (measured: at most 3.1 % on the tiny series; 8 % leaves room).
 const Q8_LOGIT_TOLERANCE: f32 = 0.08;
 
+/// The whole model on the engine the pipeline runs (ONNX Runtime where it loads), so that an
+/// f32 split can be compared exactly.
 fn full_model_logits(s: &TestSeries, model_id: u32, frames: usize) -> Vec<Vec<f32>> {
     let m = load_member(&s.series, &s.path, model_id).expect("load");
+    let engine = tandem_engine::Engine::open(&tandem_engine::EngineOptions::default()).expect("engine");
+    let whole = engine.prepare(&m.net, 0, m.end(), 1).expect("prepare");
     let data = testkit::synthetic_frames(frames);
-    (0..frames).map(|i| m.run(data.image_f32(i), [1, 1, 32, 32], 0, m.end()).expect("run").0).collect()
+    (0..frames).map(|i| whole.run(data.image_f32(i), [1, 1, 32, 32]).expect("run").0).collect()
 }
 
 fn assert_balanced(s: &Summary) {

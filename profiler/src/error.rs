@@ -58,6 +58,9 @@ pub enum ProfileError {
     /// The tensor backend failed to run or read back a tensor.
     #[error("backend: {0}")]
     Backend(String),
+    /// The inference engine could not be opened (an explicit `onnxruntime` without its library).
+    #[error(transparent)]
+    Engine(#[from] tandem_engine::EngineError),
 }
 
 impl ProfileError {

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use tandem_models::data::Dataset;
+use tandem_engine::Segment;
 use tandem_models::zoo::Net;
 
 use crate::error::{ProfileError, Result};
@@ -33,18 +34,17 @@ pub(crate) fn to_vec(t: Tensor<4>) -> Result<Vec<f32>> {
     t.into_data().try_into_vec::<f32>().map_err(|e| ProfileError::Backend(format!("reading a tensor back: {e:?}")))
 }
 
-/// Milliseconds to run `input.point → to` on one batch-1 input held in host memory, exactly as
-/// the runtime runs a head (on the device) or a tail (on the edge): build the tensor, run the range
-/// in one call, read the output back (which waits for the backend).
+/// Milliseconds to run `segment` on one batch-1 input held in host memory, exactly as the
+/// runtime runs a head (on the device) or a tail (on the edge): hand it the values, run the
+/// prepared segment in one call, get the output back in host memory.
 ///
-/// Whole ranges are timed, not summed from per-segment times: on the CPU backend a range costs
-/// more than the sum of its segments' medians (per-call dispatch, thread-pool hand-offs), and the
-/// sums priced a whole half-width AlexNet at 0.78 ms where it runs in 1.34 ms (median).
-pub(crate) fn range_ms(net: &Net, input: &Activation, to: usize, device: &Device) -> Result<f64> {
+/// Whole ranges are timed, not summed from per-segment times: a range costs more than the sum
+/// of its segments' medians (per-call dispatch, thread-pool hand-offs), and the sums priced a
+/// whole half-width AlexNet at 0.78 ms where it runs in 1.34 ms (median, burn).
+pub(crate) fn range_ms(segment: &Segment, input: &Activation) -> Result<f64> {
     let data = input.data.clone();
     let started = Instant::now();
-    let t = Tensor::<4>::from_data(TensorData::new(data, input.shape), device);
-    to_vec(net.forward_range(t, input.point, to))?;
+    segment.run(data, input.shape).map_err(|e| ProfileError::Backend(format!("running a segment: {e}")))?;
     Ok(started.elapsed().as_secs_f64() * 1e3)
 }
 

@@ -18,6 +18,7 @@ use tandem_planner::{CodingClass, CodingCost, ModelKind, ModelProfile, PointProf
 use crate::accuracy::coding_accuracy;
 use crate::error::{ProfileError, Result};
 use crate::exec::{activations, compute_threads, image_tensor, machine_description, median, range_ms};
+use tandem_engine::{Choice, Engine, EngineOptions};
 
 /// Default [`ProfileOptions::warmup`].
 pub const DEFAULT_WARMUP: usize = 2;
@@ -61,6 +62,9 @@ pub struct ProfileOptions {
     pub data_dir: Option<PathBuf>,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// The inference engine whose segments are timed: the one the runtime uses
+    /// (`Choice::Auto`: ONNX Runtime where its library loads, burn otherwise).
+    pub engine: Choice,
 }
 
 impl Default for ProfileOptions {
@@ -74,6 +78,7 @@ impl Default for ProfileOptions {
             data: None,
             data_dir: None,
             progress: false,
+            engine: Choice::Auto,
         }
     }
 }
@@ -156,6 +161,8 @@ pub fn profile_series_on(series_dir: &Path, role: Role, opts: &ProfileOptions, t
     check_test_set(&series, test)?;
     let codings = opts.effective_codings();
     let device = tandem_models::device::cpu();
+    let engine = Engine::open(&EngineOptions { choice: opts.engine, ..EngineOptions::default() })?;
+    tracing::info!(engine = %engine.kind(), threads = engine.threads(), "profiling the engine's segments");
     let bar = if opts.progress { ProgressBar::new(series.members.len() as u64) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} models, eta {eta} {msg}")
@@ -167,7 +174,7 @@ pub fn profile_series_on(series_dir: &Path, role: Role, opts: &ProfileOptions, t
     for member in &series.members {
         bar.set_message(member.name.clone());
         let started = Instant::now();
-        models.push(profile_member(&series, series_dir, member, test, opts, &codings, &device)?);
+        models.push(profile_member(&series, series_dir, member, test, opts, &codings, &device, &engine)?);
         tracing::debug!(model = %member.name, wall_s = started.elapsed().as_secs_f64(), "profiled");
         bar.inc(1);
     }
@@ -246,6 +253,7 @@ fn profile_member(
     opts: &ProfileOptions,
     codings: &[Coding],
     device: &Device,
+    engine: &Engine,
 ) -> Result<ModelProfile> {
     let net = load_member(series, series_dir, member, device)?;
     let spec = net.spec.clone();
@@ -257,21 +265,28 @@ fn profile_member(
     // the coding measurements.
     let acts = (0..n_images).map(|i| activations(&net, image_tensor(test, i, device))).collect::<Result<Vec<_>>>()?;
 
-    // 1. Compute: the median time of every head (input → p) and every tail (p → end), each run as
-    //    one call the way the runtime runs it. Runs are interleaved over points so that a noisy
-    //    spell of the machine touches every point alike.
+    // 1. Compute: the median time of every head (input → p) and every tail (p → end), each a
+    //    segment prepared by the engine the runtime uses and run as one call, the way the
+    //    runtime runs it. Runs are interleaved over points so that a noisy spell of the machine
+    //    touches every point alike.
+    let prepare = |from: usize, to: usize| {
+        engine.prepare(&net, from, to, 1).map_err(|e| ProfileError::Backend(format!("{}: preparing {from}..{to}: {e}", member.name)))
+    };
+    let head_segs = (1..=end).map(|p| prepare(0, p)).collect::<Result<Vec<_>>>()?;
+    let tail_segs = (0..end).map(|p| prepare(p, end)).collect::<Result<Vec<_>>>()?;
+    let whole = &tail_segs[0];
     for w in 0..opts.warmup {
-        range_ms(&net, &acts[w % n_images][0], end, device)?;
+        range_ms(whole, &acts[w % n_images][0])?;
     }
     let mut heads = vec![Vec::with_capacity(opts.runs); end + 1];
     let mut tails = vec![Vec::with_capacity(opts.runs); end + 1];
     for r in 0..opts.runs {
         let image = &acts[r % n_images];
         for (p, head) in heads.iter_mut().enumerate().skip(1) {
-            head.push(range_ms(&net, &image[0], p, device)?);
+            head.push(range_ms(&head_segs[p - 1], &image[0])?);
         }
         for (p, act) in image.iter().enumerate() {
-            tails[p].push(range_ms(&net, act, end, device)?);
+            tails[p].push(range_ms(&tail_segs[p], act)?);
         }
     }
     // An empty median is 0.0: the head at `input` and the tail at `end` run nothing.

@@ -16,6 +16,10 @@ enum What {
     Train,
     /// Batch-1 eval-mode latency of the whole model.
     Latency,
+    /// Batch-1 latency of the whole model and of every head/tail at pool1..pool5, side by side
+    /// on the same weights: burn, ONNX Runtime (the online path's engine) at 1 and 2 threads,
+    /// tract; plus segment prepare times.
+    Engines,
 }
 
 #[derive(Args, Debug)]
@@ -71,6 +75,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
                     spec.total_macs() as f64 / 1e6
                 );
             }
+            What::Engines => engines(&spec, mult, a.runs)?,
             What::Latency => {
                 let net = Net::new(&spec, &dev).valid();
                 let x = Tensor::<4>::random([1, 1, 32, 32], Distribution::Normal(0.0, 1.0), &dev);
@@ -96,4 +101,81 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `tandem bench engines` for one width: a markdown table on stdout.
+fn engines(spec: &NetSpec, mult: f64, runs: usize) -> anyhow::Result<()> {
+    use tandem_engine::onnx::{Metadata, segment_bytes};
+    use tandem_engine::tract::TractModel;
+    use tandem_engine::{Choice, Engine, EngineOptions};
+    let dev = tandem_models::device::cpu();
+    dev.seed(1);
+    let net = Net::new(spec, &dev).valid();
+    let ort = |threads| {
+        Engine::open(&EngineOptions { choice: Choice::OnnxRuntime, threads, ..EngineOptions::default() })
+            .map_err(|e| anyhow::anyhow!("{e} (bench engines needs ONNX Runtime: bash scripts/setup.sh)"))
+    };
+    let (ort1, ort2, burn) = (ort(1)?, ort(2)?, Engine::burn());
+    let end = spec.end();
+    let points = spec.points();
+    let mut segments = vec![("whole".to_string(), 0, end)];
+    for p in points.iter().filter(|p| p.name.starts_with("pool")) {
+        segments.push((format!("head {}", p.name), 0, p.index));
+        if p.index < end {
+            segments.push((format!("tail {}", p.name), p.index, end));
+        }
+    }
+    println!(
+        "\n{} x{mult} ({:.1} M MACs), batch 1, median of {runs} runs (ms); burn on {} rayon threads; tract single-threaded",
+        spec.arch,
+        spec.total_macs() as f64 / 1e6,
+        rayon_threads()
+    );
+    println!("| segment | burn | onnxruntime 1t | onnxruntime 2t | tract | burn / ort 2t | prepare ort 2t | prepare tract |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (name, from, to) in segments {
+        let input = &points[from].shape;
+        let shape = [1, input[0], input[1], input[2]];
+        let x: Vec<f32> = (0..input.iter().product::<usize>()).map(|i| ((i * 7919) % 255) as f32 / 255.0 - 0.5).collect();
+        let b = burn.prepare(&net, from, to, 1)?;
+        let o1 = ort1.prepare(&net, from, to, 1)?;
+        let o2 = ort2.prepare(&net, from, to, 1)?;
+        let t0 = Instant::now();
+        let tr = TractModel::load(&segment_bytes(&net, from, to, &Metadata::default())?, shape)?;
+        let tract_prepare = t0.elapsed();
+        let mut times: [Vec<f64>; 4] = Default::default();
+        for r in 0..runs + 3 {
+            // Interleaved: a noisy spell of the machine touches every engine alike.
+            for (k, t) in times.iter_mut().enumerate() {
+                let started = Instant::now();
+                match k {
+                    0 => drop(b.run(x.clone(), shape)?),
+                    1 => drop(o1.run(x.clone(), shape)?),
+                    2 => drop(o2.run(x.clone(), shape)?),
+                    _ => drop(tr.run(&x)?),
+                }
+                if r >= 3 {
+                    t.push(started.elapsed().as_secs_f64() * 1e3);
+                }
+            }
+        }
+        let med = |v: &[f64]| {
+            let mut h = tandem_planner::LatencyHistogram::new();
+            v.iter().for_each(|&ms| h.record_ms(ms));
+            h.percentiles().p50
+        };
+        let [mb, m1, m2, mt] = [med(&times[0]), med(&times[1]), med(&times[2]), med(&times[3])];
+        println!(
+            "| {name} | {mb:.3} | {m1:.3} | {m2:.3} | {mt:.3} | {:.1}x | {:.1} ms | {:.1} ms |",
+            mb / m2.max(1e-9),
+            o2.prepare_time().as_secs_f64() * 1e3,
+            tract_prepare.as_secs_f64() * 1e3
+        );
+    }
+    Ok(())
+}
+
+/// Threads burn's CPU backend computes with (rayon's global pool; `RAYON_NUM_THREADS` sets it).
+fn rayon_threads() -> usize {
+    tandem_profiler::compute_threads()
 }

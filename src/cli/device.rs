@@ -217,6 +217,7 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
         connect_wait: Duration::from_millis(cfg.link.connect_wait_ms),
         keep_results: false,
         slowdown,
+        engine: cfg.engine,
     };
     if slowdown != Slowdown::NONE {
         println!(

@@ -5,6 +5,7 @@ mod demo;
 mod device;
 mod device_args;
 mod edge;
+mod export;
 mod info;
 mod plan;
 mod profile;
@@ -58,6 +59,8 @@ enum Command {
     Reproduce(reproduce::ReproduceArgs),
     /// Measure training throughput or batch-1 latency of the model zoo.
     Bench(bench::BenchArgs),
+    /// Write series members (whole, or head/tail at a partition point) as ONNX files.
+    Export(export::ExportArgs),
     /// The whole story on the embedded default, every stage cached (scripts/demo.sh runs it).
     Demo(demo::DemoArgs),
 }
@@ -79,6 +82,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Soak(a) => soak::run(a),
         Command::Reproduce(a) => reproduce::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Export(a) => export::run(a),
         Command::Demo(a) => demo::run(a),
     }
 }

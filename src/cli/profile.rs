@@ -54,6 +54,10 @@ pub struct ProfileArgs {
     /// Data directory.
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Inference engine to time: `auto` (what the runtime uses: ONNX Runtime where its library
+    /// loads, else burn), `onnxruntime` or `burn`.
+    #[arg(long, default_value = "auto")]
+    engine: tandem_engine::Choice,
     /// Write real intermediate tensors (`*.f32` + `*.shape`) into this directory for the codec
     /// benchmark (`TANDEM_CODEC_TENSORS=DIR cargo bench -p tandem-codec`).
     #[arg(long)]
@@ -112,6 +116,7 @@ pub fn run(a: ProfileArgs) -> anyhow::Result<()> {
         data: a.dataset.clone(),
         data_dir: a.data.clone(),
         progress: true,
+        engine: a.engine,
     };
     if accuracy_images == 0 && opts.effective_codings().iter().any(|c| !c.is_lossless()) {
         match role {

@@ -3,7 +3,7 @@ use std::time::Instant;
 use tandem_codec::{Control, EncodedTensor, ErrorCode, FrameMeta, PlanResult};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
-use crate::models::Loaded;
+use tandem_engine::Segment;
 
 /// A tensor frame for the inference pool.
 ///
@@ -26,8 +26,9 @@ pub(crate) struct Job {
 /// plan switch is answered `Busy`); workers use `send` (Block: they need the model).
 #[derive(Debug)]
 pub(crate) enum StoreMsg {
-    /// A loaded member for a worker's cache.
-    Get { model_id: u32, reply: oneshot::Sender<Result<Loaded, ErrorCode>> },
-    /// Load `model_id` and check that `point` can be split at; the answer for a `PlanAck`.
+    /// The tail of `model_id` from `point`, prepared, for a worker's cache.
+    Get { model_id: u32, point: u16, reply: oneshot::Sender<Result<Segment, ErrorCode>> },
+    /// Load `model_id`, check that `point` can be split at and prepare the tail from it; the
+    /// answer for a `PlanAck` (so a swap never waits for preparation on a frame).
     Prepare { model_id: u32, point: u16, reply: oneshot::Sender<PlanResult> },
 }

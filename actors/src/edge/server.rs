@@ -44,6 +44,8 @@ pub struct EdgeSettings {
     pub token: Option<Token>,
     /// Serve TLS with this certificate; `None` = plain TCP.
     pub tls: Option<ServerTls>,
+    /// Inference engine of the tails.
+    pub engine: tandem_engine::Choice,
 }
 
 /// Starts the edge server.
@@ -67,7 +69,16 @@ impl EdgeServer {
         settings: EdgeSettings,
         metrics: EdgeMetrics,
     ) -> Result<EdgeHandle, ActorError> {
-        let cache = ModelCache::open(&settings.series)?;
+        // Each worker runs its own session of a tail; the cores are split between them.
+        let workers = settings.workers.max(1);
+        let engine = tandem_engine::Engine::open(&tandem_engine::EngineOptions {
+            choice: settings.engine,
+            threads: (tandem_engine::default_threads() / workers).max(1),
+            ..tandem_engine::EngineOptions::default()
+        })
+        .map_err(|source| ActorError::Engine { model_id: u32::MAX, source })?;
+        tracing::info!(engine = %engine.kind(), threads = engine.threads(), "edge inference engine");
+        let cache = ModelCache::open(&settings.series, engine, workers)?.with_metrics(metrics.engine.clone());
         let addr = listener.local_addr().map_err(|source| ActorError::Io {
             what: "address of",
             addr: ([0, 0, 0, 0], 0).into(),

@@ -2,6 +2,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::Receiver;
 use tandem_codec::{ErrorCode, PlanResult};
+use tandem_engine::Segment;
 
 use super::msg::StoreMsg;
 use crate::error::ActorError;
@@ -22,26 +23,17 @@ pub(crate) fn spawn(
             let _enter = span.enter();
             for msg in inbox.iter() {
                 match msg {
-                    StoreMsg::Get { model_id, reply } => {
-                        let r = match load(&mut cache, model_id) {
-                            Ok(m) => Ok(m.clone()),
-                            Err(e) => {
-                                tracing::warn!(model_id, error = %e, "no such model");
-                                Err(ErrorCode::UnknownModel)
-                            }
-                        };
+                    StoreMsg::Get { model_id, point, reply } => {
+                        let r = tail(&mut cache, model_id, point).map(Segment::clone);
                         metrics.models_loaded.set(cache.len() as i64);
                         // The asker may have gone (connection closed); nothing to do then.
                         let _ = reply.send(r);
                     }
                     StoreMsg::Prepare { model_id, point, reply } => {
-                        let r = match load(&mut cache, model_id) {
-                            Ok(m) if usize::from(point) < m.end() => PlanResult::Applied,
-                            Ok(_) => PlanResult::BadPoint,
-                            Err(e) => {
-                                tracing::warn!(model_id, error = %e, "plan names an unknown model");
-                                PlanResult::UnknownModel
-                            }
+                        let r = match tail(&mut cache, model_id, point) {
+                            Ok(_) => PlanResult::Applied,
+                            Err(ErrorCode::BadPoint) => PlanResult::BadPoint,
+                            Err(_) => PlanResult::UnknownModel,
                         };
                         metrics.models_loaded.set(cache.len() as i64);
                         let _ = reply.send(r);
@@ -50,6 +42,26 @@ pub(crate) fn spawn(
             }
         })
         .map_err(|source| ActorError::Spawn { name: "edge-store", source })
+}
+
+/// The tail of `model_id` from `point`, prepared on a miss; `BadPoint` for a point at or past
+/// `end`, `UnknownModel` when the member cannot be loaded or prepared.
+fn tail(cache: &mut ModelCache, model_id: u32, point: u16) -> Result<&Segment, ErrorCode> {
+    let end = match load(cache, model_id) {
+        Ok(m) => m.end(),
+        Err(e) => {
+            tracing::warn!(model_id, error = %e, "no such model");
+            return Err(ErrorCode::UnknownModel);
+        }
+    };
+    let point = usize::from(point);
+    if point >= end {
+        return Err(ErrorCode::BadPoint);
+    }
+    cache.segment(model_id, point, end).map_err(|e| {
+        tracing::warn!(model_id, point, error = %e, "preparing the tail failed");
+        ErrorCode::UnknownModel
+    })
 }
 
 /// A member from the cache, loading it on a miss ([`faults::EDGE_LOAD_TAIL`] fails the load).

@@ -10,7 +10,8 @@ use super::msg::{Job, StoreMsg};
 use crate::error::ActorError;
 use crate::faults;
 use crate::metrics::EdgeMetrics;
-use crate::models::{Loaded, classify};
+use crate::models::classify;
+use tandem_engine::Segment;
 use crate::types::Stage;
 
 /// Start inference thread `index`; it ends when the job queue is closed.
@@ -31,8 +32,9 @@ pub(crate) fn spawn(
 struct Worker {
     store: Sender<StoreMsg>,
     metrics: EdgeMetrics,
-    /// This thread's copies of the tails it has served (clones share the weights).
-    models: HashMap<u32, Loaded>,
+    /// This thread's handles on the tails it has served, by (model, point) (clones share the
+    /// prepared runtime state).
+    models: HashMap<(u32, u16), Segment>,
     codec: Codec,
     decoded: Vec<f32>,
 }
@@ -60,14 +62,16 @@ impl Worker {
         }
     }
 
-    fn model(&mut self, model_id: u32) -> Result<&Loaded, ErrorCode> {
-        if !self.models.contains_key(&model_id) {
+    /// The prepared tail; the store has prepared it when the plan was (a miss asks it).
+    fn tail(&mut self, model_id: u32, point: u16) -> Result<&Segment, ErrorCode> {
+        let key = (model_id, point);
+        if !self.models.contains_key(&key) {
             let (tx, rx) = oneshot::channel();
-            self.store.send(StoreMsg::Get { model_id, reply: tx }).map_err(|_| ErrorCode::Internal)?;
-            let loaded = rx.blocking_recv().map_err(|_| ErrorCode::Internal)??;
-            self.models.insert(model_id, loaded);
+            self.store.send(StoreMsg::Get { model_id, point, reply: tx }).map_err(|_| ErrorCode::Internal)?;
+            let tail = rx.blocking_recv().map_err(|_| ErrorCode::Internal)??;
+            self.models.insert(key, tail);
         }
-        self.models.get(&model_id).ok_or(ErrorCode::Internal)
+        self.models.get(&key).ok_or(ErrorCode::Internal)
     }
 
     fn infer(&mut self, job: &Job) -> Result<Control, ErrorCode> {
@@ -77,15 +81,11 @@ impl Worker {
         self.codec.decode_into(&job.tensor, &mut self.decoded).map_err(|e| ErrorCode::from(&e))?;
         let decoded = std::mem::take(&mut self.decoded);
         let t1 = Instant::now();
-        let model = self.model(meta.model_id)?;
-        let point = usize::from(meta.point);
-        if point >= model.end() {
-            return Err(ErrorCode::BadPoint);
-        }
+        let model = self.tail(meta.model_id, meta.point)?;
         let dims = job.tensor.shape().dims();
-        let expected = model.shapes.get(point).ok_or(ErrorCode::BadPoint)?;
+        let expected = model.input();
         let [n, rest @ ..] = dims else { return Err(ErrorCode::Malformed) };
-        if *n != 1 || rest != expected.as_slice() || rest.len() != 3 {
+        if *n != 1 || rest != expected || rest.len() != 3 {
             return Err(ErrorCode::Malformed);
         }
         let shape = [1, rest[0], rest[1], rest[2]];
@@ -94,7 +94,7 @@ impl Worker {
         if faults::fired(faults::EDGE_INFER).is_some() {
             return Err(ErrorCode::Inference);
         }
-        let (logits, _) = model.run(decoded, shape, point, model.end()).map_err(|e| {
+        let (logits, _) = model.run(decoded, shape).map_err(|e| {
             tracing::warn!(error = %e, "tail inference failed");
             ErrorCode::Inference
         })?;

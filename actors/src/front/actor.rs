@@ -72,24 +72,33 @@ impl Front {
         tracing::debug!("camera queue closed");
     }
 
+    /// The head `0..to` of `model_id` on the engine, prepared on first use; `to = 0` (offload
+    /// everything) is the input itself.
+    fn head(&mut self, model_id: u32, to: usize, image: Vec<f32>, shape: [usize; 4]) -> Result<(Vec<f32>, [usize; 4]), String> {
+        if to == 0 {
+            return Ok((image, shape));
+        }
+        let head = self.cache.segment(model_id, 0, to).map_err(|e| e.to_string())?;
+        head.run(image, shape).map_err(|e| e.to_string())
+    }
+
     fn process(&mut self, frame: CapturedFrame, plan: ActivePlan, link_up: bool) -> Result<(), DropReason> {
         let CapturedFrame { frame_id, captured_at, image, shape, label } = frame;
         let mut timeline = Timeline::starting(captured_at);
-        let model = match self.cache.get(plan.choice.model_id) {
-            Ok(m) => m,
+        let end = match self.cache.get(plan.choice.model_id) {
+            Ok(m) => m.end(),
             Err(e) => {
                 tracing::warn!(error = %e, "model unavailable");
                 self.ledger.blocking_drop(frame_id, DropReason::ModelError);
                 return Err(DropReason::ModelError);
             }
         };
-        let end = model.end();
         let point = usize::from(plan.choice.point);
         let local = point >= end || !link_up;
         let to = if local { end } else { point };
         let started = Instant::now();
         timeline.front_start = Some(started);
-        let out = model.run(image, shape, 0, to);
+        let out = self.head(plan.choice.model_id, to, image, shape);
         self.slowdown.stretch(started);
         timeline.front_end = Some(Instant::now());
         let (tensor, dims) = match out {

@@ -32,6 +32,8 @@ pub struct DeviceMetrics {
     /// `tandem_link_in_flight_frames`: frames sent and not yet answered.
     pub in_flight: IntGauge,
     connect_failures: HashMap<ConnectFailure, IntCounter>,
+    /// The engine the heads run on, and their preparation times.
+    pub engine: super::EngineMetrics,
 }
 
 impl DeviceMetrics {
@@ -93,6 +95,7 @@ impl DeviceMetrics {
                 .iter()
                 .map(|&f| (f, failures_vec.with_label_values(&[f.as_str()])))
                 .collect(),
+            engine: super::EngineMetrics::register(registry)?,
         })
     }
 

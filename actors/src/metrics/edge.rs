@@ -46,6 +46,8 @@ pub struct EdgeMetrics {
     pub models_loaded: IntGauge,
     /// `tandem_edge_replies_dropped_total`: replies dropped because a connection's outbox was full.
     pub replies_dropped: IntCounter,
+    /// The engine the tails run on, and their preparation times.
+    pub engine: super::EngineMetrics,
 }
 
 impl EdgeMetrics {
@@ -100,6 +102,7 @@ impl EdgeMetrics {
             bytes_sent: bytes.with_label_values(&["sent"]),
             models_loaded,
             replies_dropped,
+            engine: super::EngineMetrics::register(registry)?,
         })
     }
 

@@ -12,9 +12,11 @@
 
 mod device;
 mod edge;
+mod engine;
 
 pub use device::DeviceMetrics;
 pub use edge::EdgeMetrics;
+pub use engine::EngineMetrics;
 
 // The label vocabulary, re-exported where callers have always found it.
 #[doc(no_inline)]

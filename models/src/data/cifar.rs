@@ -6,8 +6,10 @@ use crate::error::{ModelError, Result};
 use std::path::Path;
 
 const RECORD: usize = 1 + 3 * 32 * 32;
-const MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
-const STD: [f32; 3] = [0.2470, 0.2435, 0.2616];
+/// CIFAR-10 channel means on [0, 1] pixels.
+pub const MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
+/// CIFAR-10 channel standard deviations on [0, 1] pixels.
+pub const STD: [f32; 3] = [0.2470, 0.2435, 0.2616];
 
 fn read_batches(dir: &Path, names: &[&str]) -> Result<Dataset> {
     let mut pixels = Vec::new();

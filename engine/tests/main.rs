@@ -1,0 +1,256 @@
+//! The engine against burn on Fashion-MNIST, head∘tail against whole, exported files in an
+//! independent runtime (tract), the fallback, and bad input.
+//!
+//! ONNX Runtime's library must be installed (`bash scripts/setup.sh`); a test that needs it
+//! fails with that hint rather than skipping.
+
+use std::sync::OnceLock;
+
+use tandem_engine::onnx::{self, Metadata};
+use tandem_engine::tract::TractModel;
+use tandem_engine::{Choice, Engine, EngineError, EngineKind, EngineOptions, onnxruntime};
+use tandem_models::data::{self, DataSource, Dataset};
+use tandem_models::params::ParamMap;
+use tandem_models::zoo::{Arch, Net, NetSpec};
+use tandem_models::{checkpoint, testkit};
+
+/// Max |Δlogit| between the engine (batch norm folded, ONNX Runtime) and burn.
+const LOGIT_TOLERANCE: f32 = 1e-3;
+/// Fashion-MNIST test images used here (the full 10 000 are in docs/RESULTS.md's note).
+const IMAGES: usize = 300;
+
+fn ort() -> Engine {
+    let opts = EngineOptions { choice: Choice::OnnxRuntime, threads: 1, ..EngineOptions::default() };
+    Engine::open(&opts).unwrap_or_else(|e| panic!("{e} — install it with `bash scripts/setup.sh`"))
+}
+
+fn images() -> &'static Dataset {
+    static DS: OnceLock<Dataset> = OnceLock::new();
+    DS.get_or_init(|| {
+        let splits = data::load(&DataSource::FashionMnist, None).expect("Fashion-MNIST (dataset-fashion-mnist package)");
+        splits.test.take(IMAGES)
+    })
+}
+
+/// A small VGG-16 with random weights *and* random batch-norm statistics, so that folding
+/// batch norm into the conv is exercised (fresh statistics make it nearly the identity).
+fn random_bn_net(seed: u64) -> Net {
+    let dev = tandem_models::device::cpu();
+    let spec = NetSpec::new(Arch::Vgg16, 1, 10, testkit::base_widths()).expect("spec");
+    dev.seed(seed);
+    let net = Net::new(&spec, &dev);
+    let mut params = ParamMap::from_module(&net).expect("params");
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut next = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 40) as f32 / (1u64 << 24) as f32
+    };
+    for (name, a) in params.0.iter_mut() {
+        let (lo, hi) = match name.rsplit('.').next() {
+            Some("running_mean") => (-0.5, 0.5),
+            Some("running_var") => (0.3, 2.0),
+            Some("gamma") => (0.5, 1.5),
+            Some("beta") => (-0.3, 0.3),
+            _ => continue,
+        };
+        for v in &mut a.data {
+            *v = lo + (hi - lo) * next();
+        }
+    }
+    params.apply(Net::new(&spec, &dev)).expect("apply")
+}
+
+fn batch(ds: &Dataset, range: std::ops::Range<usize>) -> (Vec<f32>, [usize; 4]) {
+    let mut x = Vec::new();
+    for i in range.clone() {
+        x.extend(ds.image_f32(i));
+    }
+    (x, [range.len(), ds.channels, ds.size, ds.size])
+}
+
+fn argmax(v: &[f32]) -> usize {
+    tandem_models::train::argmax(v)
+}
+
+/// Compare two logit matrices row by row: every argmax equal, every logit within tolerance.
+fn assert_same_predictions(what: &str, want: &[f32], got: &[f32], classes: usize) {
+    assert_eq!(want.len(), got.len(), "{what}: output sizes");
+    let mut worst = 0f32;
+    for (i, (w, g)) in want.chunks(classes).zip(got.chunks(classes)).enumerate() {
+        let d = w.iter().zip(g).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        worst = worst.max(d);
+        assert_eq!(argmax(w), argmax(g), "{what}: image {i} disagrees: burn {w:?} vs {g:?}");
+        assert!(d <= LOGIT_TOLERANCE, "{what}: image {i}: |Δlogit| {d} > {LOGIT_TOLERANCE}: burn {w:?} vs {g:?}");
+    }
+    assert!(worst.is_finite(), "{what}: non-finite logits");
+}
+
+fn burn_logits(net: &Net, x: Vec<f32>, shape: [usize; 4]) -> Vec<f32> {
+    Engine::burn().prepare(net, 0, net.spec.end(), 1).expect("burn segment").run(x, shape).expect("burn run").0
+}
+
+#[test]
+fn onnxruntime_predicts_like_burn_on_fashion_mnist_for_every_member() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let series = testkit::tiny_series(dir.path()).expect("series");
+    let engine = ort();
+    let ds = images();
+    let mut nets: Vec<(String, Net)> = series
+        .members
+        .iter()
+        .map(|m| {
+            let (net, _) =
+                checkpoint::load(&series.dir_of(dir.path(), m), &tandem_models::device::cpu()).expect("member");
+            (m.name.clone(), net)
+        })
+        .collect();
+    nets.push(("random-bn".into(), random_bn_net(7)));
+    for (name, net) in &nets {
+        let end = net.spec.end();
+        let seg = engine.prepare(net, 0, end, 1).expect("prepare");
+        assert_eq!(seg.kind(), EngineKind::OnnxRuntime);
+        let (x, shape) = batch(ds, 0..IMAGES);
+        let want = burn_logits(net, x.clone(), shape);
+        let (got, dims) = seg.run(x, shape).expect("run");
+        assert_eq!(dims, [IMAGES, 10, 1, 1]);
+        assert_same_predictions(name, &want, &got, 10);
+    }
+}
+
+#[test]
+fn head_then_tail_equals_whole_at_every_point() {
+    let net = random_bn_net(11);
+    let engine = ort();
+    let end = net.spec.end();
+    let (x, shape) = batch(images(), 0..8);
+    let whole = engine.prepare(&net, 0, end, 1).expect("whole").run(x.clone(), shape).expect("run").0;
+    for point in 1..end {
+        let head = engine.prepare(&net, 0, point, 1).expect("head");
+        let tail = engine.prepare(&net, point, end, 1).expect("tail");
+        let (mid, mid_shape) = head.run(x.clone(), shape).expect("head run");
+        assert_eq!(mid_shape[1..], net.spec.points()[point].shape[..], "point {point}");
+        let (y, _) = tail.run(mid, mid_shape).expect("tail run");
+        let d = whole.iter().zip(&y).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(d <= 1e-4, "point {point}: head∘tail differs from whole by {d}");
+    }
+}
+
+#[test]
+fn exported_files_run_in_tract_with_burns_predictions_and_say_what_they_are() {
+    let net = random_bn_net(13);
+    let end = net.spec.end();
+    let meta = Metadata {
+        member: "random-bn".into(),
+        model_id: Some(3),
+        dataset: "fashion-mnist".into(),
+        mean: vec![0.286],
+        std: vec![0.353],
+        class_names: (0..10).map(|c| format!("class{c}")).collect(),
+    };
+    let ds = images();
+    let n = 100;
+    let (x, shape) = batch(ds, 0..n);
+    let want = burn_logits(&net, x.clone(), shape);
+    let bytes = onnx::segment_bytes(&net, 0, end, &meta).expect("export");
+    let (got, dims) = TractModel::load(&bytes, shape).expect("tract loads the file").run(&x).expect("tract runs it");
+    assert_eq!(dims, vec![n, 10]);
+    assert_same_predictions("tract whole", &want, &got, 10);
+    // Head and tail at pool2 through tract compose to the same logits.
+    let pool2 = net.spec.point("pool2").expect("pool2").index;
+    let head = onnx::segment_bytes(&net, 0, pool2, &meta).expect("head");
+    let tail = onnx::segment_bytes(&net, pool2, end, &meta).expect("tail");
+    let (mid, mid_dims) = TractModel::load(&head, shape).expect("head").run(&x).expect("run head");
+    let mid_shape = [mid_dims[0], mid_dims[1], mid_dims[2], mid_dims[3]];
+    let (y, _) = TractModel::load(&tail, mid_shape).expect("tail").run(&mid).expect("run tail");
+    assert_same_predictions("tract head∘tail", &want, &y, 10);
+
+    let props: std::collections::HashMap<String, String> = onnx::read_metadata(&bytes).expect("metadata").into_iter().collect();
+    assert_eq!(props["tandem.member"], "random-bn");
+    assert_eq!(props["tandem.part"], "whole");
+    assert_eq!(props["tandem.model_id"], "3");
+    assert_eq!(props["tandem.mean"], "0.286");
+    assert_eq!(props["tandem.class_names"].split(',').count(), 10);
+    assert_eq!(props["tandem.widths"], net.spec.widths.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(","));
+    let tail_props: std::collections::HashMap<String, String> = onnx::read_metadata(&tail).expect("meta").into_iter().collect();
+    assert_eq!((tail_props["tandem.part"].as_str(), tail_props["tandem.point"].as_str()), ("tail", "pool2"));
+}
+
+#[test]
+fn exported_batch_dimension_is_dynamic() {
+    let net = random_bn_net(17);
+    let bytes = onnx::segment_bytes(&net, 0, net.spec.end(), &Metadata::default()).expect("export");
+    let (x, _) = batch(images(), 0..5);
+    for n in [1, 5] {
+        let shape = [n, 1, 32, 32];
+        let (_, dims) = TractModel::load(&bytes, shape).expect("load").run(&x[..n * 1024]).expect("run");
+        assert_eq!(dims, vec![n, 10]);
+    }
+}
+
+#[test]
+fn missing_library_falls_back_to_burn_with_the_reason() {
+    let missing = std::path::PathBuf::from("/nonexistent/tandem/libonnxruntime.so");
+    let opts = EngineOptions { choice: Choice::Auto, library: vec![missing.clone()], threads: 1 };
+    let engine = Engine::open(&opts).expect("auto never fails");
+    assert_eq!(engine.kind(), EngineKind::Burn);
+    let reason = engine.fallback().expect("a reason");
+    assert!(reason.contains("/nonexistent/tandem/libonnxruntime.so") && reason.contains("not found"), "{reason}");
+    // It still runs.
+    let net = random_bn_net(19);
+    let seg = engine.prepare(&net, 0, net.spec.end(), 1).expect("burn prepare");
+    assert_eq!(seg.run(vec![0.0; 1024], [1, 1, 32, 32]).expect("run").1, [1, 10, 1, 1]);
+    // Asking for ONNX Runtime explicitly is an error naming the file.
+    let err = Engine::open(&EngineOptions { choice: Choice::OnnxRuntime, ..opts.clone() }).expect_err("explicit");
+    assert!(matches!(err, EngineError::Library { ref path, .. } if *path == missing), "{err}");
+    // A file that is not a shared library is a load error, not a crash.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bogus = dir.path().join("libonnxruntime.so");
+    std::fs::write(&bogus, b"not an ELF file").expect("write");
+    let opts = EngineOptions { choice: Choice::Auto, library: vec![bogus], threads: 1 };
+    let engine = Engine::open(&opts).expect("auto");
+    // Where another test of this process loaded the real library first, `ort` keeps that one.
+    assert!(engine.kind() == EngineKind::Burn || engine.fallback().is_none());
+}
+
+#[test]
+fn library_lookup_order() {
+    let exe = std::path::Path::new("/opt/tandem/bin");
+    let home = std::path::PathBuf::from("/home/u/.local/share");
+    assert_eq!(
+        onnxruntime::candidates(None, Some(exe), Some(home.clone())),
+        vec![
+            exe.join("libonnxruntime.so"),
+            home.join("tandem").join("onnxruntime").join("libonnxruntime.so")
+        ]
+    );
+    let chosen = std::path::PathBuf::from("/x/libonnxruntime.so.1.31.1");
+    assert_eq!(onnxruntime::candidates(Some(chosen.clone()), Some(exe), Some(home)), vec![chosen]);
+}
+
+#[test]
+fn bad_input_and_bad_files_are_clear_errors() {
+    let engine = ort();
+    let net = random_bn_net(23);
+    let seg = engine.prepare(&net, 0, 3, 1).expect("head");
+    let err = seg.run(vec![0.0; 3 * 1024], [1, 3, 32, 32]).expect_err("wrong channels");
+    assert!(matches!(err, EngineError::Shape { .. }), "{err}");
+    let err = seg.run(vec![0.0; 10], [1, 1, 32, 32]).expect_err("short data");
+    assert!(matches!(err, EngineError::Shape { .. }), "{err}");
+    let err = engine.prepare(&net, 4, 4, 1).expect_err("empty range");
+    assert!(matches!(err, EngineError::Range { .. }), "{err}");
+    // Not ONNX at all, and ONNX cut short: both refused with a message, by both runtimes.
+    let bytes = onnx::segment_bytes(&net, 0, net.spec.end(), &Metadata::default()).expect("export");
+    for bad in [b"definitely not protobuf".to_vec(), bytes[..bytes.len() / 2].to_vec()] {
+        let e = onnxruntime::session(
+            &onnxruntime::load(&onnxruntime::default_candidates()).expect("library").0,
+            &bad,
+            1,
+        )
+        .expect_err("ONNX Runtime refuses it");
+        assert!(matches!(e, EngineError::Runtime(ref m) if !m.is_empty()), "{e}");
+        assert!(TractModel::load(&bad, [1, 1, 32, 32]).is_err());
+    }
+    // A file whose input shape is not the one given to the runtime.
+    let err = TractModel::load(&bytes, [1, 3, 32, 32]).expect_err("mis-shaped input");
+    assert!(err.to_string().contains("tract"), "{err}");
+}

@@ -1,0 +1,63 @@
+//! `tandem export` as a process: the files it writes are ONNX that an independent runtime
+//! (tract) runs with the engine's predictions, and they say what they are.
+
+use std::path::Path;
+use std::process::Command;
+
+use tandem_engine::onnx::read_metadata;
+use tandem_engine::tract::TractModel;
+use tandem_engine::{Engine, EngineOptions};
+
+const TANDEM: &str = env!("CARGO_BIN_EXE_tandem");
+
+#[test]
+fn export_writes_heads_and_tails_that_tract_runs_like_the_engine() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("export-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let series = tandem_actors::testkit::tiny_series(&dir).expect("tiny series");
+    let (head, tail) = (dir.join("head.onnx"), dir.join("tail.onnx"));
+    for (part, out) in [("head", &head), ("tail", &tail)] {
+        let status = Command::new(TANDEM)
+            .args(["export", "--series"])
+            .arg(&dir)
+            .args(["--member", "step2-conv1_2-k1", "--point", "pool2", "--part", part, "--out"])
+            .arg(out)
+            .status()
+            .expect("run tandem export");
+        assert!(status.success(), "tandem export --part {part} failed: {status}");
+    }
+    let props: std::collections::HashMap<_, _> = read_metadata(&std::fs::read(&tail).expect("tail")).expect("meta").into_iter().collect();
+    assert_eq!(props["tandem.member"], "step2-conv1_2-k1");
+    assert_eq!(props["tandem.part"], "tail");
+    assert_eq!(props["tandem.point"], "pool2");
+    assert_eq!(props["tandem.model_id"], "2");
+
+    let member = series.member(2).expect("member 2");
+    let (net, _) = tandem_models::checkpoint::load(&series.dir_of(&dir, member), &tandem_models::device::cpu()).expect("load");
+    let end = net.spec.end();
+    let frames = tandem_actors::testkit::synthetic_frames(4);
+    let whole = Engine::open(&EngineOptions::default()).expect("engine").prepare(&net, 0, end, 1).expect("prepare");
+    for i in 0..4 {
+        let x = frames.image_f32(i);
+        let (mid, dims) = TractModel::load(&std::fs::read(&head).expect("head"), [1, 1, 32, 32]).expect("head").run(&x).expect("run head");
+        let y = TractModel::load(&std::fs::read(&tail).expect("tail"), [dims[0], dims[1], dims[2], dims[3]])
+            .expect("tail")
+            .run(&mid)
+            .expect("run tail")
+            .0;
+        let want = whole.run(x, [1, 1, 32, 32]).expect("engine").0;
+        let d = want.iter().zip(&y).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(d <= 1e-3, "frame {i}: tract head∘tail differs from the engine by {d}");
+        assert_eq!(tandem_models::train::argmax(&want), tandem_models::train::argmax(&y), "frame {i}");
+    }
+    // A point the model does not have is refused with a message, not a panic.
+    let out = Command::new(TANDEM)
+        .args(["export", "--series"])
+        .arg(&dir)
+        .args(["--point", "pool9", "--part", "head", "--out"])
+        .arg(dir.join("x.onnx"))
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pool9"), "{}", String::from_utf8_lossy(&out.stderr));
+}
