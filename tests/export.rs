@@ -20,26 +20,31 @@ fn export_writes_heads_and_tails_that_tract_runs_like_the_engine() {
         let status = Command::new(TANDEM)
             .args(["export", "--series"])
             .arg(&dir)
-            .args(["--member", "step2-conv1_2-k1", "--point", "pool2", "--part", part, "--out"])
+            .args(["--member", "step1-1", "--point", "pool2", "--part", part, "--out"])
             .arg(out)
             .status()
             .expect("run tandem export");
         assert!(status.success(), "tandem export --part {part} failed: {status}");
     }
-    let props: std::collections::HashMap<_, _> = read_metadata(&std::fs::read(&tail).expect("tail")).expect("meta").into_iter().collect();
-    assert_eq!(props["tandem.member"], "step2-conv1_2-k1");
+    let props: std::collections::HashMap<_, _> =
+        read_metadata(&std::fs::read(&tail).expect("tail")).expect("meta").into_iter().collect();
+    assert_eq!(props["tandem.member"], "step1-1");
     assert_eq!(props["tandem.part"], "tail");
     assert_eq!(props["tandem.point"], "pool2");
-    assert_eq!(props["tandem.model_id"], "2");
+    assert_eq!(props["tandem.model_id"], "1");
 
-    let member = series.member(2).expect("member 2");
-    let (net, _) = tandem_models::checkpoint::load(&series.dir_of(&dir, member), &tandem_models::device::cpu()).expect("load");
+    let member = series.member(1).expect("member 1");
+    let (net, _) =
+        tandem_models::checkpoint::load(&series.dir_of(&dir, member), &tandem_models::device::cpu()).expect("load");
     let end = net.spec.end();
     let frames = tandem_actors::testkit::synthetic_frames(4);
     let whole = Engine::open(&EngineOptions::default()).expect("engine").prepare(&net, 0, end, 1).expect("prepare");
     for i in 0..4 {
         let x = frames.image_f32(i);
-        let (mid, dims) = TractModel::load(&std::fs::read(&head).expect("head"), [1, 1, 32, 32]).expect("head").run(&x).expect("run head");
+        let (mid, dims) = TractModel::load(&std::fs::read(&head).expect("head"), [1, 1, 32, 32])
+            .expect("head")
+            .run(&x)
+            .expect("run head");
         let y = TractModel::load(&std::fs::read(&tail).expect("tail"), [dims[0], dims[1], dims[2], dims[3]])
             .expect("tail")
             .run(&mid)

@@ -139,8 +139,9 @@ impl ModelCache {
             let engine = self.engine.clone();
             let replicas = self.replicas;
             let loaded = self.get(model_id)?;
-            let seg =
-                engine.prepare(&loaded.net, from, to, replicas).map_err(|source| ActorError::Engine { model_id, source })?;
+            let seg = engine
+                .prepare(&loaded.net, from, to, replicas)
+                .map_err(|source| ActorError::Engine { model_id, source })?;
             tracing::debug!(model_id, from, to, engine = %seg.kind(), prepare_ms = seg.prepare_time().as_secs_f64() * 1e3, "segment prepared");
             if let Some(m) = &self.metrics {
                 m.prepared(seg.prepare_time());

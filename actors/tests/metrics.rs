@@ -43,6 +43,10 @@ async fn metrics_are_served_over_http_with_plausible_values() {
     assert_eq!(value(&text, "tandem_plan_epoch"), 1.0);
     assert_eq!(value(&text, "tandem_link_connected"), 0.0, "the session ended with the run");
     assert!(value(&text, "tandem_link_connects_total") >= 1.0);
+    // The heads ran on ONNX Runtime (scripts/setup.sh installs it), each prepared once.
+    assert_eq!(value(&text, "tandem_engine_info{engine=\"onnxruntime\"}"), 1.0);
+    assert_eq!(value(&text, "tandem_engine_info{engine=\"burn\"}"), 0.0);
+    assert!(value(&text, "tandem_segment_prepare_seconds_count") >= 1.0);
 
     let (status, text) = http_get(edge_http.addr, "/metrics").await;
     assert!(status.contains("200"), "{status}");
@@ -50,6 +54,9 @@ async fn metrics_are_served_over_http_with_plausible_values() {
     assert_eq!(value(&text, "tandem_stage_seconds_count{stage=\"edge_infer\"}"), summary.edge as f64);
     assert!(value(&text, "tandem_link_bytes_total{direction=\"received\"}") > 0.0);
     assert_eq!(value(&text, "tandem_edge_models_loaded"), 1.0);
+    // One tail (model 0 from pool2), prepared when the plan was, on ONNX Runtime.
+    assert_eq!(value(&text, "tandem_segment_prepare_seconds_count"), 1.0);
+    assert_eq!(value(&text, "tandem_engine_info{engine=\"onnxruntime\"}"), 1.0);
     assert_eq!(value(&text, "tandem_edge_frame_errors_total{reason=\"checksum\"}"), 0.0);
 
     let (status, _) = http_get(edge_http.addr, "/nope").await;

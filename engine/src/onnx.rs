@@ -195,7 +195,10 @@ fn metadata_props(spec: &NetSpec, from: usize, to: usize, meta: &Metadata) -> Ve
         ("tandem.from", points[from].name.clone()),
         ("tandem.to", points[to].name.clone()),
         ("tandem.dataset", meta.dataset.clone()),
-        ("tandem.input", format!("NCHW f32, (pixel/255 - mean) / std, {}x{}x{}", spec.in_channels, spec.input_size, spec.input_size)),
+        (
+            "tandem.input",
+            format!("NCHW f32, (pixel/255 - mean) / std, {}x{}x{}", spec.in_channels, spec.input_size, spec.input_size),
+        ),
         ("tandem.mean", list(&meta.mean)),
         ("tandem.std", list(&meta.std)),
         ("tandem.class_names", meta.class_names.join(",")),
@@ -275,7 +278,12 @@ fn ints(name: &str, v: &[i64]) -> pb::AttributeProto {
 }
 
 fn int(name: &str, v: i64) -> pb::AttributeProto {
-    pb::AttributeProto { name: name.into(), r#type: pb::attribute_proto::AttributeType::Int as i32, i: v, ..Default::default() }
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: pb::attribute_proto::AttributeType::Int as i32,
+        i: v,
+        ..Default::default()
+    }
 }
 
 /// `[N, dims…]` f32 with a symbolic batch dimension.

@@ -27,7 +27,8 @@ fn ort() -> Engine {
 fn images() -> &'static Dataset {
     static DS: OnceLock<Dataset> = OnceLock::new();
     DS.get_or_init(|| {
-        let splits = data::load(&DataSource::FashionMnist, None).expect("Fashion-MNIST (dataset-fashion-mnist package)");
+        let splits =
+            data::load(&DataSource::FashionMnist, None).expect("Fashion-MNIST (dataset-fashion-mnist package)");
         splits.test.take(IMAGES)
     })
 }
@@ -86,7 +87,10 @@ fn assert_same_predictions(what: &str, want: &[f32], got: &[f32], classes: usize
     // The comparison means something only if the logits do.
     let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
     assert!(scale > 100.0 * LOGIT_TOLERANCE, "{what}: logits too small to compare ({scale})");
-    eprintln!("{what}: max |logit| {scale:.3}, worst |Δ| {worst:.2e}, {} classes predicted", classes_seen(want, classes));
+    eprintln!(
+        "{what}: max |logit| {scale:.3}, worst |Δ| {worst:.2e}, {} classes predicted",
+        classes_seen(want, classes)
+    );
 }
 
 fn classes_seen(logits: &[f32], classes: usize) -> usize {
@@ -199,14 +203,16 @@ fn exported_files_run_in_tract_with_burns_predictions_and_say_what_they_are() {
     let (y, _) = TractModel::load(&tail, mid_shape).expect("tail").run(&mid).expect("run tail");
     assert_same_predictions("tract head∘tail", &want, &y, 10);
 
-    let props: std::collections::HashMap<String, String> = onnx::read_metadata(&bytes).expect("metadata").into_iter().collect();
+    let props: std::collections::HashMap<String, String> =
+        onnx::read_metadata(&bytes).expect("metadata").into_iter().collect();
     assert_eq!(props["tandem.member"], "random-bn");
     assert_eq!(props["tandem.part"], "whole");
     assert_eq!(props["tandem.model_id"], "3");
     assert_eq!(props["tandem.mean"], "0.286");
     assert_eq!(props["tandem.class_names"].split(',').count(), 10);
     assert_eq!(props["tandem.widths"], net.spec.widths.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(","));
-    let tail_props: std::collections::HashMap<String, String> = onnx::read_metadata(&tail).expect("meta").into_iter().collect();
+    let tail_props: std::collections::HashMap<String, String> =
+        onnx::read_metadata(&tail).expect("meta").into_iter().collect();
     assert_eq!((tail_props["tandem.part"].as_str(), tail_props["tandem.point"].as_str()), ("tail", "pool2"));
 }
 
@@ -253,10 +259,7 @@ fn library_lookup_order() {
     let home = std::path::PathBuf::from("/home/u/.local/share");
     assert_eq!(
         onnxruntime::candidates(None, Some(exe), Some(home.clone())),
-        vec![
-            exe.join("libonnxruntime.so"),
-            home.join("tandem").join("onnxruntime").join("libonnxruntime.so")
-        ]
+        vec![exe.join("libonnxruntime.so"), home.join("tandem").join("onnxruntime").join("libonnxruntime.so")]
     );
     let chosen = std::path::PathBuf::from("/x/libonnxruntime.so.1.31.1");
     assert_eq!(onnxruntime::candidates(Some(chosen.clone()), Some(exe), Some(home)), vec![chosen]);
@@ -276,12 +279,9 @@ fn bad_input_and_bad_files_are_clear_errors() {
     // Not ONNX at all, and ONNX cut short: both refused with a message, by both runtimes.
     let bytes = onnx::segment_bytes(&net, 0, net.spec.end(), &Metadata::default()).expect("export");
     for bad in [b"definitely not protobuf".to_vec(), bytes[..bytes.len() / 2].to_vec()] {
-        let e = onnxruntime::session(
-            &onnxruntime::load(&onnxruntime::default_candidates()).expect("library").0,
-            &bad,
-            1,
-        )
-        .expect_err("ONNX Runtime refuses it");
+        let e =
+            onnxruntime::session(&onnxruntime::load(&onnxruntime::default_candidates()).expect("library").0, &bad, 1)
+                .expect_err("ONNX Runtime refuses it");
         assert!(matches!(e, EngineError::Runtime(ref m) if !m.is_empty()), "{e}");
         assert!(TractModel::load(&bad, [1, 1, 32, 32]).is_err());
     }

@@ -8,8 +8,8 @@
 use std::time::Instant;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use tandem_models::data::Dataset;
 use tandem_engine::Segment;
+use tandem_models::data::Dataset;
 use tandem_models::zoo::Net;
 
 use crate::error::{ProfileError, Result};

@@ -270,7 +270,9 @@ fn profile_member(
     //    runtime runs it. Runs are interleaved over points so that a noisy spell of the machine
     //    touches every point alike.
     let prepare = |from: usize, to: usize| {
-        engine.prepare(&net, from, to, 1).map_err(|e| ProfileError::Backend(format!("{}: preparing {from}..{to}: {e}", member.name)))
+        engine
+            .prepare(&net, from, to, 1)
+            .map_err(|e| ProfileError::Backend(format!("{}: preparing {from}..{to}: {e}", member.name)))
     };
     let head_segs = (1..=end).map(|p| prepare(0, p)).collect::<Result<Vec<_>>>()?;
     let tail_segs = (0..end).map(|p| prepare(p, end)).collect::<Result<Vec<_>>>()?;

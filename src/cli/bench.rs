@@ -131,12 +131,15 @@ fn engines(spec: &NetSpec, mult: f64, runs: usize) -> anyhow::Result<()> {
         spec.total_macs() as f64 / 1e6,
         rayon_threads()
     );
-    println!("| segment | burn | onnxruntime 1t | onnxruntime 2t | tract | burn / ort 2t | prepare ort 2t | prepare tract |");
+    println!(
+        "| segment | burn | onnxruntime 1t | onnxruntime 2t | tract | burn / ort 2t | prepare ort 2t | prepare tract |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     for (name, from, to) in segments {
         let input = &points[from].shape;
         let shape = [1, input[0], input[1], input[2]];
-        let x: Vec<f32> = (0..input.iter().product::<usize>()).map(|i| ((i * 7919) % 255) as f32 / 255.0 - 0.5).collect();
+        let x: Vec<f32> =
+            (0..input.iter().product::<usize>()).map(|i| ((i * 7919) % 255) as f32 / 255.0 - 0.5).collect();
         let b = burn.prepare(&net, from, to, 1)?;
         let o1 = ort1.prepare(&net, from, to, 1)?;
         let o2 = ort2.prepare(&net, from, to, 1)?;

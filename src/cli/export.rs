@@ -62,7 +62,11 @@ pub fn run(a: ExportArgs) -> anyhow::Result<()> {
     for m in members {
         let (net, _) = checkpoint::load(&series.dir_of(series_dir, m), &dev)
             .with_context(|| format!("loading member {} ({})", m.id, m.name))?;
-        anyhow::ensure!(net.spec == series.spec_of(m)?, "member {}: checkpoint widths differ from the manifest", m.name);
+        anyhow::ensure!(
+            net.spec == series.spec_of(m)?,
+            "member {}: checkpoint widths differ from the manifest",
+            m.name
+        );
         let net = net.valid();
         let meta = metadata(m.name.clone(), Some(m.id), &series.dataset, net.spec.in_channels);
         if !a.all {

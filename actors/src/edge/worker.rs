@@ -11,8 +11,8 @@ use crate::error::ActorError;
 use crate::faults;
 use crate::metrics::EdgeMetrics;
 use crate::models::classify;
-use tandem_engine::Segment;
 use crate::types::Stage;
+use tandem_engine::Segment;
 
 /// Start inference thread `index`; it ends when the job queue is closed.
 pub(crate) fn spawn(

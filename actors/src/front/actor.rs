@@ -74,7 +74,13 @@ impl Front {
 
     /// The head `0..to` of `model_id` on the engine, prepared on first use; `to = 0` (offload
     /// everything) is the input itself.
-    fn head(&mut self, model_id: u32, to: usize, image: Vec<f32>, shape: [usize; 4]) -> Result<(Vec<f32>, [usize; 4]), String> {
+    fn head(
+        &mut self,
+        model_id: u32,
+        to: usize,
+        image: Vec<f32>,
+        shape: [usize; 4],
+    ) -> Result<(Vec<f32>, [usize; 4]), String> {
         if to == 0 {
             return Ok((image, shape));
         }

@@ -12,7 +12,9 @@ mod loader;
 mod synthetic;
 
 pub use cifar::{MEAN as CIFAR10_MEAN, STD as CIFAR10_STD, load_cifar10};
-pub use idx::{DEFAULT_FASHION_MNIST_DIR, FMNIST_MEAN, FMNIST_STD, load_fashion_mnist, read_idx_images, read_idx_labels};
+pub use idx::{
+    DEFAULT_FASHION_MNIST_DIR, FMNIST_MEAN, FMNIST_STD, load_fashion_mnist, read_idx_images, read_idx_labels,
+};
 pub use loader::{Augment, Batch, BatchIter};
 pub use synthetic::synthetic;
 
