@@ -132,7 +132,7 @@ pub fn segment_model(net: &Net, from: usize, to: usize, meta: &Metadata) -> Resu
         let bias = params.get("classifier.bias").map_err(EngineError::Model)?;
         let wn = b.initializer("classifier.weight".into(), w.shape.clone(), w.data.clone());
         let bn = b.initializer("classifier.bias".into(), bias.shape.clone(), bias.data.clone());
-        x = b.node("Gemm", "classifier", vec![flat, wn, bn], vec![]);
+        b.node("Gemm", "classifier", vec![flat, wn, bn], vec![]);
         vec![spec.num_classes]
     } else {
         points[to].shape.clone()
@@ -141,7 +141,6 @@ pub fn segment_model(net: &Net, from: usize, to: usize, meta: &Metadata) -> Resu
     if let Some(last) = b.nodes.last_mut() {
         last.output = vec![OUTPUT.to_string()];
     }
-    let _ = x;
     let graph = pb::GraphProto {
         name: format!("{}-{}-{}", meta.member, points[from].name, points[to].name),
         node: b.nodes,
