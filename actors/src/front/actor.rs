@@ -50,6 +50,7 @@ impl Front {
     fn run(mut self) {
         let span = tracing::info_span!("front");
         let _enter = span.enter();
+        self.prepare_first(*self.plan.borrow());
         let mut last_epoch = 0;
         while let Ok(frame) = self.input.recv() {
             if self.abort.is_cancelled() {
@@ -70,6 +71,20 @@ impl Front {
             }
         }
         tracing::debug!("camera queue closed");
+    }
+
+    /// Prepare the first plan's head and its whole model (the local fallback) before the first
+    /// frame arrives. A failure is only logged: the frame path reports it per frame.
+    fn prepare_first(&mut self, plan: ActivePlan) {
+        let id = plan.choice.model_id;
+        let Ok(end) = self.cache.get(id).map(|m| m.end()) else { return };
+        for to in [usize::from(plan.choice.point).min(end), end] {
+            if to > 0
+                && let Err(e) = self.cache.segment(id, 0, to)
+            {
+                tracing::warn!(model_id = id, to, error = %e, "preparing the first plan's head failed");
+            }
+        }
     }
 
     /// The head `0..to` of `model_id` on the engine, prepared on first use; `to = 0` (offload
