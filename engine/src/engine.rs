@@ -187,7 +187,7 @@ impl Engine {
                     .collect::<Result<Vec<_>, _>>()?;
                 Imp::Ort(Arc::new(sessions))
             }
-            None => Imp::Burn(net.clone()),
+            None => Imp::Burn(Box::new(net.clone())),
         };
         let mut seg = Segment { kind: self.kind, from, to, input, output, prepare: Duration::ZERO, imp };
         let [c, h, w] = seg.input_chw();
@@ -221,7 +221,7 @@ enum Imp {
     /// One session per concurrent caller: `ort`'s `Session::run` takes `&mut self`. A caller
     /// takes the first free one (`try_lock`), or waits for the first.
     Ort(Arc<Vec<Mutex<Session>>>),
-    Burn(Net),
+    Burn(Box<Net>),
 }
 
 impl std::fmt::Debug for Segment {

@@ -217,7 +217,7 @@ fn folded_conv(net: &Net, params: &ParamMap, conv: usize) -> Result<(Dense, Dens
     let (gamma, beta, mean, var) = (p("bn.gamma")?, p("bn.beta")?, p("bn.running_mean")?, p("bn.running_var")?);
     let eps = net.blocks.get(conv).map(|b| b.bn.epsilon).ok_or(EngineError::Graph(format!("no conv block {conv}")))?;
     let out = w.shape.first().copied().unwrap_or(0);
-    let per_out = if out == 0 { 0 } else { w.data.len() / out };
+    let per_out = w.data.len().checked_div(out).unwrap_or(0);
     if [gamma, beta, mean, var].iter().any(|a| a.data.len() != out) {
         return Err(EngineError::Graph(format!("conv {conv}: batch norm size differs from {out} filters")));
     }

@@ -159,7 +159,6 @@ pub fn profile_series_on(series_dir: &Path, role: Role, opts: &ProfileOptions, t
     opts.validate()?;
     let series = Series::load(series_dir)?;
     check_test_set(&series, test)?;
-    let codings = opts.effective_codings();
     let device = tandem_models::device::cpu();
     let engine = Engine::open(&EngineOptions { choice: opts.engine, ..EngineOptions::default() })?;
     tracing::info!(engine = %engine.kind(), threads = engine.threads(), "profiling the engine's segments");
@@ -174,7 +173,7 @@ pub fn profile_series_on(series_dir: &Path, role: Role, opts: &ProfileOptions, t
     for member in &series.members {
         bar.set_message(member.name.clone());
         let started = Instant::now();
-        models.push(profile_member(&series, series_dir, member, test, opts, &codings, &device, &engine)?);
+        models.push(profile_member(&series, series_dir, member, test, opts, &device, &engine)?);
         tracing::debug!(model = %member.name, wall_s = started.elapsed().as_secs_f64(), "profiled");
         bar.inc(1);
     }
@@ -251,10 +250,10 @@ fn profile_member(
     member: &Member,
     test: &Dataset,
     opts: &ProfileOptions,
-    codings: &[Coding],
     device: &Device,
     engine: &Engine,
 ) -> Result<ModelProfile> {
+    let codings = &opts.effective_codings()[..];
     let net = load_member(series, series_dir, member, device)?;
     let spec = net.spec.clone();
     let points = spec.points();

@@ -24,7 +24,7 @@ pub(crate) fn spawn(
             for msg in inbox.iter() {
                 match msg {
                     StoreMsg::Get { model_id, point, reply } => {
-                        let r = tail(&mut cache, model_id, point).map(Segment::clone);
+                        let r = tail(&mut cache, model_id, point).cloned();
                         metrics.models_loaded.set(cache.len() as i64);
                         // The asker may have gone (connection closed); nothing to do then.
                         let _ = reply.send(r);

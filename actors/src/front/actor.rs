@@ -50,7 +50,8 @@ impl Front {
     fn run(mut self) {
         let span = tracing::info_span!("front");
         let _enter = span.enter();
-        self.prepare_first(*self.plan.borrow());
+        let first = *self.plan.borrow();
+        self.prepare_first(first);
         let mut last_epoch = 0;
         while let Ok(frame) = self.input.recv() {
             if self.abort.is_cancelled() {
