@@ -207,6 +207,8 @@ mod tests {
                 stage_mean_ms: BTreeMap::from([(Stage::Front, 3.25), (Stage::EdgeInfer, 1.0 / 3.0)]),
                 bytes_sent: 123_456,
             },
+            predictions: Some(crate::predictions::PredictionsReport { written: 179, dropped: 1 }),
+            source_error: None,
             results: Vec::new(),
         };
         let controller = ControllerReport {

@@ -81,6 +81,7 @@ pub fn device_settings(s: &TestSeries, edge: &str, plan_text: &str, fps: f64, fr
         connect_wait: Duration::from_secs(10),
         keep_results: true,
         slowdown: tandem_actors::emulation::Slowdown::NONE,
+        predictions: None,
     }
 }
 

@@ -1,6 +1,7 @@
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
+use tandem_models::checkpoint::InputSpec;
 use tandem_models::data::Dataset;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
@@ -8,7 +9,26 @@ use tokio::time::MissedTickBehavior;
 use super::msg::{CameraCmd, CameraReport, CapturedFrame, WhenFull};
 use crate::ledger::LedgerHandle;
 use crate::metrics::DeviceMetrics;
+use crate::source::{DatasetFrames, Frames};
 use crate::types::DropReason;
+
+/// What the camera plays: an opened source and the model input its frames are normalised to
+/// (the model card's, [`tandem_models::checkpoint::ModelCard::input`]).
+#[derive(Debug)]
+pub struct CameraSource {
+    /// The frames.
+    pub frames: Frames,
+    /// Shape and normalisation of the model's input.
+    pub input: InputSpec,
+}
+
+impl From<Dataset> for CameraSource {
+    /// A data set played with its own normalisation (tests, synthetic runs).
+    fn from(images: Dataset) -> CameraSource {
+        let frames = DatasetFrames::new(images);
+        CameraSource { input: frames.input(), frames: Frames::Dataset(frames) }
+    }
+}
 
 /// How the camera runs.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -30,7 +50,7 @@ pub fn front_queue(capacity: usize) -> (Sender<CapturedFrame>, Receiver<Captured
 #[derive(Debug)]
 pub struct Camera {
     settings: CameraSettings,
-    source: Dataset,
+    source: CameraSource,
     out: Sender<CapturedFrame>,
     /// A receiver of the same queue, used only to discard the oldest frame (drop-oldest).
     out_oldest: Receiver<CapturedFrame>,
@@ -41,28 +61,25 @@ pub struct Camera {
 }
 
 impl Camera {
-    /// A camera playing `source` (must hold at least one image) into the front queue, recording
-    /// the frames it drops in `ledger`.
+    /// A camera playing `source` into the front queue, recording the frames it drops in
+    /// `ledger`.
     pub fn new(
         settings: CameraSettings,
-        source: Dataset,
+        source: impl Into<CameraSource>,
         out: (Sender<CapturedFrame>, Receiver<CapturedFrame>),
         metrics: DeviceMetrics,
         ledger: LedgerHandle,
     ) -> (Camera, mpsc::Sender<CameraCmd>) {
         let (tx, inbox) = mpsc::channel(1);
-        (Camera { settings, source, out: out.0, out_oldest: out.1, inbox, metrics, ledger }, tx)
+        (Camera { settings, source: source.into(), out: out.0, out_oldest: out.1, inbox, metrics, ledger }, tx)
     }
 
-    /// Capture until the frame count is reached or a Stop arrives (or its sender is dropped).
+    /// Capture until the frame count is reached, the source ends, or a Stop arrives (or its
+    /// sender is dropped). A source error ends the capture too and is in the report.
     pub async fn run(mut self) -> CameraReport {
         let mut report = CameraReport::default();
-        let (c, s) = (self.source.channels, self.source.size);
-        let len = self.source.len() as u64;
-        if len == 0 {
-            tracing::error!("camera source is empty");
-            return report;
-        }
+        let input = self.source.input.clone();
+        let (c, s) = (input.channels, input.size);
         let period = Duration::from_secs_f64(1.0 / self.settings.fps.max(1e-3));
         let mut tick = tokio::time::interval(period);
         // A late tick (the runtime was busy) is skipped, not burst: the camera is a clock.
@@ -78,13 +95,33 @@ impl Camera {
                 },
                 _ = tick.tick() => {}
             }
-            let i = (report.captured % len) as usize;
+            // The source may take its time (a live stream stalls): a Stop still ends the wait.
+            let next = tokio::select! {
+                biased;
+                cmd = self.inbox.recv() => match cmd {
+                    Some(CameraCmd::Stop) | None => break,
+                },
+                next = self.source.frames.next() => next,
+            };
+            let raw = match next {
+                Ok(Some(raw)) => raw,
+                Ok(None) => {
+                    tracing::info!("the source ended");
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the source failed; the camera stops");
+                    report.source_error = Some(e.to_string());
+                    break;
+                }
+            };
             let frame = CapturedFrame {
                 frame_id: report.captured,
                 captured_at: Instant::now(),
-                image: self.source.image_f32(i),
+                pts: raw.pts,
+                image: input.normalise(&raw.pixels),
                 shape: [1, c, s, s],
-                label: self.source.labels.get(i).copied(),
+                label: raw.label,
             };
             report.captured += 1;
             self.metrics.frames.inc();

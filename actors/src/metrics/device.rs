@@ -32,6 +32,12 @@ pub struct DeviceMetrics {
     /// `tandem_link_in_flight_frames`: frames sent and not yet answered.
     pub in_flight: IntGauge,
     connect_failures: HashMap<ConnectFailure, IntCounter>,
+    /// `tandem_predictions_written_total`: prediction lines written to the sink.
+    pub predictions_written: IntCounter,
+    /// `tandem_predictions_dropped_total`: prediction lines that could not be delivered (queue
+    /// full because the sink is slow, a write error, or still queued at exit).
+    pub predictions_dropped: IntCounter,
+    classes: IntCounterVec,
 }
 
 impl DeviceMetrics {
@@ -70,6 +76,11 @@ impl DeviceMetrics {
             &["reason"],
         )?;
         registry.register(Box::new(failures_vec.clone()))?;
+        let classes = IntCounterVec::new(
+            Opts::new("tandem_results_by_class_total", "Frames that ended with a result, by predicted class"),
+            &["class"],
+        )?;
+        registry.register(Box::new(classes.clone()))?;
         let stage_vec = stage_histogram(registry)?;
         let e2e = Histogram::with_opts(
             HistogramOpts::new("tandem_e2e_seconds", "Capture to result, per frame").buckets(latency_buckets()),
@@ -93,7 +104,22 @@ impl DeviceMetrics {
                 .iter()
                 .map(|&f| (f, failures_vec.with_label_values(&[f.as_str()])))
                 .collect(),
+            predictions_written: counter(
+                "tandem_predictions_written_total",
+                "Prediction lines (results and drops) written to the --predictions sink",
+            )?,
+            predictions_dropped: counter(
+                "tandem_predictions_dropped_total",
+                "Prediction lines not delivered: the sink could not keep up (queue full), failed, or blocked at exit",
+            )?,
+            classes,
         })
+    }
+
+    /// The `tandem_results_by_class_total` counters for these class names (index = class),
+    /// made once, off the hot path. The label set is the model card's class names.
+    pub fn class_counters(&self, names: &[String]) -> Vec<IntCounter> {
+        names.iter().map(|n| self.classes.with_label_values(&[n.as_str()])).collect()
     }
 
     /// Count one dropped frame.

@@ -6,8 +6,8 @@ use crate::error::{ModelError, Result};
 use std::path::Path;
 
 const RECORD: usize = 1 + 3 * 32 * 32;
-const MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
-const STD: [f32; 3] = [0.2470, 0.2435, 0.2616];
+pub(crate) const MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
+pub(crate) const STD: [f32; 3] = [0.2470, 0.2435, 0.2616];
 
 fn read_batches(dir: &Path, names: &[&str]) -> Result<Dataset> {
     let mut pixels = Vec::new();

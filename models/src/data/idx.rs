@@ -15,8 +15,8 @@ pub const DEFAULT_FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
 const MAX_IDX_BYTES: u64 = 512 << 20;
 
 /// Fashion-MNIST channel statistics on [0, 1] pixels of the 28×28 training images.
-const FMNIST_MEAN: f32 = 0.2860;
-const FMNIST_STD: f32 = 0.3530;
+pub(crate) const FMNIST_MEAN: f32 = 0.2860;
+pub(crate) const FMNIST_STD: f32 = 0.3530;
 
 /// Pad 28 → 32 like the CIFAR-style networks expect (2 px of zeros on each side).
 const PAD: usize = 2;
