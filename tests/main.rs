@@ -4,3 +4,4 @@ mod device;
 mod processes;
 mod reproduce;
 mod soak;
+mod video;

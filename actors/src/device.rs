@@ -296,7 +296,9 @@ impl DeviceHandle {
         }
         // The ledger is gone, so is its hand-over: the writer writes what is queued.
         if let Some(w) = predictions {
-            summary.predictions = Some(w.finish(drain).await);
+            // A healthy sink writes what is queued in milliseconds; a blocked one is given up on
+            // after the drain deadline, or 2 s, whichever is shorter.
+            summary.predictions = Some(w.finish(drain.min(Duration::from_secs(2))).await);
         }
         // The ledger has every drop, the camera's included; captures are the camera's count.
         summary.captured = report.captured;
