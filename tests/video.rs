@@ -200,7 +200,8 @@ fn a_truncated_video_ends_with_an_error_and_balanced_accounting() {
     let bytes = std::fs::read(&f.video).expect("video");
     let cut = f.dir.join("truncated.mkv");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
-    let (out, predictions, summary) = device(f, "truncated", &format!("video:{}", cut.display()), "", &["--fps", "100"]);
+    let (out, predictions, summary) =
+        device(f, "truncated", &format!("video:{}", cut.display()), "", &["--fps", "100"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a truncated video is an error");
     assert!(stderr.contains("truncated.mkv") && stderr.contains("truncated?"), "{stderr}");

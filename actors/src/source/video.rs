@@ -316,6 +316,62 @@ async fn tail<R: AsyncRead + Unpin>(mut r: R) -> String {
     String::from_utf8_lossy(&kept).trim().replace('\n', " | ")
 }
 
+/// Encode `frames` (grey or RGB CHW bytes of `channels × size × size`) as a lossless video
+/// (FFV1 in Matroska) at `fps` with ffmpeg: what the demo plays through the video source.
+pub fn encode_lossless(
+    ffmpeg: &Path,
+    pixels: &[u8],
+    channels: usize,
+    size: usize,
+    fps: f64,
+    out: &Path,
+) -> Result<(), SourceError> {
+    use std::io::Write as _;
+    let (fmt, data) = match channels {
+        1 => ("gray", pixels.to_vec()),
+        3 => {
+            // Planar CHW → interleaved rgb24, frame by frame.
+            let plane = size * size;
+            let mut hwc = Vec::with_capacity(pixels.len());
+            for frame in pixels.chunks_exact(3 * plane) {
+                for i in 0..plane {
+                    hwc.extend([frame[i], frame[plane + i], frame[2 * plane + i]]);
+                }
+            }
+            ("rgb24", hwc)
+        }
+        c => {
+            return Err(SourceError::Format {
+                source_uri: out.display().to_string(),
+                got: format!("{c}-channel frames"),
+                want: "grey or RGB".into(),
+            });
+        }
+    };
+    let enc_pix = if channels == 1 { "gray" } else { "gbrp" };
+    let mut child = std::process::Command::new(ffmpeg)
+        .args(["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", fmt, "-s", &format!("{size}x{size}")])
+        .args(["-r", &format!("{fps}"), "-i", "pipe:0", "-c:v", "ffv1", "-pix_fmt", enc_pix])
+        .arg(out)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| spawn_error(ffmpeg, e))?;
+    let video = |why: String| SourceError::Video { input: out.display().to_string(), why };
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(&data).map_err(|e| video(format!("writing frames to ffmpeg: {e}")))?;
+    }
+    let done = child.wait_with_output().map_err(|e| video(format!("waiting for ffmpeg: {e}")))?;
+    if !done.status.success() {
+        return Err(video(format!(
+            "ffmpeg failed ({}): {}",
+            done.status,
+            String::from_utf8_lossy(&done.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,6 +387,28 @@ mod tests {
         assert_eq!(info.expected_frames(), Some(299));
         assert_eq!(StreamInfo::from_ffprobe_json(br#"{"streams":[]}"#).unwrap(), None);
         assert!(StreamInfo::from_ffprobe_json(b"not json").is_err());
+    }
+
+    /// RGB through ffmpeg both ways: planar frames encoded losslessly, decoded back planar.
+    #[tokio::test]
+    async fn rgb_frames_round_trip_through_ffmpeg_losslessly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("rgb.mkv");
+        let (size, n) = (4usize, 3usize);
+        let pixels: Vec<u8> = (0..n * 3 * size * size).map(|i| (i * 7 % 256) as u8).collect();
+        encode_lossless(Path::new("ffmpeg"), &pixels, 3, size, 10.0, &path).expect("ffmpeg (apt-get install ffmpeg)");
+        let input = InputSpec { channels: 3, size, mean: vec![0.5; 3], std: vec![0.5; 3], classes: vec![] };
+        let spec = SourceSpec::Video { input: path.display().to_string() };
+        let mut v = VideoFrames::open(&spec, &SourceOptions::default(), &input).await.expect("open");
+        assert_eq!(v.native_fps(), Some(10.0));
+        let mut got = Vec::new();
+        let mut pts = Vec::new();
+        while let Some(f) = v.next().await.expect("decode") {
+            pts.push(f.pts);
+            got.extend(f.pixels);
+        }
+        assert_eq!(got, pixels);
+        assert_eq!(pts, vec![Some(0.0), Some(0.1), Some(0.2)]);
     }
 
     #[test]
