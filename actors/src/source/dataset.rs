@@ -67,7 +67,7 @@ impl DatasetFrames {
     }
 
     /// The next image (never ends: the set loops).
-    pub fn next(&mut self) -> Option<RawFrame> {
+    pub fn next_frame(&mut self) -> Option<RawFrame> {
         if self.images.is_empty() {
             return None;
         }

@@ -295,8 +295,8 @@ pub enum Frames {
     Dataset(DatasetFrames),
     /// Image files.
     Images(ImageFrames),
-    /// ffmpeg.
-    Video(VideoFrames),
+    /// ffmpeg (boxed: it holds the child, its pipes and the stream info).
+    Video(Box<VideoFrames>),
 }
 
 impl Frames {
@@ -309,7 +309,7 @@ impl Frames {
             }
             SourceSpec::Images { dir } => Frames::Images(ImageFrames::open(dir, opts, input)?),
             SourceSpec::Video { .. } | SourceSpec::V4l2 { .. } => {
-                Frames::Video(VideoFrames::open(spec, opts, input).await?)
+                Frames::Video(Box::new(VideoFrames::open(spec, opts, input).await?))
             }
         })
     }
@@ -317,7 +317,7 @@ impl Frames {
     /// The next frame; `None` at the end of a file source.
     pub async fn next(&mut self) -> Result<Option<RawFrame>, SourceError> {
         match self {
-            Frames::Dataset(d) => Ok(d.next()),
+            Frames::Dataset(d) => Ok(d.next_frame()),
             Frames::Images(i) => i.next().await,
             Frames::Video(v) => v.next().await,
         }
