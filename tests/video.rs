@@ -241,6 +241,39 @@ fn a_missing_or_corrupt_video_and_a_missing_ffmpeg_are_clear_errors() {
     assert!(stderr.contains("/nonexistent/ffprobe not found") && stderr.contains("`ffmpeg` package"), "{stderr}");
 }
 
+/// A stream over TCP (`video:tcp://…`, live): the test serves the MKV to each connection and
+/// closes it, so the stream ends after 300 frames; the device reopens it (backoff, gap counted)
+/// and goes on to its 450 frames.
+#[test]
+fn a_live_stream_that_ends_is_reopened_and_the_gap_counted() {
+    let f = fixture();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let bytes = std::fs::read(&f.video).expect("video");
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let b = bytes.clone();
+            std::thread::spawn(move || {
+                // ffprobe hangs up after the header: a failed write is expected then.
+                let _ = conn.write_all(&b);
+            });
+        }
+    });
+    let (out, predictions, summary) =
+        device(f, "live", &format!("video:tcp://{addr}"), "", &["--frames", "450", "--fps", "100"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = read_json::<RunReport>(&summary).expect("summary").summary;
+    assert!(s.balanced() && s.captured == 450, "{s}");
+    assert!(s.source_restarts >= 1 && s.source_gap_s > 0.0, "{s:?}");
+    let got = lines(&predictions);
+    assert_eq!(got.len(), 450);
+    // After the restart the stream starts again from its first frame.
+    for (i, l) in got.iter().enumerate().skip(300).take(100) {
+        let PredictionLine::Result { top, .. } = l else { panic!("{l:?}") };
+        assert_eq!(usize::from(top[0].class), f.expected[i - 300], "frame {i}");
+    }
+}
+
 #[test]
 fn a_sink_that_blocks_loses_counted_lines_and_the_pipeline_keeps_going() {
     let f = fixture();

@@ -303,6 +303,8 @@ impl DeviceHandle {
         // The ledger has every drop, the camera's included; captures are the camera's count.
         summary.captured = report.captured;
         summary.source_error = report.source_error;
+        summary.source_restarts = report.restarts;
+        summary.source_gap_s = report.gap_s;
         Ok(summary)
     }
 }

@@ -209,6 +209,8 @@ mod tests {
             },
             predictions: Some(crate::predictions::PredictionsReport { written: 179, dropped: 1 }),
             source_error: None,
+            source_restarts: 0,
+            source_gap_s: 0.0,
             results: Vec::new(),
         };
         let controller = ControllerReport {

@@ -285,7 +285,8 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
         settings.camera = cfg.camera_settings(frames.native_fps());
         let fps = settings.camera.fps;
         say!(to_stderr, "device: plan {plan_text} (model {}, point {}, {}), edge {edge}, source {} at {fps} fps", plan.model_id, plan.point, plan.coding, cfg.camera.source);
-        let mut device = Device::start(settings, CameraSource { frames, input }, metrics.clone()).await?;
+        let restart = cfg.camera.source.is_live().then(|| (cfg.camera.source.clone(), cfg.camera.source_options()));
+        let mut device = Device::start(settings, CameraSource { frames, input, restart }, metrics.clone()).await?;
         let mut controller = None;
         if let (Some(planner), Some(ccfg)) = (planner, &cfg.controller) {
             let cmetrics = ControllerMetrics::register(&registry)?;
@@ -293,7 +294,7 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
             let (ev_tx, mut ev_rx) = tokio::sync::mpsc::channel::<SwapEvent>(64);
             // Plans that cannot keep up with the camera would drop frames: the planner avoids them.
             let settings = ControllerSettings { frame_interval: (fps.is_finite() && fps > 0.0).then(|| Duration::from_secs_f64(1.0 / fps)), ..ccfg.settings() };
-            let c = Controller::spawn(settings, planner, device.plan_handle(), device.link_state(), device.link_commands(), feedback, cmetrics, metrics, Some(ev_tx))?;
+            let c = Controller::spawn(settings, planner, device.plan_handle(), device.link_state(), device.link_commands(), feedback, cmetrics, metrics.clone(), Some(ev_tx))?;
             say!(to_stderr, "controller: floor {}, hysteresis {} / {} ms, min dwell {} ms", ccfg.floor, ccfg.margin_frac, ccfg.min_gain_ms, ccfg.min_dwell_ms);
             let started = Instant::now();
             let trace_clock = shaper.clone();
@@ -339,6 +340,7 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
             let snapshot = device.snapshot();
             let link = device.link_state();
             let plan = device.plan().subscribe();
+            let (restarts, gap) = (metrics.source_restarts.clone(), metrics.source_gap_seconds.clone());
             tokio::spawn(async move {
                 let started = Instant::now();
                 let tty = std::io::stderr().is_terminal();
@@ -353,8 +355,12 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
                         LinkState::Rejected { code } => format!("REJECTED by the edge: {code:?} (local)"),
                         LinkState::Connecting | LinkState::Down => "DOWN (local)".to_string(),
                     };
+                    let source = match restarts.get() {
+                        0 => String::new(),
+                        n => format!(", source restarted {n}x (gap {:.1} s)", gap.get()),
+                    };
                     let line = format!(
-                        "[{:>5.1}s] results {} (edge {}, local {}), dropped {}, link {state}, plan epoch {} {}",
+                        "[{:>5.1}s] results {} (edge {}, local {}), dropped {}, link {state}, plan epoch {} {}{source}",
                         started.elapsed().as_secs_f64(), c.edge + c.local, c.edge, c.local, c.dropped, p.epoch, p.choice
                     );
                     if tty { eprint!("\r{line}\x1b[K") } else { eprintln!("{line}") }

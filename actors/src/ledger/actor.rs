@@ -75,6 +75,12 @@ pub struct Summary {
     /// image), when it did; the counts above still account for every frame captured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_error: Option<String>,
+    /// Times a live source was reopened after it ended, failed or stalled.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub source_restarts: u64,
+    /// Seconds without frames while it was reopened (the source gap).
+    #[serde(default)]
+    pub source_gap_s: f64,
     /// Every result, in completion order, when the ledger was asked to keep them. Not
     /// serialised (stage instants have no meaning outside this process).
     #[serde(skip)]
@@ -168,6 +174,10 @@ pub struct Ledger {
     outcomes: Option<crate::predictions::PredictionsTx>,
     /// `tandem_results_by_class_total`, index = class.
     classes: Vec<prometheus::IntCounter>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn ms(d: Duration) -> f64 {

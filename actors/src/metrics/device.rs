@@ -38,6 +38,11 @@ pub struct DeviceMetrics {
     /// full because the sink is slow, a write error, or still queued at exit).
     pub predictions_dropped: IntCounter,
     classes: IntCounterVec,
+    /// `tandem_source_restarts_total`: times a live source (RTSP, V4L2, …) was reopened after
+    /// it ended, failed or stalled.
+    pub source_restarts: IntCounter,
+    /// `tandem_source_gap_seconds_total`: time without frames while a live source was reopened.
+    pub source_gap_seconds: prometheus::Counter,
 }
 
 impl DeviceMetrics {
@@ -113,6 +118,18 @@ impl DeviceMetrics {
                 "Prediction lines not delivered: the sink could not keep up (queue full), failed, or blocked at exit",
             )?,
             classes,
+            source_restarts: counter(
+                "tandem_source_restarts_total",
+                "Times a live source was reopened after it ended, failed or stalled",
+            )?,
+            source_gap_seconds: {
+                let c = prometheus::Counter::new(
+                    "tandem_source_gap_seconds_total",
+                    "Seconds without frames while a live source was being reopened",
+                )?;
+                registry.register(Box::new(c.clone()))?;
+                c
+            },
         })
     }
 

@@ -177,7 +177,13 @@ impl VideoFrames {
         };
         // A webcam is opened once, by ffmpeg (probing would open it twice).
         let info = if v4l2 { StreamInfo::default() } else { probe(&opts.ffprobe, &input).await? };
-        let grid_fps = if live { opts.fps.or(info.fps) } else { info.fps };
+        // A live stream is thinned to the camera's rate when that is lower (never padded with
+        // duplicates when higher); a file keeps its own rate (the camera paces it).
+        let grid_fps = match (live, opts.fps, info.fps) {
+            (true, Some(cam), Some(own)) => Some(cam.min(own)),
+            (true, cam, own) => cam.or(own),
+            (false, _, own) => own,
+        };
         let mut cmd = Command::new(&opts.ffmpeg);
         cmd.args(["-hide_banner", "-nostdin", "-v", "error"]);
         if opts.looped && !live {
