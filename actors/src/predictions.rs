@@ -19,7 +19,9 @@
 //! {"outcome":"dropped","frame_id":8,"reason":"camera_overrun"}
 //! ```
 //! A drop the ledger counted aside because its inbox was full carries `"frame_id":null` (its
-//! id was not recorded; one line per such frame still).
+//! id was not recorded; one line per such frame still). Lines come in the order the ledger
+//! heard the outcomes: frame order while nothing is dropped, but a camera overrun is recorded
+//! at once, ahead of older frames still in the pipeline — `frame_id` says which frame a line is.
 
 use std::io::Write;
 use std::path::PathBuf;
