@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install what tandem needs on a fresh Debian machine: the Fashion-MNIST package (the default
-# data), fonts for the report charts, and the C toolchain some crates build with. Idempotent;
-# skips apt when everything is already there.
+# data), fonts for the report charts, the C toolchain some crates build with, and ffmpeg (the
+# device's video and webcam sources decode through it; the demo and tests encode with it).
+# Idempotent; skips apt when everything is already there.
 set -euo pipefail
 need=()
-for pkg in dataset-fashion-mnist fonts-dejavu-core pkg-config; do
+for pkg in dataset-fashion-mnist fonts-dejavu-core pkg-config ffmpeg; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then

@@ -5,3 +5,4 @@ mod export;
 mod processes;
 mod reproduce;
 mod soak;
+mod video;

@@ -14,6 +14,7 @@ use crate::camera::{CameraSettings, WhenFull};
 use crate::edge::EdgeSettings;
 use crate::error::ActorError;
 use crate::link::LinkSettings;
+use crate::source::{Fit, SourceOptions, SourceSpec};
 
 fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
@@ -136,46 +137,95 @@ impl EdgeConfig {
     }
 }
 
-/// Where camera frames come from.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SourceKind {
-    /// The Fashion-MNIST test set, played in order and looped.
-    #[default]
-    FashionMnist,
-    /// Deterministic synthetic images (tests, smoke runs; no data files needed).
-    Synthetic,
-}
-
 /// `[camera]` of the device config.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CameraConfig {
-    /// `fashion-mnist` (default) or `synthetic`.
-    pub source: SourceKind,
-    /// Fashion-MNIST directory; default Debian's `/usr/share/datasets/fashion-mnist`.
+    /// Frame source URI ([`crate::source`]): `fashion-mnist[:test|:train]` (default),
+    /// `cifar10[:test|:train]`, `synthetic`, `images:DIR`, `video:PATH_OR_URL` (anything ffmpeg
+    /// opens: files, `rtsp://`, `http://`) or `v4l2:/dev/videoN`.
+    pub source: SourceSpec,
+    /// Data set directory; default Debian's `/usr/share/datasets/fashion-mnist`.
     pub data_dir: Option<PathBuf>,
-    /// Frames per second. Default 30.
-    pub fps: f64,
-    /// Stop after this many frames; unset = run until `duration_ms` or Ctrl-C.
+    /// Frames per second. Unset: a video's own rate, else 30.
+    pub fps: Option<f64>,
+    /// Stop after this many frames; unset = run until `duration_ms`, the end of a file source,
+    /// or Ctrl-C.
     pub frames: Option<u64>,
-    /// Stop after this long; unset = run until `frames` or Ctrl-C.
+    /// Stop after this long; unset = run until `frames`, the end of a file source, or Ctrl-C.
     #[serde(deserialize_with = "crate::millis::de_opt")]
     pub duration_ms: Option<u64>,
     /// `drop-oldest` (default) or `drop-newest`: what the camera drops when front inference is busy.
     pub when_full: WhenFull,
+    /// Start an image directory or a video file again at its end. Default false (data sets
+    /// always loop).
+    #[serde(rename = "loop")]
+    pub looped: bool,
+    /// `crop` (default: scale the short side, cut the middle) or `letterbox` (scale the long
+    /// side, pad black): how frames of another shape are fitted to the model's square input.
+    pub fit: Fit,
+    /// The ffmpeg binary for `video:` and `v4l2:` sources. Default `ffmpeg` (on `PATH`;
+    /// Debian's `ffmpeg` package).
+    pub ffmpeg: PathBuf,
+    /// The ffprobe binary (same package). Default `ffprobe`.
+    pub ffprobe: PathBuf,
 }
+
+/// The default camera rate when neither the config, the command line nor the source gives one.
+pub const DEFAULT_FPS: f64 = 30.0;
 
 impl Default for CameraConfig {
     fn default() -> Self {
         CameraConfig {
-            source: SourceKind::FashionMnist,
+            source: SourceSpec::default(),
             data_dir: None,
-            fps: 30.0,
+            fps: None,
             frames: None,
             duration_ms: None,
             when_full: WhenFull::DropOldest,
+            looped: false,
+            fit: Fit::Crop,
+            ffmpeg: PathBuf::from("ffmpeg"),
+            ffprobe: PathBuf::from("ffprobe"),
         }
+    }
+}
+
+impl CameraConfig {
+    /// The configured rate, or [`DEFAULT_FPS`].
+    pub fn fps_or_default(&self) -> f64 {
+        self.fps.unwrap_or(DEFAULT_FPS)
+    }
+
+    /// How to open the source.
+    pub fn source_options(&self) -> SourceOptions {
+        SourceOptions {
+            data_dir: self.data_dir.clone(),
+            looped: self.looped,
+            fit: self.fit,
+            ffmpeg: self.ffmpeg.clone(),
+            ffprobe: self.ffprobe.clone(),
+            fps: self.fps,
+        }
+    }
+}
+
+/// `[predictions]` of the device config: one JSON line per frame ([`crate::predictions`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PredictionsConfig {
+    /// File to write (`-` = stdout; a FIFO works). Unset = no predictions file.
+    pub file: Option<String>,
+    /// Lines queued for the writer; when full (the sink is slower than the pipeline) a line is
+    /// dropped and counted in `tandem_predictions_dropped_total`. Default 1024.
+    pub queue: usize,
+    /// Classes per result line, most probable first. Default 3.
+    pub top_k: usize,
+}
+
+impl Default for PredictionsConfig {
+    fn default() -> Self {
+        PredictionsConfig { file: None, queue: 1024, top_k: 3 }
     }
 }
 
@@ -395,6 +445,8 @@ pub struct DeviceConfig {
     pub slowdown: Option<f64>,
     /// Frame source and rate.
     pub camera: CameraConfig,
+    /// Predictions out.
+    pub predictions: PredictionsConfig,
     /// Queue capacities.
     pub queues: QueueConfig,
     /// Session with the edge.
@@ -409,9 +461,11 @@ impl DeviceConfig {
     /// Range checks and cross-field rules (run after CLI overrides are applied).
     pub fn validate(&self) -> Result<(), ActorError> {
         let c = &self.camera;
-        check(c.fps.is_finite() && c.fps > 0.0 && c.fps <= 10_000.0, || {
-            format!("camera.fps must be in (0, 10000], got {}", c.fps)
+        check(c.fps.is_none_or(|f| f.is_finite() && f > 0.0 && f <= 10_000.0), || {
+            format!("camera.fps must be in (0, 10000], got {:?}", c.fps)
         })?;
+        let p = &self.predictions;
+        check(p.queue >= 1 && p.top_k >= 1, || "predictions.queue and predictions.top_k must be at least 1".into())?;
         check(c.frames != Some(0), || "camera.frames must be at least 1".into())?;
         check(c.duration_ms != Some(0), || "camera.duration_ms must be at least 1".into())?;
         let q = &self.queues;
@@ -438,9 +492,10 @@ impl DeviceConfig {
         })
     }
 
-    /// Camera settings.
-    pub fn camera_settings(&self) -> CameraSettings {
-        CameraSettings { fps: self.camera.fps, frames: self.camera.frames, when_full: self.camera.when_full }
+    /// Camera settings; `native_fps` is the source's own rate, used when `camera.fps` is unset.
+    pub fn camera_settings(&self, native_fps: Option<f64>) -> CameraSettings {
+        let fps = self.camera.fps.or(native_fps.filter(|f| f.is_finite() && *f > 0.0)).unwrap_or(DEFAULT_FPS);
+        CameraSettings { fps, frames: self.camera.frames, when_full: self.camera.when_full }
     }
 
     /// Link settings for the edge at `edge`; reads the token and TLS CA files.
@@ -516,7 +571,17 @@ mod tests {
     #[test]
     fn unknown_fields_are_refused_and_defaults_apply() {
         let d: DeviceConfig = toml::from_str("plan = \"0:pool1:q8-lz4\"\n[camera]\nfps = 10.0\n").unwrap();
-        assert_eq!(d.camera.fps, 10.0);
+        assert_eq!(d.camera.fps, Some(10.0));
+        assert_eq!(d.camera_settings(Some(25.0)).fps, 10.0, "the config's rate wins over the source's");
+        assert_eq!(DeviceConfig::default().camera_settings(Some(25.0)).fps, 25.0);
+        assert_eq!(DeviceConfig::default().camera_settings(None).fps, DEFAULT_FPS);
+        let v: DeviceConfig = toml::from_str(
+            "[camera]\nsource = \"video:a.mkv\"\nloop = true\nfit = \"letterbox\"\n[predictions]\nfile = \"-\"\n",
+        )
+        .unwrap();
+        assert_eq!(v.camera.source, SourceSpec::Video { input: "a.mkv".into() });
+        assert!(v.camera.looped);
+        assert!(toml::from_str::<DeviceConfig>("[camera]\nsource = \"webcam\"\n").is_err());
         assert_eq!(d.queues, QueueConfig::default());
         d.validate().unwrap();
         assert!(toml::from_str::<DeviceConfig>("[camera]\nfsp = 10.0\n").is_err());

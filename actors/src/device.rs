@@ -11,13 +11,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tandem_models::data::Dataset;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::camera::{Camera, CameraCmd, CameraReport, CameraSettings, front_queue};
+use crate::camera::{Camera, CameraCmd, CameraReport, CameraSettings, CameraSource, front_queue};
 use crate::controller::Feedback;
 use crate::emulation::Slowdown;
 use crate::encoder::{Encoder, link_queue};
@@ -28,6 +27,7 @@ use crate::link::{Link, LinkCommand, LinkSettings, LinkState, command_queue, sam
 use crate::metrics::DeviceMetrics;
 use crate::models::ModelCache;
 use crate::plan::PlanHandle;
+use crate::predictions::{LineFormat, PredictionsWriter, Sink};
 use crate::types::PlanChoice;
 
 /// Queue capacities of the pipeline.
@@ -69,6 +69,19 @@ pub struct DeviceSettings {
     pub slowdown: Slowdown,
     /// Inference engine of the heads.
     pub engine: tandem_engine::Choice,
+    /// Write every frame's prediction here (`--predictions`); `None` = no predictions file.
+    pub predictions: Option<PredictionsSettings>,
+}
+
+/// The predictions writer ([`crate::predictions`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PredictionsSettings {
+    /// File or stdout.
+    pub sink: Sink,
+    /// Lines queued for the writer (full: the line is dropped and counted).
+    pub queue: usize,
+    /// Classes per result line.
+    pub top_k: usize,
 }
 
 /// Builds and starts the device pipeline.
@@ -102,15 +115,18 @@ pub struct DeviceHandle {
     threads: Vec<std::thread::JoinHandle<()>>,
     abort: CancellationToken,
     drain: Duration,
+    predictions: Option<PredictionsWriter>,
 }
 
 impl Device {
-    /// Start the pipeline playing `source` (its images must match the series' input).
+    /// Start the pipeline playing `source` (its frames must be the series' input: a data set,
+    /// or a source opened for the model card's input).
     pub async fn start(
         settings: DeviceSettings,
-        source: Dataset,
+        source: impl Into<CameraSource>,
         metrics: DeviceMetrics,
     ) -> Result<DeviceHandle, ActorError> {
+        let source = source.into();
         let engine = tandem_engine::Engine::open(&tandem_engine::EngineOptions {
             choice: settings.engine,
             ..tandem_engine::EngineOptions::default()
@@ -119,13 +135,14 @@ impl Device {
         tracing::info!(engine = %engine.kind(), threads = engine.threads(), "device inference engine");
         let cache = ModelCache::open(&settings.series, engine, 1)?.with_metrics(metrics.engine.clone());
         let base = &cache.series().base;
-        if source.channels != base.in_channels || source.size != base.input_size {
+        let input = &source.input;
+        if input.channels != base.in_channels || input.size != base.input_size {
             return Err(ActorError::Config(format!(
                 "frames are {}x{}x{} but the series expects {}x{}x{}",
-                source.channels, source.size, source.size, base.in_channels, base.input_size, base.input_size
+                input.channels, input.size, input.size, base.in_channels, base.input_size, base.input_size
             )));
         }
-        if source.is_empty() {
+        if matches!(&source.frames, crate::source::Frames::Dataset(d) if d.is_empty()) {
             return Err(ActorError::Config("the frame source holds no image".into()));
         }
         let q = settings.queues;
@@ -134,6 +151,27 @@ impl Device {
         // Cancelled by `finish` alone, when the drain deadline passes.
         let abort = CancellationToken::new();
         let (mut ledger, ledger_tx, snapshot) = Ledger::new(q.ledger, metrics.clone(), settings.keep_results);
+        let mut classes = source.input.classes.clone();
+        if classes.len() != base.num_classes {
+            classes = (0..base.num_classes).map(|i| i.to_string()).collect();
+        }
+        ledger.count_classes(metrics.class_counters(&classes));
+        let predictions = match &settings.predictions {
+            Some(p) => {
+                let format = LineFormat { top_k: p.top_k, classes };
+                let (tx, writer) = crate::predictions::spawn(
+                    &p.sink,
+                    p.queue,
+                    format,
+                    metrics.predictions_written.clone(),
+                    metrics.predictions_dropped.clone(),
+                )
+                .map_err(|e| ActorError::Config(format!("opening the predictions sink {:?}: {e}", p.sink)))?;
+                ledger.sink_outcomes(tx);
+                Some(writer)
+            }
+            None => None,
+        };
         let (samples_tx, feedback) = if q.samples > 0 {
             let (tx, samples) = sample_queue(q.samples);
             let (timings_tx, timings) = timing_queue(q.samples);
@@ -199,6 +237,7 @@ impl Device {
             threads: vec![front, encoder],
             abort,
             drain: settings.drain,
+            predictions,
         })
     }
 }
@@ -242,7 +281,7 @@ impl DeviceHandle {
 
     /// Wait for the camera to end (frame count reached or stopped), drain, and report.
     pub async fn finish(self) -> Result<Summary, ActorError> {
-        let DeviceHandle { camera, mut ledger, link, threads, abort, drain, link_commands, .. } = self;
+        let DeviceHandle { camera, mut ledger, link, threads, abort, drain, link_commands, predictions, .. } = self;
         drop(link_commands);
         let report = camera.await.map_err(|_| ActorError::StageFailed("camera"))?;
         let mut summary = match tokio::time::timeout(drain, &mut ledger).await {
@@ -263,8 +302,17 @@ impl DeviceHandle {
         if !matches!(joined, Ok(true)) {
             return Err(ActorError::StageFailed("front/encoder thread"));
         }
+        // The ledger is gone, so is its hand-over: the writer writes what is queued.
+        if let Some(w) = predictions {
+            // A healthy sink writes what is queued in milliseconds; a blocked one is given up on
+            // after the drain deadline, or 2 s, whichever is shorter.
+            summary.predictions = Some(w.finish(drain.min(Duration::from_secs(2))).await);
+        }
         // The ledger has every drop, the camera's included; captures are the camera's count.
         summary.captured = report.captured;
+        summary.source_error = report.source_error;
+        summary.source_restarts = report.restarts;
+        summary.source_gap_s = report.gap_s;
         Ok(summary)
     }
 }

@@ -207,6 +207,10 @@ mod tests {
                 stage_mean_ms: BTreeMap::from([(Stage::Front, 3.25), (Stage::EdgeInfer, 1.0 / 3.0)]),
                 bytes_sent: 123_456,
             },
+            predictions: Some(crate::predictions::PredictionsReport { written: 179, dropped: 1 }),
+            source_error: None,
+            source_restarts: 0,
+            source_gap_s: 0.0,
             results: Vec::new(),
         };
         let controller = ControllerReport {

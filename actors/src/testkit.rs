@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use burn::tensor::{Tensor, TensorData};
-use tandem_models::checkpoint::{self, ModelCard, Provenance};
+use tandem_models::checkpoint::{self, InputSpec, ModelCard, Provenance};
 use tandem_models::data::{Dataset, synthetic};
 use tandem_models::params::ParamMap;
 use tandem_models::series::{MANIFEST_VERSION, MemberKind, Series};
@@ -20,6 +20,12 @@ pub fn tiny_widths() -> Vec<usize> {
 
 /// Write a two-member series into `dir` and return its manifest.
 pub fn tiny_series(dir: &Path) -> Result<Series, ActorError> {
+    tiny_series_for(dir, "synthetic")
+}
+
+/// [`tiny_series`] whose cards say they take `dataset`'s input (`fashion-mnist`: grey 32×32,
+/// its mean/std and class names), for runs that play that data set or a video of it.
+pub fn tiny_series_for(dir: &Path, dataset: &str) -> Result<Series, ActorError> {
     let model = |source| ActorError::Series { dir: dir.to_path_buf(), source };
     let base = NetSpec::new(Arch::Vgg16, 1, 10, tiny_widths()).map_err(model)?;
     let narrow = NetSpec { widths: base.widths.iter().map(|&w| (w / 2).max(2)).collect(), ..base.clone() };
@@ -32,7 +38,8 @@ pub fn tiny_series(dir: &Path) -> Result<Series, ActorError> {
         let card = ModelCard {
             spec: spec.clone(),
             accuracy: Some(0.1),
-            provenance: Provenance { stage: "testkit".into(), dataset: "synthetic".into(), ..Default::default() },
+            provenance: Provenance { stage: "testkit".into(), dataset: dataset.into(), ..Default::default() },
+            input: Some(InputSpec::assumed(dataset, spec)),
         };
         let sub = format!("m{id}");
         checkpoint::save(&dir.join(&sub), &net, &card).map_err(model)?;
@@ -42,7 +49,7 @@ pub fn tiny_series(dir: &Path) -> Result<Series, ActorError> {
         version: MANIFEST_VERSION,
         points: base.points().into_iter().map(|p| p.name).collect(),
         base,
-        dataset: "synthetic".into(),
+        dataset: dataset.into(),
         preset: "testkit".into(),
         budget: 0.018,
         members,

@@ -30,6 +30,34 @@ pub struct DemoOptions {
     pub run_config: PathBuf,
     /// Device emulated this many times slower than this machine in the live stage and the report.
     pub slowdown: f64,
+    /// Frame source of the live stage; `None`: the test images encoded once as a lossless video
+    /// (`DIR/fmnist-test.mkv`), played through the video source.
+    pub source: Option<String>,
+}
+
+/// Test images the demo's video holds: 20 s at 30 fps, the live stage's length.
+const DEMO_VIDEO_FRAMES: usize = 600;
+
+/// Encode the first test images as a lossless grey video once (ffmpeg, FFV1 in Matroska).
+fn demo_video(dir: &Path, splits: &Splits) -> anyhow::Result<PathBuf> {
+    let path = dir.join("fmnist-test.mkv");
+    if path.is_file() {
+        println!("  reusing {}", path.display());
+        return Ok(path);
+    }
+    let frames = splits.test.take(DEMO_VIDEO_FRAMES);
+    let tmp = dir.join("fmnist-test.tmp.mkv");
+    tandem_actors::source::video::encode_lossless(
+        Path::new("ffmpeg"),
+        &frames.pixels,
+        frames.channels,
+        frames.size,
+        30.0,
+        &tmp,
+    )?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("renaming {}", tmp.display()))?;
+    println!("  encoded {} test images as {} (lossless FFV1, 30 fps)", frames.len(), path.display());
+    Ok(path)
 }
 
 fn stage(n: usize, name: &str, started: &Instant) {
@@ -111,7 +139,14 @@ pub fn run(tandem: &Tandem, a: &DemoOptions) -> anyhow::Result<()> {
         &slowdown,
     ];
     let run_config = a.run_config.display().to_string();
-    tandem.stage(&[&["run", "--config", &run_config][..], &profiled].concat())?;
+    let source = match &a.source {
+        Some(s) => s.clone(),
+        None => format!("video:{}", demo_video(&a.dir, &splits)?.display()),
+    };
+    let predictions = a.dir.join("predictions.jsonl").display().to_string();
+    println!("  frames from {source}; every frame's prediction goes to {predictions}");
+    let live = ["--source", &source, "--loop", "--predictions", &predictions];
+    tandem.stage(&[&["run", "--config", &run_config][..], &live, &profiled].concat())?;
 
     stage(5, "report with charts", &started);
     let report = a.dir.join("report");

@@ -45,8 +45,8 @@ pub fn device_deadline(cfg: &DeviceConfig) -> Option<Duration> {
     let cam = &cfg.camera;
     let run = match (cam.duration_ms, cam.frames) {
         (Some(ms), _) => Duration::from_millis(ms),
-        (None, Some(n)) if cam.fps.is_finite() && cam.fps > 0.0 => {
-            Duration::try_from_secs_f64(n as f64 / cam.fps).ok()?
+        (None, Some(n)) if cam.fps_or_default().is_finite() && cam.fps_or_default() > 0.0 => {
+            Duration::try_from_secs_f64(n as f64 / cam.fps_or_default()).ok()?
         }
         _ => return None,
     };
@@ -245,9 +245,9 @@ mod tests {
         assert_eq!(device_deadline(&cfg), Some(Duration::from_secs(20) + slack));
         cfg.camera.duration_ms = None;
         cfg.camera.frames = Some(600);
-        cfg.camera.fps = 30.0;
+        cfg.camera.fps = Some(30.0);
         assert_eq!(device_deadline(&cfg), Some(Duration::from_secs(20) + slack));
-        cfg.camera.fps = 0.0;
+        cfg.camera.fps = Some(0.0);
         assert_eq!(device_deadline(&cfg), None, "no frame rate to bound frames by");
     }
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use burn::tensor::Device;
-use tandem_models::checkpoint::{self, ModelCard, Provenance};
+use tandem_models::checkpoint::{self, InputSpec, ModelCard, Provenance};
 use tandem_models::data::{Dataset, Splits};
 use tandem_models::device;
 use tandem_models::train::{TrainConfig, TrainReport, evaluate, train};
@@ -69,6 +69,7 @@ pub fn train_and_save_on(
                 report.last_loss
             ),
         },
+        input: Some(InputSpec::of_dataset(&splits.test, &splits.name)),
     };
     checkpoint::save(out, &net, &card).with_context(|| format!("saving {}", out.display()))?;
     Ok(Trained { accuracy, wall_s, report })

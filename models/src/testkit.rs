@@ -34,6 +34,7 @@ fn save_member(dir: &Path, spec: &NetSpec, seed: u64, accuracy: f64, dev: &Devic
             seed,
             detail: String::new(),
         },
+        input: None,
     };
     checkpoint::save(dir, &net, &card)
 }

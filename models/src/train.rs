@@ -269,18 +269,19 @@ pub fn logits(net: &Net, images: Vec<f32>, n: usize, ds: &Dataset) -> Vec<f32> {
 /// Eval-mode accuracy in [0, 1] over `ds`. Runs on a validation copy of `net`, so it works for a
 /// model on either device and never touches the running statistics.
 pub fn evaluate(net: &Net, ds: &Dataset, batch_size: usize) -> f64 {
-    let eval = net.valid();
-    let mut correct = 0usize;
-    for batch in BatchIter::sequential(ds, batch_size.max(1)) {
-        let out = logits(&eval, batch.images, batch.len, ds);
-        let classes = ds.num_classes;
-        for (row, &label) in out.chunks_exact(classes).zip(&batch.labels) {
-            if argmax(row) == label as usize {
-                correct += 1;
-            }
-        }
-    }
+    let correct = predict(net, ds, batch_size).iter().zip(&ds.labels).filter(|(p, l)| **p == usize::from(**l)).count();
     correct as f64 / ds.len().max(1) as f64
+}
+
+/// The eval-mode predicted class of every image of `ds`, in order (what [`evaluate`] scores).
+pub fn predict(net: &Net, ds: &Dataset, batch_size: usize) -> Vec<usize> {
+    let eval = net.valid();
+    let mut out = Vec::with_capacity(ds.len());
+    for batch in BatchIter::sequential(ds, batch_size.max(1)) {
+        let logits = logits(&eval, batch.images, batch.len, ds);
+        out.extend(logits.chunks_exact(ds.num_classes.max(1)).map(argmax));
+    }
+    out
 }
 
 /// Index of the largest value (first on ties); 0 for an empty slice.

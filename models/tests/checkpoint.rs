@@ -8,7 +8,12 @@ use tandem_models::params::ParamMap;
 use tandem_models::zoo::{Arch, Net};
 
 fn card(spec: tandem_models::zoo::NetSpec) -> ModelCard {
-    ModelCard { spec, accuracy: Some(0.5), provenance: Provenance { stage: "test".into(), ..Default::default() } }
+    ModelCard {
+        spec,
+        accuracy: Some(0.5),
+        provenance: Provenance { stage: "test".into(), ..Default::default() },
+        input: None,
+    }
 }
 
 /// Randomise BN running statistics so the round trip proves they are saved too.

@@ -156,6 +156,7 @@ fn base_model(dir: &std::path::Path) {
         spec: spec.clone(),
         accuracy: None,
         provenance: Provenance { stage: "test".into(), ..Default::default() },
+        input: None,
     };
     checkpoint::save(dir, &Net::new(&spec, &device::cpu()), &card).expect("save base");
 }

@@ -31,6 +31,10 @@ pub struct DemoArgs {
     /// bandwidth step would change nothing; 5× slower, it moves the work to the device.
     #[arg(long, default_value_t = 5.0, value_parser = parse_slowdown)]
     slowdown: f64,
+    /// Frame source of the live stage instead of the demo's own video: video:clip.mp4,
+    /// video:rtsp://HOST/stream, v4l2:/dev/video0, images:DIR (see `tandem device --help`).
+    #[arg(long, value_name = "URI")]
+    source: Option<String>,
 }
 
 fn parse_slowdown(text: &str) -> Result<f64, String> {
@@ -46,6 +50,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         prune_config: a.prune_config,
         run_config: a.run_config,
         slowdown: a.slowdown,
+        source: a.source,
     };
     tandem_lab::demo::run(&super::run_cmd::this_tandem()?, &opts)
 }

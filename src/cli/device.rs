@@ -7,18 +7,27 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use prometheus::Registry;
+use tandem_actors::camera::CameraSource;
 use tandem_actors::config::ControllerConfig;
-use tandem_actors::config::{self, DeviceConfig, SourceKind};
+use tandem_actors::config::{self, DeviceConfig};
 use tandem_actors::controller::{Controller, ControllerMetrics, ControllerSettings, SwapEvent, SwapResult};
-use tandem_actors::device::{Device, DeviceSettings, Queues};
+use tandem_actors::device::{Device, DeviceSettings, PredictionsSettings, Queues};
 use tandem_actors::emulation::Slowdown;
 use tandem_actors::http::serve_with_floor;
 use tandem_actors::link::LinkState;
 use tandem_actors::metrics::DeviceMetrics;
 use tandem_actors::plan::PlanSpec;
 use tandem_actors::report::{ControllerReport, RunReport, write_json};
-use tandem_models::data::{self, DataSource};
+use tandem_actors::source::{Fit, Frames, SourceSpec};
+use tandem_models::checkpoint;
 use tandem_models::series::Series;
+
+/// Human output: stdout, or stderr while stdout carries the predictions (`--predictions -`).
+macro_rules! say {
+    ($to_stderr:expr, $($arg:tt)*) => {
+        if $to_stderr { eprintln!($($arg)*) } else { println!($($arg)*) }
+    };
+}
 
 #[derive(Args, Debug)]
 pub struct DeviceArgs {
@@ -35,7 +44,7 @@ pub struct DeviceArgs {
     /// TOML config (see configs/device.toml); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Camera frames per second [config `camera.fps`; default 30].
+    /// Camera frames per second [config `camera.fps`; default: a video's own rate, else 30].
     #[arg(long)]
     fps: Option<f64>,
     /// Stop after N frames [config `camera.frames`].
@@ -51,10 +60,24 @@ pub struct DeviceArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics [config `metrics`].
     #[arg(long)]
     metrics: Option<String>,
-    /// Frame source: fashion-mnist or synthetic [config `camera.source`].
-    #[arg(long, value_parser = parse_source)]
-    source: Option<SourceKind>,
-    /// Fashion-MNIST directory [config `camera.data_dir`].
+    /// Frame source [config `camera.source`]: `fashion-mnist[:test|:train]` (default),
+    /// `cifar10[:test|:train]`, `synthetic`, `images:DIR` (PNG/JPEG/BMP in name order),
+    /// `video:PATH_OR_URL` (anything ffmpeg opens: mp4/mkv/avi, rtsp://, http://) or
+    /// `v4l2:/dev/videoN` (webcam). Frames are converted to the model card's input.
+    #[arg(long, value_parser = parse_source, value_name = "URI")]
+    source: Option<SourceSpec>,
+    /// Start an image directory or a video file again at its end [config `camera.loop`].
+    #[arg(long = "loop")]
+    looped: bool,
+    /// Fit frames of another shape to the model's square input: crop (default) or letterbox
+    /// [config `camera.fit`].
+    #[arg(long, value_parser = parse_fit)]
+    fit: Option<Fit>,
+    /// Write one JSON line per frame — its prediction, or its drop reason — to FILE (`-` =
+    /// stdout; the human output then goes to stderr) [config `predictions.file`].
+    #[arg(long, value_name = "FILE")]
+    predictions: Option<String>,
+    /// Data set directory [config `camera.data_dir`].
     #[arg(long)]
     data: Option<PathBuf>,
     /// Print a live status line on stderr every second.
@@ -131,11 +154,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     tandem_planner::units::parse_duration(s).map_err(|e| e.to_string())
 }
 
-fn parse_source(s: &str) -> Result<SourceKind, String> {
+fn parse_source(s: &str) -> Result<SourceSpec, String> {
+    s.parse().map_err(|e: tandem_actors::source::BadSource| e.to_string())
+}
+
+fn parse_fit(s: &str) -> Result<Fit, String> {
     match s {
-        "fashion-mnist" | "fmnist" => Ok(SourceKind::FashionMnist),
-        "synthetic" => Ok(SourceKind::Synthetic),
-        other => Err(format!("unknown source {other:?} (fashion-mnist or synthetic)")),
+        "crop" => Ok(Fit::Crop),
+        "letterbox" => Ok(Fit::Letterbox),
+        other => Err(format!("unknown fit {other:?} (crop or letterbox)")),
     }
 }
 
@@ -157,7 +184,16 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
         cfg.metrics = a.metrics;
     }
     if let Some(v) = a.fps {
-        cfg.camera.fps = v;
+        cfg.camera.fps = Some(v);
+    }
+    if a.looped {
+        cfg.camera.looped = true;
+    }
+    if let Some(f) = a.fit {
+        cfg.camera.fit = f;
+    }
+    if a.predictions.is_some() {
+        cfg.predictions.file.clone_from(&a.predictions);
     }
     if let Some(v) = a.frames {
         cfg.camera.frames = Some(v);
@@ -195,16 +231,17 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
     let slowdown = cfg.emulation()?;
     let planner =
         cfg.controller.as_ref().map(|c| load_planner(c, slowdown.factor(), &series, &series_dir)).transpose()?;
-    let frames = match cfg.camera.source {
-        SourceKind::FashionMnist => {
-            data::load(&DataSource::FashionMnist, cfg.camera.data_dir.as_deref()).context("loading Fashion-MNIST")?.test
-        }
-        SourceKind::Synthetic => data::synthetic(series.base.in_channels, series.base.num_classes, 0, 512, 7).test,
-    };
+    // The input the models were trained on: every member of a series shares the original's.
+    let card_member = series.original().map_or(plan.model_id, |m| m.id);
+    let card_dir = series.dir_of(&series_dir, series.member(card_member)?);
+    let input = checkpoint::read_card(&card_dir)
+        .with_context(|| format!("reading the model card in {}", card_dir.display()))?
+        .input();
+    let to_stderr = cfg.predictions.file.as_deref() == Some("-");
     let settings = DeviceSettings {
         series: series_dir,
         plan,
-        camera: cfg.camera_settings(),
+        camera: cfg.camera_settings(None),
         queues: Queues {
             front: cfg.queues.front,
             encoder: cfg.queues.encoder,
@@ -218,9 +255,15 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
         keep_results: false,
         slowdown,
         engine: cfg.engine,
+        predictions: cfg.predictions.file.as_deref().map(|f| PredictionsSettings {
+            sink: f.parse().unwrap_or_else(|never| match never {}),
+            queue: cfg.predictions.queue,
+            top_k: cfg.predictions.top_k,
+        }),
     };
     if slowdown != Slowdown::NONE {
-        println!(
+        say!(
+            to_stderr,
             "device emulated {}x slower than this machine (front inference and encoding stretched)",
             slowdown.factor()
         );
@@ -233,22 +276,27 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
         settings.link.shaper = cfg.shaper()?;
         let shaper = settings.link.shaper.clone();
         if let Some(s) = &settings.link.shaper {
-            println!("link shaped by {} ({} steps, delay {}+{} ms)", cfg.link.trace.as_deref().unwrap_or(std::path::Path::new("?")).display(), s.trace().steps.len(), s.trace().delay_ms, s.trace().return_delay_ms);
+            say!(to_stderr, "link shaped by {} ({} steps, delay {}+{} ms)", cfg.link.trace.as_deref().unwrap_or(std::path::Path::new("?")).display(), s.trace().steps.len(), s.trace().delay_ms, s.trace().return_delay_ms);
         }
         let registry = Registry::new();
         let metrics = DeviceMetrics::register(&registry)?;
-        println!("device: plan {plan_text} (model {}, point {}, {}), edge {edge}, {} fps", plan.model_id, plan.point, plan.coding, cfg.camera.fps);
-        let mut device = Device::start(settings, frames, metrics.clone()).await?;
+        let frames = Frames::open(&cfg.camera.source, &cfg.camera.source_options(), &input)
+            .await
+            .with_context(|| format!("opening the source {}", cfg.camera.source))?;
+        settings.camera = cfg.camera_settings(frames.native_fps());
+        let fps = settings.camera.fps;
+        say!(to_stderr, "device: plan {plan_text} (model {}, point {}, {}), edge {edge}, source {} at {fps} fps", plan.model_id, plan.point, plan.coding, cfg.camera.source);
+        let restart = cfg.camera.source.is_live().then(|| (cfg.camera.source.clone(), cfg.camera.source_options()));
+        let mut device = Device::start(settings, CameraSource { frames, input, restart }, metrics.clone()).await?;
         let mut controller = None;
         if let (Some(planner), Some(ccfg)) = (planner, &cfg.controller) {
             let cmetrics = ControllerMetrics::register(&registry)?;
             let feedback = device.take_feedback().context("controller feedback queues")?;
             let (ev_tx, mut ev_rx) = tokio::sync::mpsc::channel::<SwapEvent>(64);
             // Plans that cannot keep up with the camera would drop frames: the planner avoids them.
-            let fps = cfg.camera.fps;
             let settings = ControllerSettings { frame_interval: (fps.is_finite() && fps > 0.0).then(|| Duration::from_secs_f64(1.0 / fps)), ..ccfg.settings() };
-            let c = Controller::spawn(settings, planner, device.plan_handle(), device.link_state(), device.link_commands(), feedback, cmetrics, metrics, Some(ev_tx))?;
-            println!("controller: floor {}, hysteresis {} / {} ms, min dwell {} ms", ccfg.floor, ccfg.margin_frac, ccfg.min_gain_ms, ccfg.min_dwell_ms);
+            let c = Controller::spawn(settings, planner, device.plan_handle(), device.link_state(), device.link_commands(), feedback, cmetrics, metrics.clone(), Some(ev_tx))?;
+            say!(to_stderr, "controller: floor {}, hysteresis {} / {} ms, min dwell {} ms", ccfg.floor, ccfg.margin_frac, ccfg.min_gain_ms, ccfg.min_dwell_ms);
             let started = Instant::now();
             let trace_clock = shaper.clone();
             tokio::spawn(async move {
@@ -260,7 +308,7 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
                         SwapResult::Failed => "swap FAILED (rolled back)",
                         SwapResult::LinkDown => "swap aborted (link down)",
                     };
-                    println!(
+                    say!(to_stderr,
                         "[{:>5.1}s] {what} epoch {}: model {} {} {coding}, predicted {:.1} ms — bandwidth {:.2} Mbit/s (took {:.0} ms){on_trace}",
                         started.elapsed().as_secs_f64(), e.epoch, e.plan.model_id, e.plan.point_name, e.plan.predicted.total_ms, e.bandwidth_bps / 1e6, e.took.as_secs_f64() * 1e3
                     );
@@ -273,7 +321,7 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
             None => None,
         };
         if let Some(h) = &http {
-            println!("metrics on http://{}/metrics{}", h.addr, if controller.is_some() { format!(", accuracy floor: POST http://{}/floor?0.92", h.addr) } else { String::new() });
+            say!(to_stderr, "metrics on http://{}/metrics{}", h.addr, if controller.is_some() { format!(", accuracy floor: POST http://{}/floor?0.92", h.addr) } else { String::new() });
         }
         let stopper = device.stopper();
         tokio::spawn(async move {
@@ -293,6 +341,7 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
             let snapshot = device.snapshot();
             let link = device.link_state();
             let plan = device.plan().subscribe();
+            let (restarts, gap) = (metrics.source_restarts.clone(), metrics.source_gap_seconds.clone());
             tokio::spawn(async move {
                 let started = Instant::now();
                 let tty = std::io::stderr().is_terminal();
@@ -307,8 +356,12 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
                         LinkState::Rejected { code } => format!("REJECTED by the edge: {code:?} (local)"),
                         LinkState::Connecting | LinkState::Down => "DOWN (local)".to_string(),
                     };
+                    let source = match restarts.get() {
+                        0 => String::new(),
+                        n => format!(", source restarted {n}x (gap {:.1} s)", gap.get()),
+                    };
                     let line = format!(
-                        "[{:>5.1}s] results {} (edge {}, local {}), dropped {}, link {state}, plan epoch {} {}",
+                        "[{:>5.1}s] results {} (edge {}, local {}), dropped {}, link {state}, plan epoch {} {}{source}",
                         started.elapsed().as_secs_f64(), c.edge + c.local, c.edge, c.local, c.dropped, p.epoch, p.choice
                     );
                     if tty { eprint!("\r{line}\x1b[K") } else { eprintln!("{line}") }
@@ -332,8 +385,11 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
     if let Some(path) = &a.summary_out {
         write_json(path, &report)?;
     }
-    println!("{report}");
+    say!(to_stderr, "{report}");
     anyhow::ensure!(report.summary.balanced(), "the accounting does not balance");
+    if let Some(e) = &report.summary.source_error {
+        anyhow::bail!("the source failed: {e}");
+    }
     Ok(())
 }
 

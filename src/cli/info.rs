@@ -4,7 +4,16 @@ use clap::Args;
 use std::path::PathBuf;
 use tandem_models::checkpoint;
 use tandem_models::data::{self, DataSource};
-use tandem_models::train::evaluate;
+use tandem_models::train::predict;
+
+/// What `tandem eval --predictions-out` writes.
+#[derive(serde::Serialize)]
+struct EvalPredictions {
+    /// Test accuracy over the images evaluated.
+    accuracy: f64,
+    /// Predicted class of each image, test-set order.
+    classes: Vec<usize>,
+}
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -20,6 +29,10 @@ pub struct EvalArgs {
     /// Evaluate on only the first N test images.
     #[arg(long)]
     limit: Option<usize>,
+    /// Also write every image's predicted class to FILE as JSON (`{"accuracy":…,"classes":[…]}`,
+    /// test-set order).
+    #[arg(long, value_name = "FILE")]
+    predictions_out: Option<PathBuf>,
     #[command(flatten)]
     compute: ComputeArgs,
 }
@@ -48,7 +61,13 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
         test.channels,
         test.num_classes
     );
-    let acc = evaluate(&net, &test, 200);
+    let classes = predict(&net, &test, 200);
+    let correct = classes.iter().zip(&test.labels).filter(|(p, l)| **p == usize::from(**l)).count();
+    let acc = correct as f64 / test.len().max(1) as f64;
+    if let Some(path) = &a.predictions_out {
+        let eval = EvalPredictions { accuracy: acc, classes };
+        tandem_actors::report::write_json(path, &eval)?;
+    }
     println!("{}: test accuracy {:.2} % on {} images", a.model_dir.display(), acc * 100.0, test.len());
     Ok(())
 }

@@ -38,6 +38,16 @@ pub struct PairArgs {
     /// Plan for the device (overrides the config).
     #[arg(long)]
     plan: Option<String>,
+    /// Frame source of the device, e.g. video:clip.mp4, video:rtsp://cam/stream, v4l2:/dev/video0,
+    /// images:DIR (see `tandem device --help`; overrides the config).
+    #[arg(long, value_name = "URI", value_parser = |s: &str| s.parse::<tandem_actors::source::SourceSpec>().map_err(|e| e.to_string()))]
+    source: Option<tandem_actors::source::SourceSpec>,
+    /// Start an image directory or a video file again at its end.
+    #[arg(long = "loop")]
+    looped: bool,
+    /// Write the device's per-frame predictions to FILE as JSON lines (overrides the config).
+    #[arg(long, value_name = "FILE")]
+    predictions: Option<String>,
     #[command(flatten)]
     adapt: super::device::AdaptArgs,
 }
@@ -67,6 +77,15 @@ impl PairArgs {
         demo.device.edge = None;
         if self.plan.is_some() {
             demo.device.plan.clone_from(&self.plan);
+        }
+        if let Some(s) = &self.source {
+            demo.device.camera.source = s.clone();
+        }
+        if self.looped {
+            demo.device.camera.looped = true;
+        }
+        if self.predictions.is_some() {
+            demo.device.predictions.file.clone_from(&self.predictions);
         }
         tweak(&mut demo.device);
         self.adapt.apply(&mut demo.device);

@@ -33,7 +33,7 @@ pub struct SoakArgs {
 pub fn run(a: SoakArgs) -> anyhow::Result<()> {
     let demo = a.pair.load(|device| {
         device.link.trace = Some(PathBuf::from(DEFAULT_TRACE));
-        device.camera.fps = a.fps;
+        device.camera.fps = Some(a.fps);
         stop_after(device, None, Some(a.duration));
     })?;
     let opts = SoakOptions { duration: a.duration, warmup: a.warmup, fps: a.fps, out: a.out };

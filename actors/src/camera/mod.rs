@@ -1,4 +1,5 @@
-//! The camera: a data set played as a video at a fixed frame rate.
+//! The camera: frames from a [`crate::source`] (a data set, image files, a video or a webcam
+//! through ffmpeg) at a fixed frame rate, normalised to the model card's input.
 //!
 //! It never blocks. Its output queue (to front inference) is a bounded crossbeam channel; when
 //! it is full the camera drops a frame — the new one ([`WhenFull::DropNewest`]) or the oldest
@@ -8,5 +9,5 @@
 mod actor;
 mod msg;
 
-pub use actor::{Camera, CameraSettings, front_queue};
+pub use actor::{Camera, CameraSettings, CameraSource, front_queue};
 pub use msg::{CameraCmd, CameraReport, CapturedFrame, WhenFull};

@@ -9,6 +9,8 @@ pub struct CapturedFrame {
     pub frame_id: u64,
     /// Capture instant (end-to-end latency starts here).
     pub captured_at: Instant,
+    /// The source's presentation timestamp, seconds (video sources).
+    pub pts: Option<f64>,
     /// Normalised image, `shape` row-major.
     pub image: Vec<f32>,
     /// `[1, C, H, W]`.
@@ -37,8 +39,15 @@ pub enum CameraCmd {
 }
 
 /// What the camera counted (for its own log line: the ledger has recorded every drop too).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct CameraReport {
+    /// Why the source ended early, when it failed (a corrupt or truncated video, an unreadable
+    /// image): the run ends there, every frame captured before is still accounted for.
+    pub source_error: Option<String>,
+    /// Times a live source was reopened.
+    pub restarts: u64,
+    /// Seconds without frames while it was (the `source_gap`).
+    pub gap_s: f64,
     /// Frames captured.
     pub captured: u64,
     /// Frames dropped because front inference was busy.

@@ -105,8 +105,8 @@ impl Front {
     }
 
     fn process(&mut self, frame: CapturedFrame, plan: ActivePlan, link_up: bool) -> Result<(), DropReason> {
-        let CapturedFrame { frame_id, captured_at, image, shape, label } = frame;
-        let mut timeline = Timeline::starting(captured_at);
+        let CapturedFrame { frame_id, captured_at, pts, image, shape, label } = frame;
+        let mut timeline = Timeline::starting(captured_at).with_pts(pts);
         let end = match self.cache.get(plan.choice.model_id) {
             Ok(m) => m.end(),
             Err(e) => {

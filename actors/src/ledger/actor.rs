@@ -68,6 +68,19 @@ pub struct Summary {
     pub dropped: BTreeMap<DropReason, u64>,
     /// Latency and throughput.
     pub stats: SummaryStats,
+    /// What the predictions writer delivered (`--predictions`), when one ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictions: Option<crate::predictions::PredictionsReport>,
+    /// Why the source ended the run early (a corrupt or truncated video, an unreadable
+    /// image), when it did; the counts above still account for every frame captured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_error: Option<String>,
+    /// Times a live source was reopened after it ended, failed or stalled.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub source_restarts: u64,
+    /// Seconds without frames while it was reopened (the source gap).
+    #[serde(default)]
+    pub source_gap_s: f64,
     /// Every result, in completion order, when the ledger was asked to keep them. Not
     /// serialised (stage instants have no meaning outside this process).
     #[serde(skip)]
@@ -137,7 +150,14 @@ impl fmt::Display for Summary {
         let stages: Vec<String> = s.stage_mean_ms.iter().map(|(st, ms)| format!("{} {:.3}", st.as_str(), ms)).collect();
         writeln!(f, "stages    {} (mean ms)", stages.join("  "))?;
         let per = if self.edge > 0 { s.bytes_sent as f64 / self.edge as f64 } else { 0.0 };
-        write!(f, "link      {} bytes sent ({:.0} B per edge result)", s.bytes_sent, per)
+        write!(f, "link      {} bytes sent ({:.0} B per edge result)", s.bytes_sent, per)?;
+        if let Some(p) = &self.predictions {
+            write!(f, "\npredictions {} lines written, {} dropped", p.written, p.dropped)?;
+        }
+        if let Some(e) = &self.source_error {
+            write!(f, "\nsource    FAILED: {e}")?;
+        }
+        Ok(())
     }
 }
 
@@ -150,6 +170,14 @@ pub struct Ledger {
     keep_results: bool,
     snapshot: watch::Sender<Snapshot>,
     timings: Option<mpsc::Sender<FrameTiming>>,
+    /// Every outcome is also handed here (the predictions writer), without waiting.
+    outcomes: Option<crate::predictions::PredictionsTx>,
+    /// `tandem_results_by_class_total`, index = class.
+    classes: Vec<prometheus::IntCounter>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn ms(d: Duration) -> f64 {
@@ -172,12 +200,34 @@ impl Ledger {
         let overflow = std::sync::Arc::new(Overflow::default());
         let (snapshot, snap_rx) = watch::channel(Snapshot::default());
         let handle = LedgerHandle { tx, overflow: std::sync::Arc::clone(&overflow) };
-        (Ledger { inbox, overflow, metrics, keep_results, snapshot, timings: None }, handle, snap_rx)
+        let ledger = Ledger {
+            inbox,
+            overflow,
+            metrics,
+            keep_results,
+            snapshot,
+            timings: None,
+            outcomes: None,
+            classes: Vec::new(),
+        };
+        (ledger, handle, snap_rx)
     }
 
     /// Also report every result's measured costs on `tx` (DropNewest, see [`FrameTiming`]).
     pub fn report_timings(&mut self, tx: mpsc::Sender<FrameTiming>) {
         self.timings = Some(tx);
+    }
+
+    /// Also hand every outcome it records — results and drops, those counted aside included —
+    /// to `tx` (the predictions writer; DropNewest, counted there: the ledger never waits).
+    pub fn sink_outcomes(&mut self, tx: crate::predictions::PredictionsTx) {
+        self.outcomes = Some(tx);
+    }
+
+    /// Count results per predicted class in these counters (index = class;
+    /// [`DeviceMetrics::class_counters`]).
+    pub fn count_classes(&mut self, counters: Vec<prometheus::IntCounter>) {
+        self.classes = counters;
     }
 
     /// Count `n` drops for `reason`.
@@ -198,6 +248,9 @@ impl Ledger {
             let n = self.overflow.take(reason);
             if n > 0 {
                 self.drop_frames(summary, reason, n);
+                if let Some(p) = &self.outcomes {
+                    p.unnamed_drops(reason, n);
+                }
             }
         }
     }
@@ -218,6 +271,9 @@ impl Ledger {
                 last = Some(now);
             }
             self.fold_overflow(&mut summary);
+            if let Some(p) = &self.outcomes {
+                p.outcome(&outcome);
+            }
             match outcome {
                 Outcome::Dropped { frame_id, reason } => {
                     tracing::debug!(frame_id, reason = reason.as_str(), "frame dropped");
@@ -278,6 +334,9 @@ impl Ledger {
                             encode_ms: ms(encoding),
                             edge_ms: edge,
                         });
+                    }
+                    if let Some(c) = self.classes.get(usize::from(r.class)) {
+                        c.inc();
                     }
                     e2e.record_ms(ms(total));
                     self.metrics.e2e.observe(total.as_secs_f64());

@@ -26,6 +26,9 @@ pub struct Timeline {
     pub sent_end: Option<Instant>,
     /// Result available on the device.
     pub done: Option<Instant>,
+    /// The source's presentation timestamp of the frame, seconds (video sources), carried with
+    /// its capture instant.
+    pub pts: Option<f64>,
 }
 
 impl Timeline {
@@ -40,7 +43,13 @@ impl Timeline {
             sent_start: None,
             sent_end: None,
             done: None,
+            pts: None,
         }
+    }
+
+    /// The same timeline, carrying the source's timestamp `pts`.
+    pub fn with_pts(self, pts: Option<f64>) -> Timeline {
+        Timeline { pts, ..self }
     }
 }
 

@@ -34,6 +34,17 @@ pub struct DeviceMetrics {
     connect_failures: HashMap<ConnectFailure, IntCounter>,
     /// The engine the heads run on, and their preparation times.
     pub engine: super::EngineMetrics,
+    /// `tandem_predictions_written_total`: prediction lines written to the sink.
+    pub predictions_written: IntCounter,
+    /// `tandem_predictions_dropped_total`: prediction lines that could not be delivered (queue
+    /// full because the sink is slow, a write error, or still queued at exit).
+    pub predictions_dropped: IntCounter,
+    classes: IntCounterVec,
+    /// `tandem_source_restarts_total`: times a live source (RTSP, V4L2, …) was reopened after
+    /// it ended, failed or stalled.
+    pub source_restarts: IntCounter,
+    /// `tandem_source_gap_seconds_total`: time without frames while a live source was reopened.
+    pub source_gap_seconds: prometheus::Counter,
 }
 
 impl DeviceMetrics {
@@ -72,6 +83,11 @@ impl DeviceMetrics {
             &["reason"],
         )?;
         registry.register(Box::new(failures_vec.clone()))?;
+        let classes = IntCounterVec::new(
+            Opts::new("tandem_results_by_class_total", "Frames that ended with a result, by predicted class"),
+            &["class"],
+        )?;
+        registry.register(Box::new(classes.clone()))?;
         let stage_vec = stage_histogram(registry)?;
         let e2e = Histogram::with_opts(
             HistogramOpts::new("tandem_e2e_seconds", "Capture to result, per frame").buckets(latency_buckets()),
@@ -96,7 +112,34 @@ impl DeviceMetrics {
                 .map(|&f| (f, failures_vec.with_label_values(&[f.as_str()])))
                 .collect(),
             engine: super::EngineMetrics::register(registry)?,
+            predictions_written: counter(
+                "tandem_predictions_written_total",
+                "Prediction lines (results and drops) written to the --predictions sink",
+            )?,
+            predictions_dropped: counter(
+                "tandem_predictions_dropped_total",
+                "Prediction lines not delivered: the sink could not keep up (queue full), failed, or blocked at exit",
+            )?,
+            classes,
+            source_restarts: counter(
+                "tandem_source_restarts_total",
+                "Times a live source was reopened after it ended, failed or stalled",
+            )?,
+            source_gap_seconds: {
+                let c = prometheus::Counter::new(
+                    "tandem_source_gap_seconds_total",
+                    "Seconds without frames while a live source was being reopened",
+                )?;
+                registry.register(Box::new(c.clone()))?;
+                c
+            },
         })
+    }
+
+    /// The `tandem_results_by_class_total` counters for these class names (index = class),
+    /// made once, off the hot path. The label set is the model card's class names.
+    pub fn class_counters(&self, names: &[String]) -> Vec<IntCounter> {
+        names.iter().map(|n| self.classes.with_label_values(&[n.as_str()])).collect()
     }
 
     /// Count one dropped frame.

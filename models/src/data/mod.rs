@@ -134,6 +134,39 @@ impl Dataset {
     }
 }
 
+/// Fashion-MNIST's class names, index = label.
+pub const FASHION_MNIST_CLASSES: [&str; 10] =
+    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+/// CIFAR-10's class names, index = label.
+pub const CIFAR10_CLASSES: [&str; 10] =
+    ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
+
+/// The class names of data set `name` (`fashion-mnist`, `cifar10`); other sets, or a count that
+/// does not match, get their numbers (`"0"`, `"1"`, …).
+pub fn class_names(name: &str, num_classes: usize) -> Vec<String> {
+    let known: &[&str] = match name {
+        "fashion-mnist" | "fmnist" => &FASHION_MNIST_CLASSES,
+        "cifar10" | "cifar-10" => &CIFAR10_CLASSES,
+        _ => &[],
+    };
+    if known.len() == num_classes {
+        known.iter().map(|s| s.to_string()).collect()
+    } else {
+        (0..num_classes).map(|i| i.to_string()).collect()
+    }
+}
+
+/// The per-channel mean and std data set `name`'s loader normalises with, for `channels`
+/// channels; `None` for an unknown set or channel count.
+pub fn normalisation(name: &str, channels: usize) -> Option<(Vec<f32>, Vec<f32>)> {
+    match (name, channels) {
+        ("fashion-mnist" | "fmnist", 1) => Some((vec![idx::FMNIST_MEAN], vec![idx::FMNIST_STD])),
+        ("cifar10" | "cifar-10", 3) => Some((cifar::MEAN.to_vec(), cifar::STD.to_vec())),
+        ("synthetic", c) => Some((vec![0.3; c], vec![0.35; c])),
+        _ => None,
+    }
+}
+
 /// Which data set to load.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]

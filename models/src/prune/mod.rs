@@ -17,7 +17,7 @@ pub mod step1;
 pub mod step2;
 pub mod surgery;
 
-use crate::checkpoint::{self, ModelCard, Provenance};
+use crate::checkpoint::{self, InputSpec, ModelCard, Provenance};
 use crate::data::{BatchIter, Dataset, Splits};
 use crate::error::{ModelError, Result};
 use crate::params::ParamMap;
@@ -254,6 +254,7 @@ impl<'a> Run<'a> {
                 seed: 11,
                 detail: format!("preset {}; from {parent}", self.cfg.preset),
             },
+            input: Some(InputSpec::of_dataset(&self.data.test, &self.data.name)),
         };
         checkpoint::save(&self.dir.join(&dir), net, &card)?;
         let member = Series::describe(self.series.next_id(), name, kind, dir, spec, acc, within, epochs, wall_s);
