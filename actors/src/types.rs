@@ -215,16 +215,25 @@ pub enum RejectReason {
     Handshake,
     /// The TLS handshake failed or timed out.
     Tls,
+    /// Closed at accept: the address is banned for bad tokens (no handshake is spent on it).
+    Banned,
+    /// Closed at accept: this address already has its share of handshakes in progress.
+    PeerLimit,
+    /// Closed at accept: the pool of handshakes in progress (all addresses) is full.
+    HandshakesFull,
 }
 
 impl RejectReason {
     /// Every reason.
-    pub const ALL: [RejectReason; 5] = [
+    pub const ALL: [RejectReason; 8] = [
         RejectReason::Busy,
         RejectReason::Protocol,
         RejectReason::Unauthorized,
         RejectReason::Handshake,
         RejectReason::Tls,
+        RejectReason::Banned,
+        RejectReason::PeerLimit,
+        RejectReason::HandshakesFull,
     ];
 
     /// The label value.
@@ -235,6 +244,9 @@ impl RejectReason {
             RejectReason::Unauthorized => "unauthorized",
             RejectReason::Handshake => "handshake",
             RejectReason::Tls => "tls",
+            RejectReason::Banned => "banned",
+            RejectReason::PeerLimit => "peer_limit",
+            RejectReason::HandshakesFull => "handshakes_full",
         }
     }
 }

@@ -12,7 +12,7 @@ use tandem_actors::config::{self, DeviceConfig, SourceKind};
 use tandem_actors::controller::{Controller, ControllerMetrics, ControllerSettings, SwapEvent, SwapResult};
 use tandem_actors::device::{Device, DeviceSettings, Queues};
 use tandem_actors::emulation::Slowdown;
-use tandem_actors::http::serve_with_floor;
+use tandem_actors::http::{listen_addr, serve_with_floor};
 use tandem_actors::link::LinkState;
 use tandem_actors::metrics::DeviceMetrics;
 use tandem_actors::plan::PlanSpec;
@@ -234,6 +234,8 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
         if let Some(s) = &settings.link.shaper {
             println!("link shaped by {} ({} steps, delay {}+{} ms)", cfg.link.trace.as_deref().unwrap_or(std::path::Path::new("?")).display(), s.trace().steps.len(), s.trace().delay_ms, s.trace().return_delay_ms);
         }
+        // The link token also guards the control routes (`POST /floor`) of the HTTP endpoint.
+        let control_token = settings.link.token.clone();
         let registry = Registry::new();
         let metrics = DeviceMetrics::register(&registry)?;
         println!("device: plan {plan_text} (model {}, point {}, {}), edge {edge}, {} fps", plan.model_id, plan.point, plan.coding, cfg.camera.fps);
@@ -268,7 +270,7 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
             controller = Some(c);
         }
         let http = match &cfg.metrics {
-            Some(m) => Some(serve_with_floor(resolve(m).await?, registry.clone(), controller.as_ref().map(|c| c.floor_setter())).await?),
+            Some(m) => Some(serve_with_floor(resolve(&listen_addr(m)).await?, registry.clone(), controller.as_ref().map(|c| c.floor_setter()), control_token.clone()).await?),
             None => None,
         };
         if let Some(h) = &http {
