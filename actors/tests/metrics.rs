@@ -8,6 +8,16 @@ fn value(text: &str, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no series {series} in\n{text}"))
 }
 
+/// With `TANDEM_METRICS_DUMP=DIR`, keep what was served as DIR/{device,edge}.prom, for
+/// `promtool check metrics < DIR/device.prom` (docs/RELIABILITY.md records that run).
+fn dump(role: &str, text: &str) {
+    if let Some(dir) = std::env::var_os("TANDEM_METRICS_DUMP") {
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).expect("dump dir");
+        std::fs::write(dir.join(format!("{role}.prom")), text).expect("dump");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_served_over_http_with_plausible_values() {
     let s = series();
@@ -21,6 +31,7 @@ async fn metrics_are_served_over_http_with_plausible_values() {
 
     let (status, text) = http_get(device_http.addr, "/metrics").await;
     assert!(status.contains("200"), "{status}");
+    dump("device", &text);
     assert_eq!(value(&text, "tandem_frames_total"), frames as f64);
     let results =
         value(&text, "tandem_results_total{origin=\"edge\"}") + value(&text, "tandem_results_total{origin=\"local\"}");
@@ -46,6 +57,7 @@ async fn metrics_are_served_over_http_with_plausible_values() {
 
     let (status, text) = http_get(edge_http.addr, "/metrics").await;
     assert!(status.contains("200"), "{status}");
+    dump("edge", &text);
     assert_eq!(value(&text, "tandem_edge_frames_total"), summary.edge as f64);
     assert_eq!(value(&text, "tandem_stage_seconds_count{stage=\"edge_infer\"}"), summary.edge as f64);
     assert!(value(&text, "tandem_link_bytes_total{direction=\"received\"}") > 0.0);
@@ -133,8 +145,9 @@ fn every_metric_name_follows_the_prometheus_naming_rules() {
     let edge = Registry::new();
     EdgeMetrics::register(&edge).expect("edge metrics");
     let mut families = 0;
-    for registry in [&device, &edge] {
+    for (role, registry) in [("device-registered", &device), ("edge-registered", &edge)] {
         let text = TextEncoder::new().encode_to_string(&registry.gather()).expect("encode");
+        dump(role, &text);
         families += text.lines().filter(|l| l.starts_with("# TYPE ")).count();
         let problems = lint(&text);
         assert!(problems.is_empty(), "{problems:#?}");
