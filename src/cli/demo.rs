@@ -47,5 +47,5 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         run_config: a.run_config,
         slowdown: a.slowdown,
     };
-    tandem_lab::demo::run(&super::run_cmd::this_tandem()?, &opts)
+    tandem_lab::demo::run(&super::run_cmd::this_tandem()?.forwarding_signals()?, &opts)
 }

@@ -60,6 +60,11 @@ pub struct DeviceArgs {
     /// Print a live status line on stderr every second.
     #[arg(long)]
     status: bool,
+    /// Stop (camera first, then drain, then the summary) when standard input closes: how
+    /// `tandem run` and `tandem soak` forward a signal, and how the device ends with its parent
+    /// even when the parent is killed outright.
+    #[arg(long, hide = true)]
+    stop_on_stdin_eof: bool,
     /// Present the token in this file to the edge (one line, chmod 600) [config `link.token_file`].
     #[arg(long)]
     token_file: Option<PathBuf>,
@@ -277,16 +282,37 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
             println!("metrics on http://{}/metrics{}", h.addr, if controller.is_some() { format!(", accuracy floor: POST http://{}/floor?0.92", h.addr) } else { String::new() });
         }
         let stopper = device.stopper();
+        let stdin_closed = a.stop_on_stdin_eof.then(|| {
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            std::thread::spawn(move || {
+                // Read to EOF; the parent closes our stdin when it wants us to stop.
+                let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+                let _ = tx.send(());
+            });
+            rx
+        });
         tokio::spawn(async move {
+            let parent = async {
+                match stdin_closed {
+                    Some(rx) => {
+                        let _ = rx.await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let asked = async {
+                tokio::select! {
+                    _ = terminated() => {}
+                    _ = parent => {}
+                }
+                tracing::info!("stopping: camera first, then the pipeline drains");
+            };
             match duration {
                 Some(d) => tokio::select! {
                     _ = tokio::time::sleep(d) => {}
-                    _ = terminated() => tracing::info!("stopping: camera first, then the pipeline drains"),
+                    _ = asked => {}
                 },
-                None => {
-                    terminated().await;
-                    tracing::info!("stopping: camera first, then the pipeline drains");
-                }
+                None => asked.await,
             }
             stopper.stop();
         });
