@@ -156,6 +156,7 @@ impl Device {
             ledger: ledger_tx.clone(),
             abort: abort.clone(),
             slowdown: settings.slowdown,
+            metrics: Some(metrics.clone()),
         }
         .spawn()?;
         let (front_tx, front_rx) = front_queue(q.front);

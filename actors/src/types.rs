@@ -108,11 +108,14 @@ pub enum DropReason {
     EncodeError,
     /// The model could not be loaded or run on the device.
     ModelError,
+    /// A stage panicked on this frame (on the device, or the edge answered `FrameError { panic }`);
+    /// the stage was restarted ([`crate::supervise`]).
+    Panic,
 }
 
 impl DropReason {
     /// How many reasons there are.
-    pub const COUNT: usize = 7;
+    pub const COUNT: usize = 8;
 
     /// Every reason, in declaration order (`ALL[r.index()] == r`).
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -123,6 +126,7 @@ impl DropReason {
         DropReason::Shutdown,
         DropReason::EncodeError,
         DropReason::ModelError,
+        DropReason::Panic,
     ];
 
     /// The label value.
@@ -135,12 +139,44 @@ impl DropReason {
             DropReason::Shutdown => "shutdown",
             DropReason::EncodeError => "encode_error",
             DropReason::ModelError => "model_error",
+            DropReason::Panic => "panic",
         }
     }
 
     /// Position in [`DropReason::ALL`], for per-reason arrays.
     pub const fn index(self) -> usize {
         self as usize
+    }
+}
+
+/// A supervised thread: the `stage` label of `tandem_restarts_total` ([`crate::supervise`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Supervised {
+    /// An edge inference thread.
+    EdgeWorker,
+    /// The edge's model store.
+    EdgeStore,
+    /// The device's front-inference thread.
+    Front,
+    /// The device's encoder thread.
+    Encoder,
+}
+
+impl Supervised {
+    /// The edge's supervised threads.
+    pub const EDGE: [Supervised; 2] = [Supervised::EdgeWorker, Supervised::EdgeStore];
+    /// The device's supervised threads.
+    pub const DEVICE: [Supervised; 2] = [Supervised::Front, Supervised::Encoder];
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Supervised::EdgeWorker => "edge_worker",
+            Supervised::EdgeStore => "edge_store",
+            Supervised::Front => "front",
+            Supervised::Encoder => "encoder",
+        }
     }
 }
 

@@ -8,6 +8,8 @@ use crate::error::ActorError;
 use crate::faults;
 use crate::metrics::EdgeMetrics;
 use crate::models::ModelCache;
+use crate::supervise::{self, Budget, Restarts};
+use crate::types::Supervised;
 
 /// Start the model store thread; it ends when every sender is gone.
 pub(crate) fn spawn(
@@ -20,32 +22,43 @@ pub(crate) fn spawn(
         .spawn(move || {
             let span = tracing::info_span!("edge_store");
             let _enter = span.enter();
+            let mut restarts = Restarts::new(Budget::default());
             for msg in inbox.iter() {
-                match msg {
-                    StoreMsg::Get { model_id, reply } => {
-                        let r = match load(&mut cache, model_id) {
-                            Ok(m) => Ok(m.clone()),
-                            Err(e) => {
-                                tracing::warn!(model_id, error = %e, "no such model");
-                                Err(ErrorCode::UnknownModel)
-                            }
-                        };
-                        metrics.models_loaded.set(cache.len() as i64);
-                        // The asker may have gone (connection closed); nothing to do then.
-                        let _ = reply.send(r);
+                // The job boundary: a panic while loading drops this request's reply (the
+                // asker sees the store gone for that one request: `internal` / `Busy`).
+                let handled = supervise::catch(|| {
+                    match msg {
+                        StoreMsg::Get { model_id, reply } => {
+                            let r = match load(&mut cache, model_id) {
+                                Ok(m) => Ok(m.clone()),
+                                Err(e) => {
+                                    tracing::warn!(model_id, error = %e, "no such model");
+                                    Err(ErrorCode::UnknownModel)
+                                }
+                            };
+                            metrics.models_loaded.set(cache.len() as i64);
+                            // The asker may have gone (connection closed); nothing to do then.
+                            let _ = reply.send(r);
+                        }
+                        StoreMsg::Prepare { model_id, point, reply } => {
+                            let r = match load(&mut cache, model_id) {
+                                Ok(m) if usize::from(point) < m.end() => PlanResult::Applied,
+                                Ok(_) => PlanResult::BadPoint,
+                                Err(e) => {
+                                    tracing::warn!(model_id, error = %e, "plan names an unknown model");
+                                    PlanResult::UnknownModel
+                                }
+                            };
+                            metrics.models_loaded.set(cache.len() as i64);
+                            let _ = reply.send(r);
+                        }
                     }
-                    StoreMsg::Prepare { model_id, point, reply } => {
-                        let r = match load(&mut cache, model_id) {
-                            Ok(m) if usize::from(point) < m.end() => PlanResult::Applied,
-                            Ok(_) => PlanResult::BadPoint,
-                            Err(e) => {
-                                tracing::warn!(model_id, error = %e, "plan names an unknown model");
-                                PlanResult::UnknownModel
-                            }
-                        };
-                        metrics.models_loaded.set(cache.len() as i64);
-                        let _ = reply.send(r);
-                    }
+                });
+                if let Err(why) = handled {
+                    metrics.restart(Supervised::EdgeStore);
+                    // The cache only gains whole entries, so a panic cannot leave it
+                    // half-updated: the restart keeps it.
+                    supervise::after_panic(Supervised::EdgeStore, &mut restarts, &why);
                 }
             }
         })

@@ -9,11 +9,13 @@ use super::msg::HeadFrame;
 use crate::camera::CapturedFrame;
 use crate::emulation::Slowdown;
 use crate::error::ActorError;
+use crate::faults;
 use crate::ledger::{FrameResult, LedgerHandle, Outcome, Timeline};
 use crate::link::LinkState;
 use crate::metrics::DeviceMetrics;
 use crate::models::{ModelCache, classify};
-use crate::types::{ActivePlan, DropReason, Origin};
+use crate::supervise::{self, Budget, Restarts};
+use crate::types::{ActivePlan, DropReason, Origin, Supervised};
 
 /// The front-inference actor (a thread).
 #[derive(Debug)]
@@ -51,6 +53,7 @@ impl Front {
         let span = tracing::info_span!("front");
         let _enter = span.enter();
         let mut last_epoch = 0;
+        let mut restarts = Restarts::new(Budget::default());
         while let Ok(frame) = self.input.recv() {
             if self.abort.is_cancelled() {
                 self.ledger.blocking_drop(frame.frame_id, DropReason::Shutdown);
@@ -64,9 +67,19 @@ impl Front {
                 tracing::info!(epoch = plan.epoch, plan = %plan.choice, "plan in force");
             }
             let link_up = self.link.borrow().is_up();
-            if let Err(reason) = self.process(frame, plan, link_up) {
+            let frame_id = frame.frame_id;
+            // The job boundary: a panic in inference is this frame's outcome.
+            match supervise::catch(|| self.process(frame, plan, link_up)) {
+                Ok(Ok(())) => {}
                 // `process` has already reported the outcome; the error is only for logs.
-                tracing::debug!(?reason, "frame not processed");
+                Ok(Err(reason)) => tracing::debug!(?reason, "frame not processed"),
+                Err(why) => {
+                    self.ledger.blocking_drop(frame_id, DropReason::Panic);
+                    self.metrics.restart(Supervised::Front);
+                    // The restart keeps the model cache: it only gains whole entries, so a
+                    // panic cannot leave it half-updated; the rest of the state is per frame.
+                    supervise::after_panic(Supervised::Front, &mut restarts, &why);
+                }
             }
         }
         tracing::debug!("camera queue closed");
@@ -89,6 +102,8 @@ impl Front {
         let to = if local { end } else { point };
         let started = Instant::now();
         timeline.front_start = Some(started);
+        // `panic` here panics this thread on this frame (the supervision test).
+        let _ = faults::fired(faults::FRONT_INFER);
         let out = model.run(image, shape, 0, to);
         self.slowdown.stretch(started);
         timeline.front_end = Some(Instant::now());

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use tandem_codec::{Body, Control, Frame, Limits, PlanResult};
+use tandem_codec::{Body, Control, ErrorCode, Frame, Limits, PlanResult};
 use tokio::io::WriteHalf;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::MissedTickBehavior;
@@ -530,7 +530,8 @@ impl Link {
             Control::FrameError { frame_id, code } => {
                 if s.in_flight.remove(&frame_id).is_some() {
                     tracing::warn!(frame_id, code = code.as_str(), "edge refused a frame");
-                    self.drop_frame(frame_id, DropReason::EdgeError).await;
+                    let reason = if code == ErrorCode::Panic { DropReason::Panic } else { DropReason::EdgeError };
+                    self.drop_frame(frame_id, reason).await;
                 } else {
                     tracing::warn!(frame_id, code = code.as_str(), "edge reported an error for an unknown frame");
                 }

@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 use super::{latency_buckets, stage_histogram};
-use crate::types::{ActivePlan, ConnectFailure, DropReason, Origin, Stage};
+use crate::types::{ActivePlan, ConnectFailure, DropReason, Origin, Stage, Supervised};
 
 /// The device's metrics. Cheap to clone (handles to atomics).
 #[derive(Clone, Debug)]
@@ -32,6 +32,7 @@ pub struct DeviceMetrics {
     /// `tandem_link_in_flight_frames`: frames sent and not yet answered.
     pub in_flight: IntGauge,
     connect_failures: HashMap<ConnectFailure, IntCounter>,
+    restarts: HashMap<Supervised, IntCounter>,
 }
 
 impl DeviceMetrics {
@@ -75,6 +76,7 @@ impl DeviceMetrics {
             HistogramOpts::new("tandem_e2e_seconds", "Capture to result, per frame").buckets(latency_buckets()),
         )?;
         registry.register(Box::new(e2e.clone()))?;
+        let restarts = super::restarts(registry, &Supervised::DEVICE)?;
         Ok(DeviceMetrics {
             frames: counter("tandem_frames_total", "Frames captured by the camera")?,
             dropped: DropReason::ALL.iter().map(|&r| (r, dropped_vec.with_label_values(&[r.as_str()]))).collect(),
@@ -93,7 +95,15 @@ impl DeviceMetrics {
                 .iter()
                 .map(|&f| (f, failures_vec.with_label_values(&[f.as_str()])))
                 .collect(),
+            restarts,
         })
+    }
+
+    /// Count one restart of a supervised thread.
+    pub fn restart(&self, stage: Supervised) {
+        if let Some(c) = self.restarts.get(&stage) {
+            c.inc();
+        }
     }
 
     /// Count one dropped frame.

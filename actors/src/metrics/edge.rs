@@ -4,10 +4,10 @@ use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge, Opts, Registry}
 use tandem_codec::ErrorCode;
 
 use super::stage_histogram;
-use crate::types::{RejectReason, Stage};
+use crate::types::{RejectReason, Stage, Supervised};
 
 /// Every error code, for resolving labelled children up front.
-const ERROR_CODES: [ErrorCode; 11] = [
+const ERROR_CODES: [ErrorCode; 12] = [
     ErrorCode::Checksum,
     ErrorCode::Malformed,
     ErrorCode::UnsupportedVersion,
@@ -19,6 +19,7 @@ const ERROR_CODES: [ErrorCode; 11] = [
     ErrorCode::Inference,
     ErrorCode::Overloaded,
     ErrorCode::Internal,
+    ErrorCode::Panic,
 ];
 
 /// The edge server's metrics. Cheap to clone.
@@ -46,6 +47,7 @@ pub struct EdgeMetrics {
     pub models_loaded: IntGauge,
     /// `tandem_edge_replies_dropped_total`: replies dropped because a connection's outbox was full.
     pub replies_dropped: IntCounter,
+    restarts: HashMap<Supervised, IntCounter>,
 }
 
 impl EdgeMetrics {
@@ -84,6 +86,7 @@ impl EdgeMetrics {
         )?;
         reg(Box::new(replies_dropped.clone()))?;
         let stage_vec = stage_histogram(registry)?;
+        let restarts = super::restarts(registry, &Supervised::EDGE)?;
         Ok(EdgeMetrics {
             connections,
             accepted: conn_total.with_label_values(&["accepted"]),
@@ -100,6 +103,7 @@ impl EdgeMetrics {
             bytes_sent: bytes.with_label_values(&["sent"]),
             models_loaded,
             replies_dropped,
+            restarts,
         })
     }
 
@@ -107,6 +111,13 @@ impl EdgeMetrics {
     pub fn reject(&self, reason: RejectReason) {
         self.rejected.inc();
         if let Some(c) = self.rejections.get(&reason) {
+            c.inc();
+        }
+    }
+
+    /// Count one restart of a supervised thread.
+    pub fn restart(&self, stage: Supervised) {
+        if let Some(c) = self.restarts.get(&stage) {
             c.inc();
         }
     }
