@@ -75,17 +75,21 @@ pub enum Origin {
     Edge,
     /// Whole model on the device.
     Local,
+    /// Sent to the edge, but the link went down before the answer: finished on the device
+    /// (the tail run locally on the head's output), within its deadline.
+    RerunLocal,
 }
 
 impl Origin {
     /// Every origin.
-    pub const ALL: [Origin; 2] = [Origin::Edge, Origin::Local];
+    pub const ALL: [Origin; 3] = [Origin::Edge, Origin::Local, Origin::RerunLocal];
 
     /// The label value.
     pub const fn as_str(self) -> &'static str {
         match self {
             Origin::Edge => "edge",
             Origin::Local => "local",
+            Origin::RerunLocal => "rerun_local",
         }
     }
 }
