@@ -131,6 +131,8 @@ async fn accept_loop(listener: TcpListener, shared: Shared, mut stop: watch::Rec
     // finished handshake comes back here with its peer, so the admission table is only
     // touched by this loop.
     let mut pending: JoinSet<(SocketAddr, HandshakeEnd)> = JoinSet::new();
+    let mut pending_peers: std::collections::HashMap<tokio::task::Id, std::net::IpAddr> =
+        std::collections::HashMap::new();
     let mut sessions = JoinSet::new();
     let mut next_session: u64 = 1;
     let mut refused_since_log: u64 = 0;
@@ -139,8 +141,20 @@ async fn accept_loop(listener: TcpListener, shared: Shared, mut stop: watch::Rec
         let accepted = tokio::select! {
             _ = async { let _ = stop.wait_for(|&v| v).await; } => break,
             Some(_) = sessions.join_next(), if !sessions.is_empty() => continue,
-            Some(done) = pending.join_next(), if !pending.is_empty() => {
-                let Ok((peer, end)) = done else { continue };
+            Some(done) = pending.join_next_with_id(), if !pending.is_empty() => {
+                let (peer, end) = match done {
+                    Ok((id, (peer, end))) => {
+                        pending_peers.remove(&id);
+                        (peer, end)
+                    }
+                    // A handshake task that panicked or was aborted still frees its place.
+                    Err(e) => {
+                        if let Some(ip) = pending_peers.remove(&e.id()) {
+                            admission.release(ip);
+                        }
+                        continue;
+                    }
+                };
                 admission.release(peer.ip());
                 match end {
                     HandshakeEnd::Authed(authed) => {
@@ -185,7 +199,9 @@ async fn accept_loop(listener: TcpListener, shared: Shared, mut stop: watch::Rec
             Ok(()) => {
                 let span = tracing::debug_span!("edge_handshake", %peer);
                 let (s, m, stop) = (shared.settings.clone(), shared.metrics.clone(), stop.clone());
-                pending.spawn(async move { (peer, conn::handshake(stream, peer, s, m, stop).await) }.instrument(span));
+                let task = pending
+                    .spawn(async move { (peer, conn::handshake(stream, peer, s, m, stop).await) }.instrument(span));
+                pending_peers.insert(task.id(), peer.ip());
             }
             Err(reason) => {
                 // Closed at once, before any TLS handshake or read: a refusal costs one accept.
