@@ -105,12 +105,12 @@ impl fmt::Display for Summary {
         let s = &self.stats;
         writeln!(
             f,
-            "frames    captured {} = results {} (edge {}, local {}, rerun locally {}) + dropped {}  [{}]",
+            "frames    captured {} = results {} (edge {}, local {}{}) + dropped {}  [{}]",
             self.captured,
             self.results_total(),
             self.edge,
             self.local,
-            self.rerun_local,
+            if self.rerun_local > 0 { format!(", rerun locally {}", self.rerun_local) } else { String::new() },
             self.dropped_total(),
             if self.balanced() { "balanced" } else { "UNBALANCED" }
         )?;
