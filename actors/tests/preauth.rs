@@ -72,8 +72,9 @@ async fn a_hundred_idle_connections_from_one_address_do_not_keep_a_device_out() 
         let series = format!("tandem_link_connect_failures_total{{reason=\"{reason}\"}}");
         assert_eq!(metric(&registry, &series), 0.0, "{series}");
     }
-    // The attacker's admitted connections ran out of time.
-    assert!(metric(&edge_registry, "tandem_edge_rejections_total{reason=\"handshake\"}") >= 1.0);
+    // The attacker's admitted connections run out of time (within the 1 s handshake deadline;
+    // waited for, as the device may finish first).
+    wait_metric(&edge_registry, "tandem_edge_rejections_total{reason=\"handshake\"}", |v| v >= 1.0).await;
     edge.shutdown().await;
 }
 
