@@ -68,8 +68,8 @@ async fn a_hundred_idle_connections_from_one_address_do_not_keep_a_device_out() 
     attackers.abort_all();
     assert_served_without_loss(&summary);
     assert_eq!(metric(&registry, "tandem_link_connects_total"), 1.0, "one session, never refused");
-    for reason in ["busy", "handshake", "timeout", "refused", "tls", "unauthorized"] {
-        let series = format!("tandem_link_connect_failures_total{{reason=\"{reason}\"}}");
+    for reason in tandem_actors::types::ConnectFailure::ALL {
+        let series = format!("tandem_link_connect_failures_total{{reason=\"{}\"}}", reason.as_str());
         assert_eq!(metric(&registry, &series), 0.0, "{series}");
     }
     // The attacker's admitted connections run out of time (within the 1 s handshake deadline;
