@@ -130,6 +130,91 @@ fn run_spawns_edge_and_device_and_prints_a_summary() {
     let _ = std::fs::remove_dir_all(&series);
 }
 
+/// The children of `pid` (Linux: `/proc/PID/task/PID/children`).
+#[cfg(target_os = "linux")]
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// Whether `pid` is gone (or a zombie nobody reaped yet cannot be: its parent exited).
+#[cfg(target_os = "linux")]
+fn gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')),
+    }
+}
+
+/// SIGTERM to `tandem run` (the parent only, not its process group) reaches the pair: the device
+/// stops its camera, drains and writes its summary, then the edge stops; nothing is left running.
+#[test]
+#[cfg(target_os = "linux")]
+fn sigterm_to_run_stops_both_children_and_the_summary_is_written() {
+    let series = tiny_series("sigterm");
+    let config = series.join("demo.toml");
+    // Ten minutes: only the signal ends this run within the test's guard.
+    std::fs::write(
+        &config,
+        "[edge]\nworkers = 1\n\n[device]\nplan = \"1:pool3:q8c-lz4\"\n\n[device.camera]\nsource = \"synthetic\"\nfps = 30.0\nduration_ms = \"10m\"\n",
+    )
+    .expect("write demo config");
+    let summary_file = series.join("run-summary.json");
+    let mut run = Reaper(
+        Command::new(TANDEM)
+            .args(["run", "--config"])
+            .arg(&config)
+            .arg("--series")
+            .arg(&series)
+            .arg("--summary-out")
+            .arg(&summary_file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn tandem run"),
+    );
+    let pid = run.0.id();
+    // Poll the process table (state, not time: the guard only bounds a hang).
+    let guard = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let kids = loop {
+        let kids = children(pid);
+        if kids.len() == 2 {
+            break kids;
+        }
+        assert!(std::time::Instant::now() < guard, "tandem run did not start its two children");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let kill = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
+    assert!(kill.success());
+    let status = loop {
+        if let Some(status) = run.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(std::time::Instant::now() < guard, "tandem run did not stop on SIGTERM");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert!(status.success(), "tandem run after SIGTERM: {status}");
+    for kid in kids {
+        assert!(gone(kid), "child {kid} of tandem run still runs");
+    }
+    let s = summary(&summary_file).summary;
+    assert!(s.balanced(), "{s:?}");
+    for reason in s.dropped.keys() {
+        // The edge outlives the device's drain: nothing is lost to the link going down.
+        assert!(
+            matches!(
+                reason,
+                tandem_actors::ledger::DropReason::Shutdown | tandem_actors::ledger::DropReason::CameraOverrun
+            ),
+            "{reason:?}: {s:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&series);
+}
+
 #[test]
 fn a_bare_number_is_refused_as_a_duration_by_every_command() {
     for args in [["device", "--duration", "60"], ["run", "--duration", "60"], ["soak", "--duration", "60"]] {

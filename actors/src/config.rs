@@ -41,8 +41,24 @@ pub struct EdgeConfig {
     pub series: Option<PathBuf>,
     /// Address to serve `/metrics` on; unset = no metrics endpoint.
     pub metrics: Option<String>,
-    /// Devices served at once; more are rejected (`Reject { Busy }`). Default 16.
+    /// Authenticated devices served at once; more are rejected (`Reject { Busy }`, after their
+    /// handshake). Default 16.
     pub max_connections: usize,
+    /// Connections whose handshake (TLS + Hello) is in progress, over all peers; more are closed
+    /// at accept (`handshakes_full`). Default 64.
+    pub max_handshakes: usize,
+    /// Handshakes in progress from one peer address; more are closed at accept (`peer_limit`).
+    /// Default 4.
+    pub max_handshakes_per_peer: usize,
+    /// Wrong or missing tokens in a row that ban an address (its connections are closed at
+    /// accept, `banned`); 0 = never ban. Default 3.
+    pub bad_token_strikes: u32,
+    /// First ban; each further ban of the same address doubles, up to `ban_max_ms`. Default 1000.
+    #[serde(deserialize_with = "crate::millis::de")]
+    pub ban_min_ms: u64,
+    /// Longest ban. Default 300000 (5 min).
+    #[serde(deserialize_with = "crate::millis::de")]
+    pub ban_max_ms: u64,
     /// Inference threads. Default 2.
     pub workers: usize,
     /// Tensor frames queued or in inference over all devices (full: the reading connection
@@ -53,7 +69,9 @@ pub struct EdgeConfig {
     /// Close a connection silent for this long. Default 30000.
     #[serde(deserialize_with = "crate::millis::de")]
     pub idle_timeout_ms: u64,
-    /// Time a new connection has to say Hello. Default 5000.
+    /// Time a new connection has, from accept, to finish TLS (when configured) and say Hello.
+    /// Default 1000: a device on any real link needs a few round trips; a stranger holding
+    /// connections open gets its pending slot back within a second.
     #[serde(deserialize_with = "crate::millis::de")]
     pub handshake_timeout_ms: u64,
     /// Timeout for writing one reply. Default 5000.
@@ -81,11 +99,16 @@ impl Default for EdgeConfig {
             series: None,
             metrics: None,
             max_connections: 16,
+            max_handshakes: 64,
+            max_handshakes_per_peer: 4,
+            bad_token_strikes: 3,
+            ban_min_ms: 1_000,
+            ban_max_ms: 300_000,
             workers: 2,
             queue: 8,
             outbox: 64,
             idle_timeout_ms: 30_000,
-            handshake_timeout_ms: 5_000,
+            handshake_timeout_ms: 1_000,
             write_timeout_ms: 5_000,
             max_payload_bytes: 16 << 20,
             token_file: None,
@@ -100,6 +123,15 @@ impl EdgeConfig {
     /// Range checks.
     pub fn validate(&self) -> Result<(), ActorError> {
         check(self.max_connections >= 1, || "max_connections must be at least 1".into())?;
+        check(self.max_handshakes >= 1 && self.max_handshakes_per_peer >= 1, || {
+            "max_handshakes and max_handshakes_per_peer must be at least 1".into()
+        })?;
+        check(self.max_handshakes_per_peer <= self.max_handshakes, || {
+            "max_handshakes_per_peer cannot exceed max_handshakes".into()
+        })?;
+        check(self.ban_min_ms >= 1 && self.ban_min_ms <= self.ban_max_ms, || {
+            "ban_min_ms must be at least 1 and at most ban_max_ms".into()
+        })?;
         check((1..=64).contains(&self.workers), || format!("workers must be in 1..=64, got {}", self.workers))?;
         check(self.queue >= 1, || "queue must be at least 1".into())?;
         check(self.outbox >= 1, || "outbox must be at least 1".into())?;
@@ -123,6 +155,13 @@ impl EdgeConfig {
         Ok(EdgeSettings {
             series,
             max_connections: self.max_connections,
+            admission: crate::edge::AdmissionRules {
+                pending_total: self.max_handshakes,
+                pending_per_peer: self.max_handshakes_per_peer,
+                strikes: self.bad_token_strikes,
+                ban_min: ms(self.ban_min_ms),
+                ban_max: ms(self.ban_max_ms),
+            },
             workers: self.workers,
             queue: self.queue,
             outbox: self.outbox,

@@ -193,6 +193,10 @@ impl Device {
             metrics.clone(),
             samples_tx,
         );
+        // Frames lost to a link drop go back to the front thread (DropNewest past this: the
+        // link counts `link_down`): what can be in flight plus what the link queue holds.
+        let (rerun_tx, rerun_rx) = crossbeam_channel::bounded(settings.link.max_in_flight + q.link + 1);
+        let link = link.with_rerun(rerun_tx);
         let link = tokio::spawn(link.run().instrument(tracing::info_span!("link")));
 
         let (enc_tx, enc_rx) = encoder_queue(q.encoder);
@@ -202,6 +206,7 @@ impl Device {
             ledger: ledger_tx.clone(),
             abort: abort.clone(),
             slowdown: settings.slowdown,
+            metrics: Some(metrics.clone()),
         }
         .spawn()?;
         let (front_tx, front_rx) = front_queue(q.front);
@@ -215,6 +220,7 @@ impl Device {
             abort: abort.clone(),
             metrics: metrics.clone(),
             slowdown: settings.slowdown,
+            rerun: Some(rerun_rx),
         }
         .spawn()?;
 

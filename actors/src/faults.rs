@@ -26,7 +26,8 @@ pub const LINK_DECODE_REPLY: &str = "link_decode_reply";
 /// `FrameError { checksum }`, the stream continues.
 pub const EDGE_DECODE: &str = "edge_decode";
 /// Edge inference thread, before the tail runs: `sleep(MS)` makes a slow edge; `return` fails
-/// the frame (`FrameError { inference }`).
+/// the frame (`FrameError { inference }`); `panic` panics the thread (the frame is answered
+/// `FrameError { panic }`, the thread restarted).
 pub const EDGE_INFER: &str = "edge_infer";
 /// Edge model store, getting a tail (loaded, or from its cache): `return` fails every request,
 /// `return(ID)` only those for model `ID` (the store answers as for a model it cannot load).
@@ -34,12 +35,17 @@ pub const EDGE_INFER: &str = "edge_infer";
 pub const EDGE_LOAD_TAIL: &str = "edge_load_tail";
 /// Edge, a `Probe` frame: `return` = no `ProbeReply` is sent.
 pub const EDGE_PROBE_REPLY: &str = "edge_probe_reply";
+/// Device front-inference thread, before the head runs: `panic` panics there (the frame is
+/// recorded `panic`, the thread restarted; see [`crate::supervise`]).
+pub const FRONT_INFER: &str = "front_infer";
+/// Device encoder thread, before a tensor is encoded: `panic` panics there.
+pub const ENCODE: &str = "encode";
 /// Controller, after the edge acknowledged a plan and before the device publishes it:
 /// `return` = applying it fails, and the swap is rolled back.
 pub const CONTROLLER_APPLY: &str = "controller_apply";
 
 /// Every fail point, for listing and for clearing them all.
-pub const ALL: [&str; 8] = [
+pub const ALL: [&str; 10] = [
     LINK_SEND,
     LINK_RECV,
     LINK_DECODE_REPLY,
@@ -48,6 +54,8 @@ pub const ALL: [&str; 8] = [
     EDGE_LOAD_TAIL,
     EDGE_PROBE_REPLY,
     CONTROLLER_APPLY,
+    FRONT_INFER,
+    ENCODE,
 ];
 
 /// `Some(argument)` (empty when the action has none) when fail point `name` returns now;

@@ -41,6 +41,8 @@
 //! - [`wire`]: frames over a byte stream for both sides — a cancel-safe reader and a writer that
 //!   owns encode + timed write + byte count; header fields only through codec's `peek_meta`.
 //! - [`security`]: the shared token and TLS of the device–edge link.
+//! - [`supervise`]: panics caught at the job boundary of the blocking threads, restarts with a
+//!   budget and backoff (`tandem_restarts_total{stage}`).
 //! - [`faults`]: fail points (fail-rs, `failpoints` feature) for the fault-injection tests.
 //! - [`report`]: the typed files one process writes for another — the device's
 //!   [`report::RunReport`] (`--summary-out`) and the edge's [`report::EdgeReady`] (`--ready-file`).
@@ -77,6 +79,7 @@ pub mod predictions;
 pub mod report;
 pub mod security;
 pub mod source;
+pub mod supervise;
 pub mod testkit;
 pub mod types;
 pub mod wire;

@@ -196,6 +196,7 @@ mod tests {
             captured: 180,
             edge: 170,
             local: 8,
+            rerun_local: 0,
             labelled: 178,
             correct: 160,
             dropped: BTreeMap::from([(DropReason::CameraOverrun, 1), (DropReason::Deadline, 1)]),

@@ -75,17 +75,21 @@ pub enum Origin {
     Edge,
     /// Whole model on the device.
     Local,
+    /// Sent to the edge, but the link went down before the answer: finished on the device
+    /// (the tail run locally on the head's output), within its deadline.
+    RerunLocal,
 }
 
 impl Origin {
     /// Every origin.
-    pub const ALL: [Origin; 2] = [Origin::Edge, Origin::Local];
+    pub const ALL: [Origin; 3] = [Origin::Edge, Origin::Local, Origin::RerunLocal];
 
     /// The label value.
     pub const fn as_str(self) -> &'static str {
         match self {
             Origin::Edge => "edge",
             Origin::Local => "local",
+            Origin::RerunLocal => "rerun_local",
         }
     }
 }
@@ -108,11 +112,14 @@ pub enum DropReason {
     EncodeError,
     /// The model could not be loaded or run on the device.
     ModelError,
+    /// A stage panicked on this frame (on the device, or the edge answered `FrameError { panic }`);
+    /// the stage was restarted ([`crate::supervise`]).
+    Panic,
 }
 
 impl DropReason {
     /// How many reasons there are.
-    pub const COUNT: usize = 7;
+    pub const COUNT: usize = 8;
 
     /// Every reason, in declaration order (`ALL[r.index()] == r`).
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -123,6 +130,7 @@ impl DropReason {
         DropReason::Shutdown,
         DropReason::EncodeError,
         DropReason::ModelError,
+        DropReason::Panic,
     ];
 
     /// The label value.
@@ -135,12 +143,44 @@ impl DropReason {
             DropReason::Shutdown => "shutdown",
             DropReason::EncodeError => "encode_error",
             DropReason::ModelError => "model_error",
+            DropReason::Panic => "panic",
         }
     }
 
     /// Position in [`DropReason::ALL`], for per-reason arrays.
     pub const fn index(self) -> usize {
         self as usize
+    }
+}
+
+/// A supervised thread: the `stage` label of `tandem_restarts_total` ([`crate::supervise`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Supervised {
+    /// An edge inference thread.
+    EdgeWorker,
+    /// The edge's model store.
+    EdgeStore,
+    /// The device's front-inference thread.
+    Front,
+    /// The device's encoder thread.
+    Encoder,
+}
+
+impl Supervised {
+    /// The edge's supervised threads.
+    pub const EDGE: [Supervised; 2] = [Supervised::EdgeWorker, Supervised::EdgeStore];
+    /// The device's supervised threads.
+    pub const DEVICE: [Supervised; 2] = [Supervised::Front, Supervised::Encoder];
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Supervised::EdgeWorker => "edge_worker",
+            Supervised::EdgeStore => "edge_store",
+            Supervised::Front => "front",
+            Supervised::Encoder => "encoder",
+        }
     }
 }
 
@@ -215,16 +255,25 @@ pub enum RejectReason {
     Handshake,
     /// The TLS handshake failed or timed out.
     Tls,
+    /// Closed at accept: the address is banned for bad tokens (no handshake is spent on it).
+    Banned,
+    /// Closed at accept: this address already has its share of handshakes in progress.
+    PeerLimit,
+    /// Closed at accept: the pool of handshakes in progress (all addresses) is full.
+    HandshakesFull,
 }
 
 impl RejectReason {
     /// Every reason.
-    pub const ALL: [RejectReason; 5] = [
+    pub const ALL: [RejectReason; 8] = [
         RejectReason::Busy,
         RejectReason::Protocol,
         RejectReason::Unauthorized,
         RejectReason::Handshake,
         RejectReason::Tls,
+        RejectReason::Banned,
+        RejectReason::PeerLimit,
+        RejectReason::HandshakesFull,
     ];
 
     /// The label value.
@@ -235,6 +284,9 @@ impl RejectReason {
             RejectReason::Unauthorized => "unauthorized",
             RejectReason::Handshake => "handshake",
             RejectReason::Tls => "tls",
+            RejectReason::Banned => "banned",
+            RejectReason::PeerLimit => "peer_limit",
+            RejectReason::HandshakesFull => "handshakes_full",
         }
     }
 }

@@ -110,7 +110,7 @@ async fn a_bandwidth_step_switches_to_a_smaller_tensor_without_losing_frames() {
     );
     let text = prometheus::TextEncoder::new().encode_to_string(&registry.gather()).expect("encode");
     assert!(text.contains("tandem_plan_swaps_total{result=\"applied\"}"), "{text}");
-    assert!(text.contains("tandem_bandwidth_estimate_bits_per_second"));
+    assert!(text.contains("tandem_bandwidth_estimate_bytes_per_second"));
 }
 
 /// Two members: the original (accuracy 0.9) and a pruned one (0.8) that is faster everywhere.
@@ -132,7 +132,7 @@ async fn raising_the_floor_switches_to_a_more_accurate_model() {
             .await;
     let epoch = st.history.len();
     // Raise the floor the way an operator does: POST /floor on the device's metrics server.
-    let http = serve_with_floor("127.0.0.1:0".parse().expect("addr"), Registry::new(), Some(ctl.floor_setter()))
+    let http = serve_with_floor("127.0.0.1:0".parse().expect("addr"), Registry::new(), Some(ctl.floor_setter()), None)
         .await
         .expect("http");
     let mut conn = tokio::net::TcpStream::connect(http.addr).await.expect("connect");

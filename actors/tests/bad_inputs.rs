@@ -45,7 +45,8 @@ async fn wrong_tokens_and_old_protocols_are_refused_while_a_good_device_is_serve
     let dir = tempfile::tempdir().expect("tempdir");
     let token = token_file(dir.path(), "edge.token", "s3cret-token");
     let wrong = token_file(dir.path(), "wrong.token", "s3cret-tokem");
-    let cfg = EdgeConfig { token_file: Some(token.clone()), ..edge_config() };
+    // Every client here is on 127.0.0.1, the good device too: no bans (preauth.rs tests them).
+    let cfg = EdgeConfig { token_file: Some(token.clone()), bad_token_strikes: 0, ..edge_config() };
     let (edge, edge_registry) = start_edge(&s.path, &cfg).await;
     let addr = edge.addr.to_string();
 
@@ -183,8 +184,9 @@ async fn garbage_on_the_control_endpoint_gets_4xx_and_the_server_keeps_serving()
         None,
     )
     .expect("controller");
-    let http =
-        serve_with_floor("127.0.0.1:0".parse().expect("addr"), registry, Some(ctl.floor_setter())).await.expect("http");
+    let http = serve_with_floor("127.0.0.1:0".parse().expect("addr"), registry, Some(ctl.floor_setter()), None)
+        .await
+        .expect("http");
     let addr = http.addr;
     // A client that connects and says nothing does not hold the others up.
     let _silent = TcpStream::connect(addr).await.expect("connect");
@@ -234,6 +236,55 @@ async fn garbage_on_the_control_endpoint_gets_4xx_and_the_server_keeps_serving()
     let reply = http_raw(addr, b"POST /floor?0.9 HTTP/1.1\r\n\r\n").await;
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     assert!(ctl.status().borrow().floor.is_some_and(|f| f == tandem_planner::AccuracyFloor::Absolute(0.9)));
+    http.stop();
+    ctl.stop().await;
+    drop(state_tx);
+}
+
+/// With a device token, `POST /floor` needs it as a bearer token: none or a wrong one → 401
+/// (and the floor is unchanged), the right one → 200; `/metrics` stays open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_floor_needs_the_device_token_as_a_bearer_token() {
+    let s = series();
+    let (state_tx, state_rx) = tokio::sync::watch::channel(LinkState::Down);
+    let (link_tx, _link_rx) = command_queue();
+    let (_samples_tx, samples) = sample_queue(4);
+    let (_timings_tx, timings) = timing_queue(4);
+    let registry = Registry::new();
+    let ctl = Controller::spawn(
+        ControllerSettings::default(),
+        planner(two_models(&s)),
+        Arc::new(PlanHandle::new(plan(&s, "0:pool2:q8-lz4"))),
+        state_rx,
+        link_tx,
+        Feedback { samples, timings },
+        ControllerMetrics::register(&registry).expect("metrics"),
+        DeviceMetrics::register(&registry).expect("metrics"),
+        None,
+    )
+    .expect("controller");
+    let token = Token::new("floor-s3cret").expect("token");
+    let http = serve_with_floor("127.0.0.1:0".parse().expect("addr"), registry, Some(ctl.floor_setter()), Some(token))
+        .await
+        .expect("http");
+    let floor = || ctl.status().borrow().floor;
+    let before = floor();
+    let reply = http_raw(http.addr, b"POST /floor?0.5 HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(reply.starts_with("HTTP/1.1 401"), "no token: {reply}");
+    assert!(reply.to_ascii_lowercase().contains("www-authenticate: bearer"), "{reply}");
+    let reply =
+        http_raw(http.addr, b"POST /floor?0.5 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer floor-s3creT\r\n\r\n").await;
+    assert!(reply.starts_with("HTTP/1.1 401"), "wrong token: {reply}");
+    let reply =
+        http_raw(http.addr, b"POST /floor?0.5 HTTP/1.1\r\nHost: x\r\nAuthorization: Basic floor-s3cret\r\n\r\n").await;
+    assert!(reply.starts_with("HTTP/1.1 401"), "not a bearer token: {reply}");
+    assert_eq!(floor(), before, "a refused request changes nothing");
+    let reply =
+        http_raw(http.addr, b"POST /floor?0.5 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer floor-s3cret\r\n\r\n").await;
+    assert!(reply.starts_with("HTTP/1.1 200"), "the right token: {reply}");
+    assert!(floor().is_some_and(|f| f == tandem_planner::AccuracyFloor::Absolute(0.5)));
+    let (line, body) = http_get(http.addr, "/metrics").await;
+    assert!(line.contains("200") && body.contains("tandem_plan_swaps_total"), "{line}");
     http.stop();
     ctl.stop().await;
     drop(state_tx);

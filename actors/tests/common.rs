@@ -112,6 +112,13 @@ impl RawClient {
         RawClient { stream, buf: Vec::new() }
     }
 
+    /// Connect from the local address `from` (any of 127.0.0.0/8 on loopback: another peer).
+    pub async fn connect_from(from: std::net::IpAddr, addr: std::net::SocketAddr) -> RawClient {
+        let stream = connect_from(from, addr).await;
+        stream.set_nodelay(true).expect("nodelay");
+        RawClient { stream, buf: Vec::new() }
+    }
+
     pub async fn send_control(&mut self, msg: Control) {
         let mut out = Vec::new();
         frame::write(&Frame { meta: FrameMeta::default(), body: Body::Control(msg) }, &mut out).expect("frame");
@@ -184,4 +191,11 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String
         (head.lines().next().unwrap_or_default().to_string(), body.to_string())
     })
     .await
+}
+
+/// A TCP connection to `addr` from the local address `from` (port chosen by the kernel).
+pub async fn connect_from(from: std::net::IpAddr, addr: std::net::SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind(std::net::SocketAddr::new(from, 0)).expect("bind a loopback address");
+    socket.connect(addr).await.expect("connect")
 }

@@ -74,9 +74,13 @@ async fn handshake_protocol_check_connection_limit_and_idle_timeout() {
     assert!(matches!(old.recv().await, Some(Control::Reject { code: RejectCode::UnsupportedProtocol, .. })));
     assert_eq!(old.recv().await, None);
 
-    // The one slot is taken; a second device is told the edge is busy.
+    // The one slot is taken; a second device is told the edge is busy (after its Hello: the
+    // session limit applies to authenticated connections only).
     let mut first = RawClient::hello(edge.addr).await;
     let mut second = RawClient::connect(edge.addr).await;
+    second
+        .send_control(Control::Hello { protocol_version: PROTOCOL_VERSION, device_id: "second".into(), token: None })
+        .await;
     assert!(matches!(second.recv().await, Some(Control::Reject { code: RejectCode::Busy, .. })));
 
     // The first device says nothing: after the idle timeout the edge closes it.

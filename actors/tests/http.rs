@@ -92,7 +92,7 @@ async fn a_malformed_request_gets_400_and_the_server_keeps_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_controller_the_floor_is_not_served_and_metrics_still_are() {
-    let http = serve_with_floor("127.0.0.1:0".parse().expect("addr"), registry(), None).await.expect("http");
+    let http = serve_with_floor("127.0.0.1:0".parse().expect("addr"), registry(), None, None).await.expect("http");
     let reply = exchange(http.addr, b"POST /floor?0.9 HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(reply.starts_with("HTTP/1.1 404"), "{reply:.80}");
     let reply = exchange(http.addr, b"GET /metrics?x=1 HTTP/1.1\r\nHost: x\r\n\r\n").await;

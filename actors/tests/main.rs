@@ -12,4 +12,5 @@ mod fixtures;
 mod http;
 mod metrics;
 mod pipeline;
+mod preauth;
 mod security;

@@ -8,6 +8,16 @@ fn value(text: &str, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no series {series} in\n{text}"))
 }
 
+/// With `TANDEM_METRICS_DUMP=DIR`, keep what was served as DIR/{device,edge}.prom, for
+/// `promtool check metrics < DIR/device.prom` (docs/RELIABILITY.md records that run).
+fn dump(role: &str, text: &str) {
+    if let Some(dir) = std::env::var_os("TANDEM_METRICS_DUMP") {
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).expect("dump dir");
+        std::fs::write(dir.join(format!("{role}.prom")), text).expect("dump");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_served_over_http_with_plausible_values() {
     let s = series();
@@ -21,6 +31,7 @@ async fn metrics_are_served_over_http_with_plausible_values() {
 
     let (status, text) = http_get(device_http.addr, "/metrics").await;
     assert!(status.contains("200"), "{status}");
+    dump("device", &text);
     assert_eq!(value(&text, "tandem_frames_total"), frames as f64);
     let results =
         value(&text, "tandem_results_total{origin=\"edge\"}") + value(&text, "tandem_results_total{origin=\"local\"}");
@@ -50,6 +61,7 @@ async fn metrics_are_served_over_http_with_plausible_values() {
 
     let (status, text) = http_get(edge_http.addr, "/metrics").await;
     assert!(status.contains("200"), "{status}");
+    dump("edge", &text);
     assert_eq!(value(&text, "tandem_edge_frames_total"), summary.edge as f64);
     assert_eq!(value(&text, "tandem_stage_seconds_count{stage=\"edge_infer\"}"), summary.edge as f64);
     assert!(value(&text, "tandem_link_bytes_total{direction=\"received\"}") > 0.0);
@@ -64,4 +76,94 @@ async fn metrics_are_served_over_http_with_plausible_values() {
     edge_http.stop();
     device_http.stop();
     edge.shutdown().await;
+}
+
+/// The naming rules `promtool check metrics` applies (prometheus/client_golang's `promlint`),
+/// checked over the exposition of every metric both processes register: HELP on each family,
+/// counters and only counters end in `_total`, base units only (seconds, bytes — not bits or
+/// milliseconds), snake_case, no reserved suffix on a non-histogram. `promtool` itself is run by
+/// hand (its output is in docs/RELIABILITY.md); this keeps the rules from regressing without it.
+fn lint(text: &str) -> Vec<String> {
+    const NON_BASE: [&str; 12] = [
+        "_bits",
+        "_milliseconds",
+        "_microseconds",
+        "_nanoseconds",
+        "_minutes",
+        "_hours",
+        "_days",
+        "_kilobytes",
+        "_megabytes",
+        "_percent",
+        "_ms",
+        "_kb",
+    ];
+    let mut problems = Vec::new();
+    let mut helped = std::collections::HashSet::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            if help.trim().is_empty() {
+                problems.push(format!("{name}: empty HELP"));
+            }
+            helped.insert(name.to_string());
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, ""));
+            if !helped.contains(name) {
+                problems.push(format!("{name}: no HELP"));
+            }
+            if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+                problems.push(format!("{name}: not snake_case"));
+            }
+            if !name.starts_with("tandem_") {
+                problems.push(format!("{name}: not in the tandem_ namespace"));
+            }
+            match kind {
+                "counter" if !name.ends_with("_total") => problems.push(format!("{name}: counter without _total")),
+                "counter" => {}
+                _ if name.ends_with("_total") => problems.push(format!("{name}: {kind} ending in _total")),
+                _ => {}
+            }
+            if kind != "histogram" && kind != "summary" {
+                for suffix in ["_count", "_sum", "_bucket"] {
+                    if name.ends_with(suffix) {
+                        problems.push(format!("{name}: {kind} with the reserved suffix {suffix}"));
+                    }
+                }
+            }
+            for unit in NON_BASE {
+                if name.contains(&format!("{unit}_")) || name.ends_with(unit) {
+                    problems.push(format!("{name}: non-base unit {unit} (use seconds / bytes)"));
+                }
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_metric_name_follows_the_prometheus_naming_rules() {
+    use prometheus::{Registry, TextEncoder};
+    use tandem_actors::controller::ControllerMetrics;
+    use tandem_actors::metrics::{DeviceMetrics, EdgeMetrics};
+    let device = Registry::new();
+    DeviceMetrics::register(&device).expect("device metrics");
+    ControllerMetrics::register(&device).expect("controller metrics");
+    let edge = Registry::new();
+    EdgeMetrics::register(&edge).expect("edge metrics");
+    let mut families = 0;
+    for (role, registry) in [("device-registered", &device), ("edge-registered", &edge)] {
+        let text = TextEncoder::new().encode_to_string(&registry.gather()).expect("encode");
+        dump(role, &text);
+        families += text.lines().filter(|l| l.starts_with("# TYPE ")).count();
+        let problems = lint(&text);
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+    assert!(families >= 20, "only {families} metric families were checked");
+    // The lint itself catches what promtool caught before.
+    let old =
+        "# HELP tandem_bandwidth_estimate_bits_per_second x\n# TYPE tandem_bandwidth_estimate_bits_per_second gauge\n";
+    assert_eq!(lint(old).len(), 1, "{:?}", lint(old));
+    let counter = "# HELP tandem_x y\n# TYPE tandem_x counter\n";
+    assert_eq!(lint(counter).len(), 1);
 }

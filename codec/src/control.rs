@@ -143,6 +143,9 @@ pub enum ErrorCode {
     Inference,
     Overloaded,
     Internal,
+    /// The edge's inference thread panicked on this frame (and was restarted). Last, so the
+    /// earlier codes keep their encoding.
+    Panic,
 }
 
 impl ErrorCode {
@@ -160,6 +163,7 @@ impl ErrorCode {
             ErrorCode::Inference => "inference",
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::Internal => "internal",
+            ErrorCode::Panic => "panic",
         }
     }
 }

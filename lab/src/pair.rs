@@ -68,7 +68,7 @@ pub struct Pair {
     _dir: tempfile::TempDir,
     /// When the device counts as hung and is killed ([`device_deadline`]); `None` = unbounded.
     device_deadline: Option<tokio::time::Instant>,
-    /// The Ctrl-C notice, aborted with the pair.
+    /// Stops the device on SIGINT/SIGTERM ([`stop_on_signal`]); aborted with the pair.
     signals: JoinHandle<()>,
 }
 
@@ -103,16 +103,11 @@ impl Pair {
         std::fs::write(&device_toml, toml::to_string(&demo.device)?)
             .with_context(|| format!("writing {}", device_toml.display()))?;
         let ready_file = dir.path().join("edge-ready.json");
+        let signals = Signals::new()?;
         let summary = dir.path().join("device-summary.json");
 
-        // Ctrl-C reaches the whole process group: the children stop themselves, and this
-        // process must live on to wait for them.
-        let signals = tokio::spawn(async {
-            while tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\n[tandem] Ctrl-C: waiting for the device to drain and the edge to stop");
-            }
-        });
-
+        // The children run in their own process groups, so a terminal's Ctrl-C reaches this
+        // process only, and this process owns the shutdown (below, `stop_on_signal`).
         let mut edge = Command::new(tandem.path())
             .args(["edge", "--exit-on-stdin-eof", "--config"])
             .arg(&edge_toml)
@@ -120,6 +115,7 @@ impl Pair {
             .arg(&ready_file)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .context("starting the edge process")?;
@@ -134,11 +130,13 @@ impl Pair {
             }
         });
         let mut device = Command::new(tandem.path())
-            .args(["device", "--status", "--edge", &ready.listen.to_string(), "--config"])
+            .args(["device", "--status", "--stop-on-stdin-eof", "--edge", &ready.listen.to_string(), "--config"])
             .arg(&device_toml)
             .arg("--summary-out")
             .arg(&summary)
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .context("starting the device process")?;
@@ -151,6 +149,7 @@ impl Pair {
             })
         });
         let device_deadline = device_deadline(&demo.device).map(|d| tokio::time::Instant::now() + d);
+        let signals = tokio::spawn(stop_on_signal(device.stdin.take(), signals));
         Ok(Self {
             edge,
             device,
@@ -209,6 +208,63 @@ impl Pair {
         }
         std::io::stdout().flush()?;
         Ok(Finished { device, report: read_json(&self.summary) })
+    }
+}
+
+/// Signals to this process, caught from the start of [`Pair::spawn`] (so none is lost while the
+/// edge loads): SIGINT and SIGTERM.
+struct Signals {
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                int: signal(SignalKind::interrupt()).context("catching SIGINT")?,
+                term: signal(SignalKind::terminate()).context("catching SIGTERM")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// The next SIGINT or SIGTERM; its name.
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.int.recv() => "SIGINT",
+                _ = self.term.recv() => "SIGTERM",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    }
+}
+
+/// On the first SIGINT or SIGTERM, close the device's stdin: it stops its camera, drains, writes
+/// its summary and exits, and [`Pair::finish`] then stops the edge the same way — so a signal
+/// ends the pair in order, within the device's drain deadline, and nothing is left running. A
+/// pipe rather than a forwarded signal: no `unsafe` `kill(2)`, and it also works when this
+/// process dies outright (the pipe closes with it).
+async fn stop_on_signal(device_stdin: Option<tokio::process::ChildStdin>, mut signals: Signals) {
+    let mut stdin = device_stdin;
+    loop {
+        let name = signals.next().await;
+        if stdin.take().is_some() {
+            eprintln!("\n[tandem] {name}: stopping the device (it drains and writes its summary), then the edge");
+        } else {
+            eprintln!("\n[tandem] {name}: already stopping; waiting for the device to drain and the edge to stop");
+        }
     }
 }
 

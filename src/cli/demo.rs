@@ -52,5 +52,5 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         slowdown: a.slowdown,
         source: a.source,
     };
-    tandem_lab::demo::run(&super::run_cmd::this_tandem()?, &opts)
+    tandem_lab::demo::run(&super::run_cmd::this_tandem()?.forwarding_signals()?, &opts)
 }

@@ -13,7 +13,7 @@ use tandem_actors::config::{self, DeviceConfig};
 use tandem_actors::controller::{Controller, ControllerMetrics, ControllerSettings, SwapEvent, SwapResult};
 use tandem_actors::device::{Device, DeviceSettings, PredictionsSettings, Queues};
 use tandem_actors::emulation::Slowdown;
-use tandem_actors::http::serve_with_floor;
+use tandem_actors::http::{listen_addr, serve_with_floor};
 use tandem_actors::link::LinkState;
 use tandem_actors::metrics::DeviceMetrics;
 use tandem_actors::plan::PlanSpec;
@@ -83,6 +83,11 @@ pub struct DeviceArgs {
     /// Print a live status line on stderr every second.
     #[arg(long)]
     status: bool,
+    /// Stop (camera first, then drain, then the summary) when standard input closes: how
+    /// `tandem run` and `tandem soak` forward a signal, and how the device ends with its parent
+    /// even when the parent is killed outright.
+    #[arg(long, hide = true)]
+    stop_on_stdin_eof: bool,
     /// Present the token in this file to the edge (one line, chmod 600) [config `link.token_file`].
     #[arg(long)]
     token_file: Option<PathBuf>,
@@ -278,6 +283,8 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
         if let Some(s) = &settings.link.shaper {
             say!(to_stderr, "link shaped by {} ({} steps, delay {}+{} ms)", cfg.link.trace.as_deref().unwrap_or(std::path::Path::new("?")).display(), s.trace().steps.len(), s.trace().delay_ms, s.trace().return_delay_ms);
         }
+        // The link token also guards the control routes (`POST /floor`) of the HTTP endpoint.
+        let control_token = settings.link.token.clone();
         let registry = Registry::new();
         let metrics = DeviceMetrics::register(&registry)?;
         let frames = Frames::open(&cfg.camera.source, &cfg.camera.source_options(), &input)
@@ -317,23 +324,44 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
             controller = Some(c);
         }
         let http = match &cfg.metrics {
-            Some(m) => Some(serve_with_floor(resolve(m).await?, registry.clone(), controller.as_ref().map(|c| c.floor_setter())).await?),
+            Some(m) => Some(serve_with_floor(resolve(&listen_addr(m)).await?, registry.clone(), controller.as_ref().map(|c| c.floor_setter()), control_token.clone()).await?),
             None => None,
         };
         if let Some(h) = &http {
             say!(to_stderr, "metrics on http://{}/metrics{}", h.addr, if controller.is_some() { format!(", accuracy floor: POST http://{}/floor?0.92", h.addr) } else { String::new() });
         }
         let stopper = device.stopper();
+        let stdin_closed = a.stop_on_stdin_eof.then(|| {
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            std::thread::spawn(move || {
+                // Read to EOF; the parent closes our stdin when it wants us to stop.
+                let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+                let _ = tx.send(());
+            });
+            rx
+        });
         tokio::spawn(async move {
+            let parent = async {
+                match stdin_closed {
+                    Some(rx) => {
+                        let _ = rx.await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let asked = async {
+                tokio::select! {
+                    _ = terminated() => {}
+                    _ = parent => {}
+                }
+                tracing::info!("stopping: camera first, then the pipeline drains");
+            };
             match duration {
                 Some(d) => tokio::select! {
                     _ = tokio::time::sleep(d) => {}
-                    _ = terminated() => tracing::info!("stopping: camera first, then the pipeline drains"),
+                    _ = asked => {}
                 },
-                None => {
-                    terminated().await;
-                    tracing::info!("stopping: camera first, then the pipeline drains");
-                }
+                None => asked.await,
             }
             stopper.stop();
         });

@@ -8,7 +8,7 @@ use clap::Args;
 use prometheus::Registry;
 use tandem_actors::config::{self, EdgeConfig};
 use tandem_actors::edge::EdgeServer;
-use tandem_actors::http::serve;
+use tandem_actors::http::{listen_addr, serve};
 use tandem_actors::metrics::EdgeMetrics;
 use tandem_actors::report::{EdgeReady, write_json};
 
@@ -88,7 +88,7 @@ pub fn run(a: EdgeArgs) -> anyhow::Result<()> {
         let registry = Registry::new();
         let metrics = EdgeMetrics::register(&registry)?;
         let http = match &cfg.metrics {
-            Some(m) => Some(serve(super::device::resolve(m).await?, registry.clone()).await?),
+            Some(m) => Some(serve(super::device::resolve(&listen_addr(m)).await?, registry.clone()).await?),
             None => None,
         };
         let security = match (settings.tls.is_some(), settings.token.is_some()) {

@@ -34,5 +34,5 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
         no_measure: a.no_measure,
         device: a.compute.kind.to_string(),
     };
-    tandem_lab::reproduce::run(&super::run_cmd::this_tandem()?, &opts)
+    tandem_lab::reproduce::run(&super::run_cmd::this_tandem()?.forwarding_signals()?, &opts)
 }

@@ -417,7 +417,7 @@ impl Controller {
         let now = self.now();
         let Some(e) = self.estimator.estimate(now) else { return };
         let link = PlannerLink::new(e.bandwidth_bps, e.rtt_ms);
-        self.metrics.bandwidth.set(e.bandwidth_bps);
+        self.metrics.bandwidth_bps(e.bandwidth_bps);
         self.metrics.rtt.set(e.rtt_ms / 1e3);
         let learned = self.calibrator.calibration();
         if self.settings.calibrate && learned.differs(self.planner.profiles().calibration(), CALIBRATION_REL) {

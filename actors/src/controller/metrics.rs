@@ -6,7 +6,8 @@ use super::actor::SwapResult;
 /// The controller's metrics (registered into the caller's registry).
 #[derive(Clone, Debug)]
 pub struct ControllerMetrics {
-    /// `tandem_bandwidth_estimate_bits_per_second`.
+    /// `tandem_bandwidth_estimate_bytes_per_second` (Prometheus base units: bytes, not bits;
+    /// set with [`ControllerMetrics::bandwidth_bps`]).
     pub bandwidth: Gauge,
     /// `tandem_predicted_e2e_seconds`: the planner's prediction for the plan in force, at the
     /// current estimate (compare with `tandem_e2e_seconds`).
@@ -23,7 +24,10 @@ pub struct ControllerMetrics {
 impl ControllerMetrics {
     /// Register into `registry`.
     pub fn register(registry: &Registry) -> prometheus::Result<ControllerMetrics> {
-        let bandwidth = Gauge::new("tandem_bandwidth_estimate_bits_per_second", "Estimated device-to-edge bandwidth")?;
+        let bandwidth = Gauge::new(
+            "tandem_bandwidth_estimate_bytes_per_second",
+            "Estimated device-to-edge bandwidth in bytes per second",
+        )?;
         let predicted =
             Gauge::new("tandem_predicted_e2e_seconds", "Planner's predicted end-to-end latency of the plan in force")?;
         let rtt = Gauge::new("tandem_rtt_estimate_seconds", "Smoothed round-trip time estimate")?;
@@ -53,6 +57,11 @@ impl ControllerMetrics {
         let metrics = ControllerMetrics { bandwidth, predicted, rtt, probes, swaps, calibration };
         metrics.calibration(&Calibration::IDENTITY);
         Ok(metrics)
+    }
+
+    /// Publish a bandwidth estimate given in bits per second (the planner's unit) in bytes.
+    pub fn bandwidth_bps(&self, bits_per_second: f64) {
+        self.bandwidth.set(bits_per_second / 8.0);
     }
 
     /// Publish the calibration in force.

@@ -68,6 +68,8 @@ pub fn profiled_cost(profiles: &Profiles, t: &FrameTiming) -> Option<PlanCost> {
             let coding = point.coding(&t.plan.choice.coding.to_string())?;
             Some(PlanCost::new(point, Some(coding)))
         }
+        // Never sent to the controller (the ledger skips them): no profile matches a rerun.
+        Origin::RerunLocal => None,
     }
 }
 

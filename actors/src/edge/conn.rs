@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Sender, TrySendError};
 use tandem_codec::control::PROTOCOL_VERSION;
 use tandem_codec::{Body, Control, ErrorCode, FrameError, PlanResult, RejectCode};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
@@ -26,71 +26,198 @@ pub(crate) struct Shared {
     pub metrics: EdgeMetrics,
 }
 
-/// Refuse a connection over the limit: `Reject { Busy }` then close on plain TCP; on a TLS edge
-/// just close (no handshake is spent on it). Counted by the caller.
-pub(crate) async fn reject_busy(stream: TcpStream, limit: usize, settings: Arc<EdgeSettings>) {
+/// The two halves of an authenticated connection, with the reader's buffer (frames the device
+/// sent right after its `Hello` are already in it). Plain TCP keeps the socket's own split
+/// halves (no lock between reader and writer); a TLS stream is one state machine, split with
+/// `tokio::io::split`.
+pub(crate) enum AuthedIo {
+    Plain(FrameReader<tokio::net::tcp::OwnedReadHalf>, tokio::net::tcp::OwnedWriteHalf),
+    Tls(
+        FrameReader<ReadHalf<tokio_rustls::server::TlsStream<TcpStream>>>,
+        WriteHalf<tokio_rustls::server::TlsStream<TcpStream>>,
+    ),
+}
+
+/// A connection that proved itself: TLS (when configured) and a `Hello` with the right token.
+pub(crate) struct Authed {
+    pub io: AuthedIo,
+    pub device_id: String,
+}
+
+/// How a pending connection's handshake ended, for the accept loop's [`super::admission`].
+pub(crate) enum HandshakeEnd {
+    Authed(Authed),
+    /// A wrong or missing token. The `Reject` is not sent yet: the accept loop sends it after
+    /// recording the strike, so a client that reads its refusal and reconnects at once is
+    /// judged with that strike counted.
+    BadToken(Refusal),
+    /// Anything else: TLS failure, no `Hello` in time, garbage, an old protocol, server stop.
+    Failed,
+}
+
+/// The writing half of a pending connection.
+pub(crate) enum Writer {
+    Plain(tokio::net::tcp::OwnedWriteHalf),
+    Tls(WriteHalf<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+/// A refusal still to be sent (then the connection is closed).
+pub(crate) struct Refusal {
+    wr: Writer,
+    reply: Control,
+    timeout: Duration,
+}
+
+impl Refusal {
+    /// Send it (bounded by what was left of the handshake deadline) and close.
+    pub(crate) async fn send(self) {
+        match self.wr {
+            Writer::Plain(w) => write_reject(w, self.reply, self.timeout).await,
+            Writer::Tls(w) => write_reject(w, self.reply, self.timeout).await,
+        }
+    }
+}
+
+enum HelloEnd<W> {
+    BadToken(W, Control, Duration),
+    Failed,
+}
+
+impl<W> HelloEnd<W> {
+    fn into_end(self, wrap: impl FnOnce(W) -> Writer) -> HandshakeEnd {
+        match self {
+            HelloEnd::BadToken(wr, reply, timeout) => HandshakeEnd::BadToken(Refusal { wr: wrap(wr), reply, timeout }),
+            HelloEnd::Failed => HandshakeEnd::Failed,
+        }
+    }
+}
+
+/// Run the whole handshake of a pending connection under one deadline (`handshake_timeout`,
+/// counted from accept): the TLS handshake when the edge speaks TLS, then `Hello`. Refusals
+/// other than a bad token are written here, inside the deadline too.
+pub(crate) async fn handshake(
+    stream: TcpStream,
+    peer: SocketAddr,
+    s: Arc<EdgeSettings>,
+    m: EdgeMetrics,
+    mut stop: watch::Receiver<bool>,
+) -> HandshakeEnd {
+    let _ = stream.set_nodelay(true);
+    let deadline = tokio::time::Instant::now() + s.handshake_timeout;
+    let work = async {
+        match s.tls.clone() {
+            None => {
+                let (rd, wr) = stream.into_split();
+                match hello(FrameReader::new(rd, s.limits), wr, peer, &s, &m, deadline).await {
+                    Ok((r, w, device_id)) => HandshakeEnd::Authed(Authed { io: AuthedIo::Plain(r, w), device_id }),
+                    Err(e) => e.into_end(Writer::Plain),
+                }
+            }
+            Some(tls) => match tls.accept(stream).await {
+                Ok(stream) => {
+                    let (rd, wr) = tokio::io::split(stream);
+                    match hello(FrameReader::new(rd, s.limits), wr, peer, &s, &m, deadline).await {
+                        Ok((r, w, device_id)) => HandshakeEnd::Authed(Authed { io: AuthedIo::Tls(r, w), device_id }),
+                        Err(e) => e.into_end(Writer::Tls),
+                    }
+                }
+                Err(e) => {
+                    m.reject(RejectReason::Tls);
+                    tracing::info!(%peer, error = %e, "TLS handshake failed");
+                    HandshakeEnd::Failed
+                }
+            },
+        }
+    };
+    let tls = s.tls.is_some();
+    tokio::select! {
+        r = tokio::time::timeout_at(deadline, work) => r.unwrap_or_else(|_| {
+            // Whichever step it was stuck in (TLS or Hello), it ran out of time.
+            m.reject(if tls { RejectReason::Tls } else { RejectReason::Handshake });
+            tracing::debug!(%peer, "handshake timed out");
+            HandshakeEnd::Failed
+        }),
+        _ = stopped(&mut stop) => HandshakeEnd::Failed,
+    }
+}
+
+/// Read and check the `Hello`; on a refusal other than a bad token, say why and close.
+async fn hello<R, W>(
+    mut reader: FrameReader<R>,
+    wr: W,
+    peer: SocketAddr,
+    s: &EdgeSettings,
+    m: &EdgeMetrics,
+    deadline: tokio::time::Instant,
+) -> Result<(FrameReader<R>, W, String), HelloEnd<W>>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    // The caller bounds the whole handshake; this read has no timeout of its own.
+    let read = reader.next().await;
+    match check_hello(read, s, m) {
+        Ok(id) => Ok((reader, wr, id)),
+        Err((reason, reply)) => {
+            m.reject(reason);
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now()).min(s.write_timeout);
+            if reason == RejectReason::Unauthorized {
+                // DEBUG: a stranger guessing is counted and, repeated, banned; the ban is logged
+                // (once) by the accept loop. At WARN each guess would flood the log.
+                tracing::debug!(%peer, reply = ?reply, "device refused: bad token");
+                return Err(HelloEnd::BadToken(wr, reply, left));
+            }
+            tracing::info!(%peer, reply = ?reply, "handshake failed");
+            if !matches!(reply, Control::Bye) {
+                write_reject(wr, reply, left).await;
+            }
+            Err(HelloEnd::Failed)
+        }
+    }
+}
+
+/// Refuse an authenticated device over the session limit with `Reject { Busy }`, then close.
+/// Counted by the caller.
+pub(crate) async fn reject_busy(io: AuthedIo, limit: usize, write_timeout: Duration) {
     let reject = Control::Reject { code: RejectCode::Busy, reason: format!("connection limit {limit} reached") };
-    // On a TLS edge the refusal is a plain close: a full handshake per refused connection would
-    // let anyone over the limit spend the edge's CPU on signatures, without bound. The device
-    // reads the close as a failed handshake and retries with backoff.
-    if settings.tls.is_none() {
-        write_reject(stream, reject, settings.write_timeout).await;
+    match io {
+        AuthedIo::Plain(_, wr) => write_reject(wr, reject, write_timeout).await,
+        AuthedIo::Tls(_, wr) => write_reject(wr, reject, write_timeout).await,
     }
 }
 
 async fn write_reject<S: AsyncWrite + Unpin>(stream: S, reject: Control, write_timeout: Duration) {
-    // Uncounted, as the connection was never taken.
     let mut wr = FrameWriter::new(stream, write_timeout);
     if wr.control(&reject).await.is_ok() {
         wr.shutdown().await;
     }
 }
 
-/// Take over an accepted connection: the TLS handshake first when the edge speaks TLS (under the
-/// handshake timeout), then [`serve`]. Plain TCP keeps the socket's own split halves (no lock
-/// between reader and writer); a TLS stream is one state machine, split with `tokio::io::split`.
-pub(crate) async fn accept(
-    stream: TcpStream,
+/// Serve an authenticated device in its session slot.
+pub(crate) async fn session(
+    authed: Authed,
+    peer: SocketAddr,
     session_id: u64,
     shared: Shared,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     slot: OwnedSemaphorePermit,
 ) {
-    let peer = stream.peer_addr().ok();
-    let _ = stream.set_nodelay(true);
-    let Some(tls) = shared.settings.tls.clone() else {
-        let (rd, wr) = stream.into_split();
-        return serve(rd, wr, peer, session_id, shared, stop, slot).await;
-    };
-    let handshake = tokio::select! {
-        r = tokio::time::timeout(shared.settings.handshake_timeout, tls.accept(stream)) => r,
-        _ = stopped(&mut stop) => return,
-    };
-    match handshake {
-        Ok(Ok(stream)) => {
-            let (rd, wr) = tokio::io::split(stream);
-            serve(rd, wr, peer, session_id, shared, stop, slot).await;
-        }
-        Ok(Err(e)) => {
-            shared.metrics.reject(RejectReason::Tls);
-            tracing::info!(session_id, ?peer, error = %e, "TLS handshake failed");
-        }
-        Err(_) => {
-            shared.metrics.reject(RejectReason::Tls);
-            tracing::info!(session_id, ?peer, "TLS handshake timed out");
-        }
+    let Authed { io, device_id } = authed;
+    match io {
+        AuthedIo::Plain(rd, wr) => serve(rd, wr, device_id, peer, session_id, shared, stop, slot).await,
+        AuthedIo::Tls(rd, wr) => serve(rd, wr, device_id, peer, session_id, shared, stop, slot).await,
     }
 }
 
 /// The `Hello` verdict: the device id, or the reason and the reply (`Bye` = close silently).
 fn check_hello(
-    read: Result<Result<Option<Read>, crate::wire::ReadError>, tokio::time::error::Elapsed>,
+    read: Result<Option<Read>, crate::wire::ReadError>,
     s: &EdgeSettings,
     m: &EdgeMetrics,
 ) -> Result<String, (RejectReason, Control)> {
     let reject = |reason, code, text: String| Err((reason, Control::Reject { code, reason: text }));
     match read {
-        Ok(Ok(Some(Read::Frame { frame, wire_len }))) => {
+        Ok(Some(Read::Frame { frame, wire_len })) => {
             m.bytes_received.inc_by(wire_len as u64);
             match frame.body {
                 Body::Control(Control::Hello { protocol_version, .. }) if protocol_version != PROTOCOL_VERSION => {
@@ -113,18 +240,20 @@ fn check_hello(
                 _ => reject(RejectReason::Handshake, RejectCode::Other, "expected Hello".into()),
             }
         }
-        Ok(Ok(Some(Read::Bad { error, .. }))) => {
+        Ok(Some(Read::Bad { error, .. })) => {
             reject(RejectReason::Handshake, RejectCode::Other, format!("bad frame: {error}"))
         }
-        Ok(Ok(None)) | Ok(Err(_)) | Err(_) => Err((RejectReason::Handshake, Control::Bye)),
+        Ok(None) | Err(_) => Err((RejectReason::Handshake, Control::Bye)),
     }
 }
 
 /// Serve one device until it leaves, misbehaves beyond repair, idles out or the server stops.
+#[allow(clippy::too_many_arguments)]
 async fn serve<R, W>(
-    rd: R,
+    mut reader: FrameReader<R>,
     wr: W,
-    peer: Option<SocketAddr>,
+    device_id: String,
+    peer: SocketAddr,
     session_id: u64,
     shared: Shared,
     mut stop: watch::Receiver<bool>,
@@ -135,35 +264,14 @@ async fn serve<R, W>(
 {
     let s = shared.settings.clone();
     let m = shared.metrics.clone();
-    let mut reader = FrameReader::new(rd, s.limits);
-
-    // Handshake, before anything else is accepted.
-    let hello = tokio::time::timeout(s.handshake_timeout, reader.next()).await;
     let (outbox, outbox_rx) = mpsc::channel::<Control>(s.outbox.max(1));
     let writer = tokio::spawn(write_loop(wr, outbox_rx, s.write_timeout, m.clone()));
-    let device_id = match check_hello(hello, &s, &m) {
-        Ok(id) => id,
-        Err((reason, reply)) => {
-            m.reject(reason);
-            if reason == RejectReason::Unauthorized {
-                tracing::warn!(session_id, ?peer, reply = ?reply, "device refused: bad token");
-            } else {
-                tracing::info!(session_id, ?peer, reply = ?reply, "handshake failed");
-            }
-            if !matches!(reply, Control::Bye) {
-                let _ = outbox.send(reply).await;
-            }
-            drop(outbox);
-            let _ = tokio::time::timeout(s.write_timeout, writer).await;
-            return;
-        }
-    };
     if outbox.send(Control::HelloAck { protocol_version: PROTOCOL_VERSION, session_id }).await.is_err() {
         return;
     }
     m.accepted.inc();
     m.connections.inc();
-    tracing::info!(session_id, %device_id, ?peer, "device connected");
+    tracing::info!(session_id, %device_id, %peer, "device connected");
 
     let mut epoch: Option<u32> = None;
     loop {

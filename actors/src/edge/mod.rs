@@ -18,10 +18,12 @@
 //!   of an old epoch still complete after a switch).
 //! - `worker`: decode + tail inference + `InferResult`, on dedicated threads.
 
+mod admission;
 mod conn;
 mod msg;
 mod server;
 mod store;
 mod worker;
 
+pub use admission::{Admission, AdmissionRules};
 pub use server::{EdgeHandle, EdgeServer, EdgeSettings};

@@ -9,7 +9,8 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
-use super::conn::{self, Shared};
+use super::admission::{Admission, AdmissionRules};
+use super::conn::{self, HandshakeEnd, Shared};
 use super::msg::StoreMsg;
 use super::{store, worker};
 use crate::error::ActorError;
@@ -23,8 +24,11 @@ use crate::types::RejectReason;
 pub struct EdgeSettings {
     /// Series directory (models are loaded from it by id).
     pub series: PathBuf,
-    /// Devices served at once; more are rejected with `Reject { Busy }`.
+    /// Authenticated devices served at once; more are rejected with `Reject { Busy }` (after
+    /// their handshake, so strangers can never take these slots).
     pub max_connections: usize,
+    /// Limits on connections that have not completed their handshake, and bad-token bans.
+    pub admission: AdmissionRules,
     /// Inference threads.
     pub workers: usize,
     /// Tensor frames queued or in inference, over all connections.
@@ -33,7 +37,7 @@ pub struct EdgeSettings {
     pub outbox: usize,
     /// A connection silent this long is closed.
     pub idle_timeout: Duration,
-    /// Time a new connection has to say `Hello`.
+    /// Time a new connection has, from accept, to complete TLS (when configured) and `Hello`.
     pub handshake_timeout: Duration,
     /// Timeout for writing one reply.
     pub write_timeout: Duration,
@@ -126,15 +130,71 @@ impl EdgeHandle {
     }
 }
 
+/// Refusals at accept are logged at most this often (with the count since): a flood must not
+/// flood the log too.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+
 async fn accept_loop(listener: TcpListener, shared: Shared, mut stop: watch::Receiver<bool>) {
     let limit = shared.settings.max_connections.max(1);
     let slots = Arc::new(Semaphore::new(limit));
-    let mut conns = JoinSet::new();
+    let mut admission = Admission::new(shared.settings.admission);
+    // Pending connections (handshake in progress) and sessions are separate task sets: a
+    // finished handshake comes back here with its peer, so the admission table is only
+    // touched by this loop.
+    let mut pending: JoinSet<(SocketAddr, HandshakeEnd)> = JoinSet::new();
+    let mut pending_peers: std::collections::HashMap<tokio::task::Id, std::net::IpAddr> =
+        std::collections::HashMap::new();
+    let mut sessions = JoinSet::new();
     let mut next_session: u64 = 1;
+    let mut refused_since_log: u64 = 0;
+    let mut last_refusal_log: Option<std::time::Instant> = None;
     loop {
         let accepted = tokio::select! {
             _ = async { let _ = stop.wait_for(|&v| v).await; } => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => continue,
+            Some(done) = pending.join_next_with_id(), if !pending.is_empty() => {
+                let (peer, end) = match done {
+                    Ok((id, (peer, end))) => {
+                        pending_peers.remove(&id);
+                        (peer, end)
+                    }
+                    // A handshake task that panicked or was aborted still frees its place.
+                    Err(e) => {
+                        if let Some(ip) = pending_peers.remove(&e.id()) {
+                            admission.release(ip);
+                        }
+                        continue;
+                    }
+                };
+                admission.release(peer.ip());
+                match end {
+                    HandshakeEnd::Authed(authed) => {
+                        admission.authenticated(peer.ip());
+                        match slots.clone().try_acquire_owned() {
+                            Ok(slot) => {
+                                let session_id = next_session;
+                                next_session += 1;
+                                let span = tracing::info_span!("edge_conn", session_id, %peer);
+                                sessions.spawn(conn::session(authed, peer, session_id, shared.clone(), stop.clone(), slot).instrument(span));
+                            }
+                            Err(_) => {
+                                shared.metrics.reject(RejectReason::Busy);
+                                tracing::warn!(%peer, limit, device_id = %authed.device_id, "session limit reached; rejecting");
+                                sessions.spawn(conn::reject_busy(authed.io, limit, shared.settings.write_timeout));
+                            }
+                        }
+                    }
+                    HandshakeEnd::BadToken(refusal) => {
+                        if let Some(ban) = admission.bad_token(peer.ip(), std::time::Instant::now()) {
+                            tracing::warn!(peer = %peer.ip(), ban_ms = ban.as_millis() as u64, "repeated bad tokens: address banned");
+                        }
+                        // Sent after the strike is recorded (see `HandshakeEnd::BadToken`).
+                        sessions.spawn(refusal.send());
+                    }
+                    HandshakeEnd::Failed => {}
+                }
+                continue;
+            }
             a = listener.accept() => a,
         };
         let (stream, peer) = match accepted {
@@ -146,25 +206,35 @@ async fn accept_loop(listener: TcpListener, shared: Shared, mut stop: watch::Rec
                 continue;
             }
         };
-        match slots.clone().try_acquire_owned() {
-            Ok(slot) => {
-                let session_id = next_session;
-                next_session += 1;
-                let span = tracing::info_span!("edge_conn", session_id, %peer);
-                conns.spawn(conn::accept(stream, session_id, shared.clone(), stop.clone(), slot).instrument(span));
+        match admission.admit(peer.ip(), std::time::Instant::now()) {
+            Ok(()) => {
+                let span = tracing::debug_span!("edge_handshake", %peer);
+                let (s, m, stop) = (shared.settings.clone(), shared.metrics.clone(), stop.clone());
+                let task = pending
+                    .spawn(async move { (peer, conn::handshake(stream, peer, s, m, stop).await) }.instrument(span));
+                pending_peers.insert(task.id(), peer.ip());
             }
-            Err(_) => {
-                shared.metrics.reject(RejectReason::Busy);
-                tracing::warn!(%peer, limit, "connection limit reached; rejecting");
-                conns.spawn(conn::reject_busy(stream, limit, shared.settings.clone()));
+            Err(reason) => {
+                // Closed at once, before any TLS handshake or read: a refusal costs one accept.
+                drop(stream);
+                shared.metrics.reject(reason);
+                refused_since_log += 1;
+                let now = std::time::Instant::now();
+                if last_refusal_log.is_none_or(|t| now.duration_since(t) >= REFUSAL_LOG_EVERY) {
+                    tracing::warn!(%peer, reason = reason.as_str(), refused = refused_since_log, pending = admission.pending(), "connections refused before their handshake");
+                    refused_since_log = 0;
+                    last_refusal_log = Some(now);
+                }
             }
         }
     }
     drop(listener);
+    pending.abort_all();
     // Connections see the stop signal and close; give them the write timeout to say Bye.
     let deadline = shared.settings.write_timeout;
-    if tokio::time::timeout(deadline, async { while conns.join_next().await.is_some() {} }).await.is_err() {
-        conns.abort_all();
-        while conns.join_next().await.is_some() {}
+    if tokio::time::timeout(deadline, async { while sessions.join_next().await.is_some() {} }).await.is_err() {
+        sessions.abort_all();
+        while sessions.join_next().await.is_some() {}
     }
+    while pending.join_next().await.is_some() {}
 }

@@ -9,6 +9,8 @@ use crate::error::ActorError;
 use crate::faults;
 use crate::metrics::EdgeMetrics;
 use crate::models::ModelCache;
+use crate::supervise::{self, Budget, Restarts};
+use crate::types::Supervised;
 
 /// Start the model store thread; it ends when every sender is gone.
 pub(crate) fn spawn(
@@ -21,23 +23,34 @@ pub(crate) fn spawn(
         .spawn(move || {
             let span = tracing::info_span!("edge_store");
             let _enter = span.enter();
+            let mut restarts = Restarts::new(Budget::default());
             for msg in inbox.iter() {
-                match msg {
-                    StoreMsg::Get { model_id, point, reply } => {
-                        let r = tail(&mut cache, model_id, point).cloned();
-                        metrics.models_loaded.set(cache.len() as i64);
-                        // The asker may have gone (connection closed); nothing to do then.
-                        let _ = reply.send(r);
+                // The job boundary: a panic while loading or preparing drops this request's
+                // reply (the asker sees the store gone for that one request: `internal` / `Busy`).
+                let handled = supervise::catch(|| {
+                    match msg {
+                        StoreMsg::Get { model_id, point, reply } => {
+                            let r = tail(&mut cache, model_id, point).cloned();
+                            metrics.models_loaded.set(cache.len() as i64);
+                            // The asker may have gone (connection closed); nothing to do then.
+                            let _ = reply.send(r);
+                        }
+                        StoreMsg::Prepare { model_id, point, reply } => {
+                            let r = match tail(&mut cache, model_id, point) {
+                                Ok(_) => PlanResult::Applied,
+                                Err(ErrorCode::BadPoint) => PlanResult::BadPoint,
+                                Err(_) => PlanResult::UnknownModel,
+                            };
+                            metrics.models_loaded.set(cache.len() as i64);
+                            let _ = reply.send(r);
+                        }
                     }
-                    StoreMsg::Prepare { model_id, point, reply } => {
-                        let r = match tail(&mut cache, model_id, point) {
-                            Ok(_) => PlanResult::Applied,
-                            Err(ErrorCode::BadPoint) => PlanResult::BadPoint,
-                            Err(_) => PlanResult::UnknownModel,
-                        };
-                        metrics.models_loaded.set(cache.len() as i64);
-                        let _ = reply.send(r);
-                    }
+                });
+                if let Err(why) = handled {
+                    metrics.restart(Supervised::EdgeStore);
+                    // The cache only gains whole entries, so a panic cannot leave it
+                    // half-updated: the restart keeps it.
+                    supervise::after_panic(Supervised::EdgeStore, &mut restarts, &why);
                 }
             }
         })

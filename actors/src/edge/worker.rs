@@ -11,7 +11,8 @@ use crate::error::ActorError;
 use crate::faults;
 use crate::metrics::EdgeMetrics;
 use crate::models::classify;
-use crate::types::Stage;
+use crate::supervise::{self, Budget, Restarts};
+use crate::types::{Stage, Supervised};
 use tandem_engine::Segment;
 
 /// Start inference thread `index`; it ends when the job queue is closed.
@@ -43,19 +44,34 @@ impl Worker {
     fn run(mut self, jobs: Receiver<Job>) {
         let span = tracing::info_span!("edge_worker");
         let _enter = span.enter();
+        let mut restarts = Restarts::new(Budget::default());
         for job in jobs.iter() {
             let picked = Instant::now();
             self.metrics.stage(Stage::EdgeQueue, picked.saturating_duration_since(job.received_at).as_secs_f64());
             let frame_id = job.meta.frame_id;
-            let reply = match self.infer(&job) {
-                Ok(msg) => {
+            // The job boundary: a panic in decode or inference is this frame's answer.
+            let reply = match supervise::catch(|| self.infer(&job)) {
+                Ok(Ok(msg)) => {
                     self.metrics.frames.inc();
                     msg
                 }
-                Err(code) => {
+                Ok(Err(code)) => {
                     self.metrics.error(code);
                     tracing::debug!(frame_id, code = code.as_str(), "frame refused");
                     Control::FrameError { frame_id, code }
+                }
+                Err(why) => {
+                    self.metrics.error(ErrorCode::Panic);
+                    send(&job.reply, Control::FrameError { frame_id, code: ErrorCode::Panic }, &self.metrics);
+                    drop(job);
+                    self.metrics.restart(Supervised::EdgeWorker);
+                    supervise::after_panic(Supervised::EdgeWorker, &mut restarts, &why);
+                    // The restart: this thread's state starts over (the tails are fetched from
+                    // the store again; the codec's buffers are fresh).
+                    self.models.clear();
+                    self.codec = Codec::new();
+                    self.decoded = Vec::new();
+                    continue;
                 }
             };
             send(&job.reply, reply, &self.metrics);

@@ -8,12 +8,15 @@ use tokio_util::sync::CancellationToken;
 use super::msg::HeadFrame;
 use crate::camera::CapturedFrame;
 use crate::emulation::Slowdown;
+use crate::encoder::WireFrame;
 use crate::error::ActorError;
+use crate::faults;
 use crate::ledger::{FrameResult, LedgerHandle, Outcome, Timeline};
 use crate::link::LinkState;
 use crate::metrics::DeviceMetrics;
 use crate::models::{ModelCache, classify};
-use crate::types::{ActivePlan, DropReason, Origin};
+use crate::supervise::{self, Budget, Restarts};
+use crate::types::{ActivePlan, DropReason, Origin, Supervised};
 
 /// The front-inference actor (a thread).
 #[derive(Debug)]
@@ -36,6 +39,9 @@ pub struct Front {
     pub metrics: DeviceMetrics,
     /// Emulated device speed: inference is stretched to R times its measured time.
     pub slowdown: Slowdown,
+    /// Frames the link lost with the session, to finish here (the tail on the head's output,
+    /// decoded from the frame): `rerun_local`. `None`: no reruns.
+    pub rerun: Option<Receiver<WireFrame>>,
 }
 
 impl Front {
@@ -53,7 +59,24 @@ impl Front {
         let first = *self.plan.borrow();
         self.prepare_first(first);
         let mut last_epoch = 0;
-        while let Ok(frame) = self.input.recv() {
+        let mut restarts = Restarts::new(Budget::default());
+        let input = self.input.clone();
+        let mut rerun = self.rerun.take().unwrap_or_else(crossbeam_channel::never);
+        loop {
+            let frame = crossbeam_channel::select! {
+                recv(input) -> f => match f {
+                    Ok(f) => f,
+                    Err(_) => break,
+                },
+                recv(rerun) -> w => {
+                    match w {
+                        Ok(w) => self.supervised_rerun(w, &mut restarts),
+                        // The link is gone: no more reruns.
+                        Err(_) => rerun = crossbeam_channel::never(),
+                    }
+                    continue;
+                }
+            };
             if self.abort.is_cancelled() {
                 self.ledger.blocking_drop(frame.frame_id, DropReason::Shutdown);
                 continue;
@@ -66,10 +89,18 @@ impl Front {
                 tracing::info!(epoch = plan.epoch, plan = %plan.choice, "plan in force");
             }
             let link_up = self.link.borrow().is_up();
-            if let Err(reason) = self.process(frame, plan, link_up) {
+            let frame_id = frame.frame_id;
+            // The job boundary: a panic in inference is this frame's outcome.
+            match supervise::catch(|| self.process(frame, plan, link_up)) {
+                Ok(Ok(())) => {}
                 // `process` has already reported the outcome; the error is only for logs.
-                tracing::debug!(?reason, "frame not processed");
+                Ok(Err(reason)) => tracing::debug!(?reason, "frame not processed"),
+                Err(why) => self.panicked(frame_id, &mut restarts, &why),
             }
+        }
+        // Reruns already queued are finished too; later ones find the queue gone (`link_down`).
+        while let Ok(w) = rerun.try_recv() {
+            self.supervised_rerun(w, &mut restarts);
         }
         tracing::debug!("camera queue closed");
     }
@@ -104,6 +135,75 @@ impl Front {
         head.run(image, shape).map_err(|e| e.to_string())
     }
 
+    fn panicked(&mut self, frame_id: u64, restarts: &mut Restarts, why: &str) {
+        self.ledger.blocking_drop(frame_id, DropReason::Panic);
+        self.metrics.restart(Supervised::Front);
+        // The restart keeps the model cache: it only gains whole entries, so a panic cannot
+        // leave it half-updated; the rest of the state is per frame.
+        supervise::after_panic(Supervised::Front, restarts, why);
+    }
+
+    fn supervised_rerun(&mut self, w: WireFrame, restarts: &mut Restarts) {
+        let frame_id = w.frame_id;
+        if self.abort.is_cancelled() {
+            self.ledger.blocking_drop(frame_id, DropReason::Shutdown);
+            return;
+        }
+        match supervise::catch(|| self.rerun_local(w)) {
+            Ok(Ok(())) => {}
+            Ok(Err(reason)) => self.ledger.blocking_drop(frame_id, reason),
+            Err(why) => self.panicked(frame_id, restarts, &why),
+        }
+    }
+
+    /// Finish a frame the link lost: decode its head tensor from the frame it was sent as, run
+    /// the tail here, record the result as `rerun_local`. A frame that no longer decodes (only
+    /// possible if it was built wrong) is dropped `link_down`, as it would have been.
+    fn rerun_local(&mut self, w: WireFrame) -> Result<(), DropReason> {
+        let WireFrame { frame_id, plan, bytes, label, mut timeline } = w;
+        let frame = tandem_codec::frame::parse(&bytes, &tandem_codec::Limits::default()).map_err(|e| {
+            tracing::warn!(frame_id, error = %e, "a lost frame does not parse; not re-run");
+            DropReason::LinkDown
+        })?;
+        let tandem_codec::Body::Tensor(tensor) = frame.body else { return Err(DropReason::LinkDown) };
+        let mut head = Vec::new();
+        tandem_codec::decode_into(&tensor, &mut head).map_err(|e| {
+            tracing::warn!(frame_id, error = %e, "a lost frame does not decode; not re-run");
+            DropReason::LinkDown
+        })?;
+        let &[n, c, h, wd] = tensor.shape().dims() else { return Err(DropReason::LinkDown) };
+        let id = plan.choice.model_id;
+        let end = self.cache.get(id).map_err(|_| DropReason::ModelError)?.end();
+        let started = Instant::now();
+        // The tail is prepared on the first rerun of this plan (a link drop is rare; the device
+        // does not keep every plan's tail prepared in advance).
+        let tail = self.cache.segment(id, usize::from(plan.choice.point), end).map_err(|e| {
+            tracing::warn!(frame_id, error = %e, "preparing the local tail failed");
+            DropReason::ModelError
+        })?;
+        let (logits, _) = tail.run(head, [n, c, h, wd]).map_err(|e| {
+            tracing::warn!(frame_id, error = %e, "local tail failed");
+            DropReason::ModelError
+        })?;
+        self.slowdown.stretch(started);
+        timeline.done = Some(Instant::now());
+        let (class, confidence) = classify(&logits);
+        self.ledger.blocking_record(Outcome::Result(Box::new(FrameResult {
+            frame_id,
+            origin: Origin::RerunLocal,
+            plan,
+            class: u16::try_from(class).unwrap_or(u16::MAX),
+            confidence,
+            logits,
+            label,
+            timeline,
+            bytes_sent: 0,
+            edge_decode_us: 0,
+            edge_infer_us: 0,
+        })));
+        Ok(())
+    }
+
     fn process(&mut self, frame: CapturedFrame, plan: ActivePlan, link_up: bool) -> Result<(), DropReason> {
         let CapturedFrame { frame_id, captured_at, pts, image, shape, label } = frame;
         let mut timeline = Timeline::starting(captured_at).with_pts(pts);
@@ -120,6 +220,8 @@ impl Front {
         let to = if local { end } else { point };
         let started = Instant::now();
         timeline.front_start = Some(started);
+        // `panic` here panics this thread on this frame (the supervision test).
+        let _ = faults::fired(faults::FRONT_INFER);
         let out = self.head(plan.choice.model_id, to, image, shape);
         self.slowdown.stretch(started);
         timeline.front_end = Some(Instant::now());

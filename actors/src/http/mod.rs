@@ -3,6 +3,10 @@
 //! accuracy floor (`http/control.rs`). Served by [`serve`] / [`serve_with_floor`]; the listener,
 //! connection limits and routing are in `http/server.rs`.
 //!
+//! Control routes are guarded: with a device token, `POST /floor` needs `Authorization: Bearer
+//! <token>` (401 otherwise, missing and wrong alike); `/metrics` is open. A bare port binds
+//! loopback ([`listen_addr`]).
+//!
 //! Bad input gets a 4xx and the listener keeps serving: a request head over 8 KiB is answered
 //! 431 and a malformed request 400 (both by hyper), a request that carries a body (nothing here
 //! takes one) 413, a floor that does not parse (or is missing) 400, an unknown path or method 404.
@@ -14,4 +18,4 @@ mod control;
 mod metrics;
 mod server;
 
-pub use server::{HttpServer, serve, serve_with_floor};
+pub use server::{HttpServer, listen_addr, serve, serve_with_floor};

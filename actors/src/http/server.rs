@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::{Body, Incoming};
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -29,6 +29,7 @@ use tokio::task::JoinHandle;
 
 use crate::controller::FloorSetter;
 use crate::error::ActorError;
+use crate::security::Token;
 
 /// Largest request head (request line + headers); larger ones are answered 431.
 const MAX_REQUEST_HEAD: usize = 8 << 10;
@@ -76,6 +77,29 @@ impl HttpServer {
 struct Routes {
     registry: Registry,
     floor: Option<FloorSetter>,
+    /// Control routes (`POST /floor`) require `Authorization: Bearer <token>` when set.
+    token: Option<Token>,
+}
+
+/// Whether `req` may use a control route: always without a token; with one, only when it carries
+/// `Authorization: Bearer <token>` (compared in constant time).
+fn authorized(token: Option<&Token>, req: &Request<Incoming>) -> bool {
+    let Some(token) = token else { return true };
+    req.headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|presented| token.matches(presented.trim()))
+}
+
+fn unauthorized() -> Reply {
+    let mut r = reply(
+        StatusCode::UNAUTHORIZED,
+        "text/plain",
+        "control routes need `Authorization: Bearer TOKEN` (the device's link token)\n",
+    );
+    r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
 }
 
 impl Routes {
@@ -86,6 +110,10 @@ impl Routes {
         }
         match (req.method(), req.uri().path(), &self.floor) {
             (&Method::GET, "/metrics", _) => super::metrics::render(&self.registry),
+            (&Method::POST, "/floor", Some(_)) if !authorized(self.token.as_ref(), &req) => {
+                tracing::debug!("POST /floor refused: missing or wrong bearer token");
+                unauthorized()
+            }
             (&Method::POST, "/floor", Some(setter)) => super::control::set_floor(setter, req.uri().query()).await,
             _ => {
                 let served = if self.floor.is_some() { "GET /metrics and POST /floor" } else { "GET /metrics" };
@@ -95,22 +123,36 @@ impl Routes {
     }
 }
 
+/// The address to bind for an HTTP endpoint given as `text`: a bare port (`9102` or `:9102`)
+/// means loopback (`127.0.0.1:9102`), so only an explicit host exposes the endpoint.
+pub fn listen_addr(text: &str) -> String {
+    let t = text.trim();
+    let port = t.strip_prefix(':').unwrap_or(t);
+    if port.parse::<u16>().is_ok() { format!("127.0.0.1:{port}") } else { t.to_string() }
+}
+
 /// Bind `addr` and serve `registry` at `/metrics` until stopped.
 pub async fn serve(addr: SocketAddr, registry: Registry) -> Result<HttpServer, ActorError> {
-    serve_with_floor(addr, registry, None).await
+    serve_with_floor(addr, registry, None, None).await
 }
 
 /// As [`serve`], plus `POST /floor?0.92` / `POST /floor?loss=0.018` to change the controller's
-/// accuracy floor when `floor` is given.
+/// accuracy floor when `floor` is given. With a `token` (the device's link token), the floor
+/// route answers 401 unless the request carries `Authorization: Bearer <token>`; `/metrics`
+/// stays open (the Prometheus convention: scrapers carry no secret).
 pub async fn serve_with_floor(
     addr: SocketAddr,
     registry: Registry,
     floor: Option<FloorSetter>,
+    token: Option<Token>,
 ) -> Result<HttpServer, ActorError> {
     let listener =
         TcpListener::bind(addr).await.map_err(|source| ActorError::Io { what: "binding metrics on", addr, source })?;
     let addr = listener.local_addr().map_err(|source| ActorError::Io { what: "metrics address of", addr, source })?;
-    let routes = Arc::new(Routes { registry, floor });
+    if floor.is_some() && token.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "POST /floor is served without a token on a non-loopback address: anyone who reaches it can change the accuracy floor");
+    }
+    let routes = Arc::new(Routes { registry, floor, token });
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEAD_TIMEOUT)
@@ -173,4 +215,18 @@ async fn connection(http: &http1::Builder, mut stream: TcpStream, routes: Arc<Ro
         }
     };
     let _ = tokio::time::timeout(DISCARD_TIMEOUT, drain).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listen_addr;
+
+    #[test]
+    fn a_bare_port_binds_loopback() {
+        assert_eq!(listen_addr("9102"), "127.0.0.1:9102");
+        assert_eq!(listen_addr(":9102"), "127.0.0.1:9102");
+        assert_eq!(listen_addr("0.0.0.0:9102"), "0.0.0.0:9102");
+        assert_eq!(listen_addr("[::1]:9102"), "[::1]:9102");
+        assert_eq!(listen_addr("localhost:9102"), "localhost:9102");
+    }
 }

@@ -60,6 +60,10 @@ pub struct Summary {
     pub edge: u64,
     /// Results computed on the device.
     pub local: u64,
+    /// Results finished on the device after the link went down with them in flight
+    /// ([`Origin::RerunLocal`]; not in `local`).
+    #[serde(default)]
+    pub rerun_local: u64,
     /// Results whose frame had a ground-truth label.
     pub labelled: u64,
     /// Of those, how many predicted the label.
@@ -90,7 +94,7 @@ pub struct Summary {
 impl Summary {
     /// All results.
     pub fn results_total(&self) -> u64 {
-        self.edge + self.local
+        self.edge + self.local + self.rerun_local
     }
 
     /// All drops.
@@ -114,11 +118,12 @@ impl fmt::Display for Summary {
         let s = &self.stats;
         writeln!(
             f,
-            "frames    captured {} = results {} (edge {}, local {}) + dropped {}  [{}]",
+            "frames    captured {} = results {} (edge {}, local {}{}) + dropped {}  [{}]",
             self.captured,
             self.results_total(),
             self.edge,
             self.local,
+            if self.rerun_local > 0 { format!(", rerun locally {}", self.rerun_local) } else { String::new() },
             self.dropped_total(),
             if self.balanced() { "balanced" } else { "UNBALANCED" }
         )?;
@@ -299,6 +304,8 @@ impl Ledger {
                     let mut encoding = Duration::ZERO;
                     match r.origin {
                         Origin::Local => observe(Stage::Local, front),
+                        // Head, encode and part of a transfer, then a local tail: no one stage.
+                        Origin::RerunLocal => {}
                         Origin::Edge => {
                             observe(Stage::Front, front);
                             let encode = between(t.encode_start, t.encoded);
@@ -321,10 +328,12 @@ impl Ledger {
                         summary.labelled += 1;
                         summary.correct += u64::from(r.class == u16::from(label));
                     }
-                    if let Some(tx) = &self.timings {
+                    if let Some(tx) = &self.timings
+                        && r.origin != Origin::RerunLocal
+                    {
                         let edge = match r.origin {
                             Origin::Edge => ms(edge_decode + edge_infer),
-                            Origin::Local => 0.0,
+                            Origin::Local | Origin::RerunLocal => 0.0,
                         };
                         // DropNewest: a lagging controller loses calibration samples, nothing else.
                         let _ = tx.try_send(FrameTiming {
@@ -344,12 +353,14 @@ impl Ledger {
                     match r.origin {
                         Origin::Edge => summary.edge += 1,
                         Origin::Local => summary.local += 1,
+                        Origin::RerunLocal => summary.rerun_local += 1,
                     }
                     let (origin, frame_id) = (r.origin, r.frame_id);
                     self.snapshot.send_modify(|s| {
                         match origin {
                             Origin::Edge => s.edge += 1,
-                            Origin::Local => s.local += 1,
+                            // The live counts have no third bucket: a rerun is a local result.
+                            Origin::Local | Origin::RerunLocal => s.local += 1,
                         }
                         s.last_result = Some(frame_id);
                     });

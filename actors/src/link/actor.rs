@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use tandem_codec::{Body, Control, Frame, Limits, PlanResult};
+use tandem_codec::{Body, Control, ErrorCode, Frame, Limits, PlanResult};
 use tokio::io::WriteHalf;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::MissedTickBehavior;
@@ -144,17 +144,23 @@ impl Session {
         true
     }
 
-    /// Write a tensor frame and keep it in flight; its id back if the session is lost.
-    async fn send_frame(&mut self, mut f: WireFrame, sample: bool) -> Result<(), u64> {
+    /// Write a tensor frame and keep it in flight (with its bytes, for a local re-run should
+    /// the session be lost); the frame back if the session is lost.
+    async fn send_frame(&mut self, mut f: WireFrame, sample: bool) -> Result<(), Box<WireFrame>> {
         let frame_id = f.frame_id;
         f.timeline.sent_start = Some(Instant::now());
-        let mut bytes = std::mem::take(&mut f.bytes);
-        if let Some(fault) = faults::fired(faults::LINK_SEND)
-            && !inject_send_fault(&fault, &mut bytes, &mut self.wr).await
-        {
-            return Err(frame_id);
-        }
-        let written = self.wr.frame(&bytes).await;
+        // A fault alters a copy: the frame kept for a re-run stays intact.
+        let faulted = match faults::fired(faults::LINK_SEND) {
+            Some(fault) => {
+                let mut bytes = f.bytes.clone();
+                if !inject_send_fault(&fault, &mut bytes, &mut self.wr).await {
+                    return Err(Box::new(f));
+                }
+                Some(bytes)
+            }
+            None => None,
+        };
+        let written = self.wr.frame(faulted.as_deref().unwrap_or(&f.bytes)).await;
         self.last_sent = Instant::now();
         match written {
             Ok(n) => {
@@ -162,7 +168,7 @@ impl Session {
                 self.in_flight.insert(frame_id, InFlight { frame: f, wire_len: n as u64, sample });
                 Ok(())
             }
-            Err(_) => Err(frame_id),
+            Err(_) => Err(Box::new(f)),
         }
     }
 
@@ -186,6 +192,10 @@ pub struct Link {
     metrics: DeviceMetrics,
     samples: Option<mpsc::Sender<TransferSample>>,
     next_nonce: u64,
+    /// Frames the link could not get answered (the session was lost with them in flight, or
+    /// they arrived while it was down), still within their deadline, go back to the device's
+    /// front thread to be finished locally (`rerun_local`). Bounded; full or absent: `link_down`.
+    rerun: Option<crossbeam_channel::Sender<WireFrame>>,
 }
 
 impl Link {
@@ -214,8 +224,30 @@ impl Link {
             metrics,
             samples,
             next_nonce: 0,
+            rerun: None,
         };
         (link, state_rx)
+    }
+
+    /// Send frames lost to a link drop to `rerun` (the front thread's rerun queue) instead of
+    /// dropping them, when their deadline still allows.
+    pub fn with_rerun(mut self, rerun: crossbeam_channel::Sender<WireFrame>) -> Link {
+        self.rerun = Some(rerun);
+        self
+    }
+
+    /// A frame the link cannot get answered: re-run locally if its deadline allows and the
+    /// rerun queue has room (DropNewest: else `link_down`, as before).
+    async fn lost(&self, f: WireFrame) {
+        let frame_id = f.frame_id;
+        if f.timeline.captured.elapsed() < self.settings.deadline
+            && let Some(tx) = &self.rerun
+            && tx.try_send(f).is_ok()
+        {
+            tracing::debug!(frame_id, "link lost; frame re-run locally");
+            return;
+        }
+        self.drop_frame(frame_id, DropReason::LinkDown).await;
     }
 
     /// Run until the inbox is closed and every frame answered, or the abort signal.
@@ -301,7 +333,7 @@ impl Link {
                 _ = &mut sleep => return,
                 _ = abort.cancelled() => return,
                 f = self.inbox.recv(), if self.inbox_open => match f {
-                    Some(f) => self.drop_frame(f.frame_id, DropReason::LinkDown).await,
+                    Some(f) => self.lost(f).await,
                     None => {
                         self.inbox_open = false;
                         return;
@@ -433,8 +465,8 @@ impl Link {
             }
         };
         if matches!(end, SessionEnd::Lost) {
-            for (id, _) in s.in_flight.drain() {
-                self.drop_frame(id, DropReason::LinkDown).await;
+            for (_, f) in s.in_flight.drain() {
+                self.lost(f.frame).await;
             }
         }
         for (_, reply) in s.acks.drain() {
@@ -456,7 +488,7 @@ impl Link {
         if s.announced.is_none_or(|a| f.plan.epoch > a) {
             s.announced = Some(f.plan.epoch);
             if !s.control(&plan_switch(&f.plan)).await {
-                self.drop_frame(f.frame_id, DropReason::LinkDown).await;
+                self.lost(f).await;
                 return false;
             }
         }
@@ -466,8 +498,8 @@ impl Link {
                 self.metrics.in_flight.set(s.in_flight.len() as i64);
                 true
             }
-            Err(frame_id) => {
-                self.drop_frame(frame_id, DropReason::LinkDown).await;
+            Err(f) => {
+                self.lost(*f).await;
                 false
             }
         }
@@ -530,7 +562,8 @@ impl Link {
             Control::FrameError { frame_id, code } => {
                 if s.in_flight.remove(&frame_id).is_some() {
                     tracing::warn!(frame_id, code = code.as_str(), "edge refused a frame");
-                    self.drop_frame(frame_id, DropReason::EdgeError).await;
+                    let reason = if code == ErrorCode::Panic { DropReason::Panic } else { DropReason::EdgeError };
+                    self.drop_frame(frame_id, reason).await;
                 } else {
                     tracing::warn!(frame_id, code = code.as_str(), "edge reported an error for an unknown frame");
                 }

@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 use super::{latency_buckets, stage_histogram};
-use crate::types::{ActivePlan, ConnectFailure, DropReason, Origin, Stage};
+use crate::types::{ActivePlan, ConnectFailure, DropReason, Origin, Stage, Supervised};
 
 /// The device's metrics. Cheap to clone (handles to atomics).
 #[derive(Clone, Debug)]
@@ -45,6 +45,7 @@ pub struct DeviceMetrics {
     pub source_restarts: IntCounter,
     /// `tandem_source_gap_seconds_total`: time without frames while a live source was reopened.
     pub source_gap_seconds: prometheus::Counter,
+    restarts: HashMap<Supervised, IntCounter>,
 }
 
 impl DeviceMetrics {
@@ -93,6 +94,7 @@ impl DeviceMetrics {
             HistogramOpts::new("tandem_e2e_seconds", "Capture to result, per frame").buckets(latency_buckets()),
         )?;
         registry.register(Box::new(e2e.clone()))?;
+        let restarts = super::restarts(registry, &Supervised::DEVICE)?;
         Ok(DeviceMetrics {
             frames: counter("tandem_frames_total", "Frames captured by the camera")?,
             dropped: DropReason::ALL.iter().map(|&r| (r, dropped_vec.with_label_values(&[r.as_str()]))).collect(),
@@ -133,6 +135,7 @@ impl DeviceMetrics {
                 registry.register(Box::new(c.clone()))?;
                 c
             },
+            restarts,
         })
     }
 
@@ -140,6 +143,13 @@ impl DeviceMetrics {
     /// made once, off the hot path. The label set is the model card's class names.
     pub fn class_counters(&self, names: &[String]) -> Vec<IntCounter> {
         names.iter().map(|n| self.classes.with_label_values(&[n.as_str()])).collect()
+    }
+
+    /// Count one restart of a supervised thread.
+    pub fn restart(&self, stage: Supervised) {
+        if let Some(c) = self.restarts.get(&stage) {
+            c.inc();
+        }
     }
 
     /// Count one dropped frame.

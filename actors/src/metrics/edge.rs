@@ -4,10 +4,10 @@ use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge, Opts, Registry}
 use tandem_codec::ErrorCode;
 
 use super::stage_histogram;
-use crate::types::{RejectReason, Stage};
+use crate::types::{RejectReason, Stage, Supervised};
 
 /// Every error code, for resolving labelled children up front.
-const ERROR_CODES: [ErrorCode; 11] = [
+const ERROR_CODES: [ErrorCode; 12] = [
     ErrorCode::Checksum,
     ErrorCode::Malformed,
     ErrorCode::UnsupportedVersion,
@@ -19,6 +19,7 @@ const ERROR_CODES: [ErrorCode; 11] = [
     ErrorCode::Inference,
     ErrorCode::Overloaded,
     ErrorCode::Internal,
+    ErrorCode::Panic,
 ];
 
 /// The edge server's metrics. Cheap to clone.
@@ -48,6 +49,7 @@ pub struct EdgeMetrics {
     pub replies_dropped: IntCounter,
     /// The engine the tails run on, and their preparation times.
     pub engine: super::EngineMetrics,
+    restarts: HashMap<Supervised, IntCounter>,
 }
 
 impl EdgeMetrics {
@@ -86,6 +88,7 @@ impl EdgeMetrics {
         )?;
         reg(Box::new(replies_dropped.clone()))?;
         let stage_vec = stage_histogram(registry)?;
+        let restarts = super::restarts(registry, &Supervised::EDGE)?;
         Ok(EdgeMetrics {
             connections,
             accepted: conn_total.with_label_values(&["accepted"]),
@@ -103,6 +106,7 @@ impl EdgeMetrics {
             models_loaded,
             replies_dropped,
             engine: super::EngineMetrics::register(registry)?,
+            restarts,
         })
     }
 
@@ -110,6 +114,13 @@ impl EdgeMetrics {
     pub fn reject(&self, reason: RejectReason) {
         self.rejected.inc();
         if let Some(c) = self.rejections.get(&reason) {
+            c.inc();
+        }
+    }
+
+    /// Count one restart of a supervised thread.
+    pub fn restart(&self, stage: Supervised) {
+        if let Some(c) = self.restarts.get(&stage) {
             c.inc();
         }
     }

@@ -20,7 +20,7 @@ pub use engine::EngineMetrics;
 
 // The label vocabulary, re-exported where callers have always found it.
 #[doc(no_inline)]
-pub use crate::types::{ConnectFailure, DropReason, Origin, RejectReason, Stage};
+pub use crate::types::{ConnectFailure, DropReason, Origin, RejectReason, Stage, Supervised};
 
 use prometheus::{HistogramOpts, HistogramVec, Registry};
 
@@ -39,4 +39,17 @@ fn stage_histogram(registry: &Registry) -> prometheus::Result<HistogramVec> {
     )?;
     registry.register(Box::new(h.clone()))?;
     Ok(h)
+}
+
+/// `tandem_restarts_total{stage}` for the supervised threads of one process.
+fn restarts(
+    registry: &Registry,
+    stages: &[Supervised],
+) -> prometheus::Result<std::collections::HashMap<Supervised, prometheus::IntCounter>> {
+    let v = prometheus::IntCounterVec::new(
+        prometheus::Opts::new("tandem_restarts_total", "Supervised threads restarted after a panic, by stage"),
+        &["stage"],
+    )?;
+    registry.register(Box::new(v.clone()))?;
+    Ok(stages.iter().map(|&s| (s, v.with_label_values(&[s.as_str()]))).collect())
 }
