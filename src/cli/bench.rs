@@ -38,6 +38,11 @@ pub struct BenchArgs {
     /// Timed training steps or latency runs.
     #[arg(long, default_value_t = 20)]
     runs: usize,
+    /// `engines` only: also write every benchmarked segment as ONNX into this directory
+    /// (`<arch>-x<width>-<segment>.onnx`), so another runtime can time the same weights
+    /// (`scripts/ort-python-bench.py`).
+    #[arg(long)]
+    onnx_out: Option<std::path::PathBuf>,
     #[command(flatten)]
     compute: ComputeArgs,
 }
@@ -75,7 +80,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
                     spec.total_macs() as f64 / 1e6
                 );
             }
-            What::Engines => engines(&spec, mult, a.runs)?,
+            What::Engines => engines(&spec, mult, a.runs, a.onnx_out.as_deref())?,
             What::Latency => {
                 let net = Net::new(&spec, &dev).valid();
                 let x = Tensor::<4>::random([1, 1, 32, 32], Distribution::Normal(0.0, 1.0), &dev);
@@ -104,7 +109,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
 }
 
 /// `tandem bench engines` for one width: a markdown table on stdout.
-fn engines(spec: &NetSpec, mult: f64, runs: usize) -> anyhow::Result<()> {
+fn engines(spec: &NetSpec, mult: f64, runs: usize, onnx_out: Option<&std::path::Path>) -> anyhow::Result<()> {
     use tandem_engine::onnx::{Metadata, segment_bytes};
     use tandem_engine::tract::TractModel;
     use tandem_engine::{Choice, Engine, EngineOptions};
@@ -144,7 +149,13 @@ fn engines(spec: &NetSpec, mult: f64, runs: usize) -> anyhow::Result<()> {
         let o1 = ort1.prepare(&net, from, to, 1)?;
         let o2 = ort2.prepare(&net, from, to, 1)?;
         let t0 = Instant::now();
-        let tr = TractModel::load(&segment_bytes(&net, from, to, &Metadata::default())?, shape)?;
+        let onnx = segment_bytes(&net, from, to, &Metadata::default())?;
+        if let Some(dir) = onnx_out {
+            std::fs::create_dir_all(dir)?;
+            let file = dir.join(format!("{}-x{mult}-{}.onnx", spec.arch, name.replace(' ', "-")));
+            std::fs::write(&file, &onnx).map_err(|e| anyhow::anyhow!("writing {}: {e}", file.display()))?;
+        }
+        let tr = TractModel::load(&onnx, shape)?;
         let tract_prepare = t0.elapsed();
         let mut times: [Vec<f64>; 4] = Default::default();
         for r in 0..runs + 3 {
