@@ -146,7 +146,10 @@ impl Device {
             return Err(ActorError::Config("the frame source holds no image".into()));
         }
         let q = settings.queues;
-        let plan = Arc::new(PlanHandle::new(settings.plan));
+        // The controller asks the front thread, through the plan handle, to prepare a plan's
+        // heads before publishing it (bounded; full: prepared on the plan's first frame).
+        let (prepare_tx, prepare_rx) = crossbeam_channel::bounded(crate::plan::PREPARE_QUEUE);
+        let plan = Arc::new(PlanHandle::new(settings.plan).with_preparer(prepare_tx));
         metrics.plan(&plan.current());
         // Cancelled by `finish` alone, when the drain deadline passes.
         let abort = CancellationToken::new();
@@ -221,6 +224,7 @@ impl Device {
             metrics: metrics.clone(),
             slowdown: settings.slowdown,
             rerun: Some(rerun_rx),
+            prepare: Some(prepare_rx),
         }
         .spawn()?;
 

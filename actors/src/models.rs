@@ -130,6 +130,11 @@ impl ModelCache {
         self.models.get(&model_id).ok_or(ActorError::StageFailed("model cache"))
     }
 
+    /// Whether layers `from..to` of member `model_id` are prepared already.
+    pub fn is_prepared(&self, model_id: u32, from: usize, to: usize) -> bool {
+        self.segments.contains_key(&(model_id, from, to))
+    }
+
     /// Layers `from..to` of member `model_id`, prepared on first use (loading the member if
     /// needed). Preparing takes milliseconds: callers do it when a plan is prepared, not on a
     /// frame.

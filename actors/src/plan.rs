@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use tandem_codec::Coding;
 use tandem_models::series::Series;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::error::ActorError;
 pub use crate::types::{ActivePlan, PlanChoice};
@@ -66,17 +66,56 @@ impl PlanSpec {
     }
 }
 
+/// A request to the device's front thread: prepare the heads a plan needs (its head and the
+/// whole model, the local fallback) on the engine, and answer when they are ready.
+#[derive(Debug)]
+pub struct PrepareRequest {
+    /// The plan about to be published.
+    pub choice: PlanChoice,
+    /// `Err(why)` when a head could not be prepared.
+    pub reply: oneshot::Sender<Result<(), String>>,
+}
+
+/// Requests queued for the front thread at most (the controller swaps one plan at a time; a
+/// full queue means the front is busy and the plan's heads are prepared on its first frame).
+pub const PREPARE_QUEUE: usize = 2;
+
 /// The write side of the control plane. Stages get receivers from [`PlanHandle::subscribe`].
 #[derive(Debug)]
 pub struct PlanHandle {
     tx: watch::Sender<ActivePlan>,
+    /// The device's front thread, which prepares a plan's heads before it is published.
+    preparer: Option<crossbeam_channel::Sender<PrepareRequest>>,
 }
 
 impl PlanHandle {
     /// Start with `initial` as epoch 1.
     pub fn new(initial: PlanChoice) -> PlanHandle {
         let (tx, _rx) = watch::channel(ActivePlan { epoch: 1, choice: initial });
-        PlanHandle { tx }
+        PlanHandle { tx, preparer: None }
+    }
+
+    /// With a front thread that prepares a plan's heads before it is published
+    /// ([`PlanHandle::prepare`]).
+    pub fn with_preparer(mut self, preparer: crossbeam_channel::Sender<PrepareRequest>) -> PlanHandle {
+        self.preparer = Some(preparer);
+        self
+    }
+
+    /// Ask the device to prepare `choice`'s heads before publishing it. `None` when there is no
+    /// preparer (a pipeline without a front thread, tests) or its queue is full (the heads are
+    /// then prepared on the first frame of the plan, counted in
+    /// `tandem_segments_prepared_on_frame_total`); otherwise the answer arrives on the receiver.
+    pub fn prepare(&self, choice: PlanChoice) -> Option<oneshot::Receiver<Result<(), String>>> {
+        let preparer = self.preparer.as_ref()?;
+        let (reply, rx) = oneshot::channel();
+        match preparer.try_send(PrepareRequest { choice, reply }) {
+            Ok(()) => Some(rx),
+            Err(e) => {
+                tracing::debug!(error = %e, "the front cannot take a prepare request now");
+                None
+            }
+        }
     }
 
     /// Publish a new choice under the next epoch; returns that epoch. Stages pick it up at

@@ -90,7 +90,7 @@ async fn a_bandwidth_step_switches_to_a_smaller_tensor_without_losing_frames() {
     let trace = Trace::from_toml_str("bucket_bytes = 1500\ndelay_ms = 2\nreturn_delay_ms = 2\n[[step]]\nat_ms = 0\nmbps = 10.0\n[[step]]\nat_ms = 2000\nmbps = 1.0\n").expect("trace");
     cfg.link.shaper = Some(Shaper::new(trace));
     let shaper = cfg.link.shaper.clone().expect("shaper");
-    let (mut device, _) = start_device(cfg, 16).await;
+    let (mut device, device_registry) = start_device(cfg, 16).await;
     let (ctl, registry) =
         start_controller(&mut device, planner(step_profiles(&s)), settings(AccuracyFloor::Absolute(0.0)));
     let small = plan(&s, "0:pool2:q8-lz4");
@@ -111,6 +111,13 @@ async fn a_bandwidth_step_switches_to_a_smaller_tensor_without_losing_frames() {
     let text = prometheus::TextEncoder::new().encode_to_string(&registry.gather()).expect("encode");
     assert!(text.contains("tandem_plan_swaps_total{result=\"applied\"}"), "{text}");
     assert!(text.contains("tandem_bandwidth_estimate_bytes_per_second"));
+    // The new plan's head (input..pool2) was prepared before the plan was published, not on its
+    // first frame.
+    let device_text = prometheus::TextEncoder::new().encode_to_string(&device_registry.gather()).expect("encode");
+    assert!(
+        device_text.contains("tandem_segments_prepared_on_frame_total 0"),
+        "a head was prepared while a frame waited:\n{device_text}"
+    );
 }
 
 /// Two members: the original (accuracy 0.9) and a pruned one (0.8) that is faster everywhere.

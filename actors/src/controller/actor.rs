@@ -464,6 +464,9 @@ impl Controller {
             return;
         }
         let active = ActivePlan { epoch: current.epoch.max(self.announced).saturating_add(1), choice };
+        // The device prepares its heads while the edge prepares the tail; the plan is published
+        // only when both are ready, so no frame of it waits for a preparation.
+        let device_ready = self.plan.prepare(choice);
         let mut result = if plan.is_local() {
             SwapResult::Applied
         } else {
@@ -485,6 +488,30 @@ impl Controller {
                 }
             }
         };
+        if result == SwapResult::Applied
+            && let Some(ready) = device_ready
+        {
+            match tokio::time::timeout(self.settings.prepare_timeout, ready).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(why))) => {
+                    tracing::warn!(
+                        epoch = active.epoch,
+                        why,
+                        "the device could not prepare the plan's heads; rolling back"
+                    );
+                    result = SwapResult::Failed;
+                }
+                // The front thread is gone: the pipeline is shutting down.
+                Ok(Err(_)) => result = SwapResult::Failed,
+                Err(_) => {
+                    tracing::warn!(
+                        epoch = active.epoch,
+                        "the device did not prepare the plan's heads in time; rolling back"
+                    );
+                    result = SwapResult::Failed;
+                }
+            }
+        }
         if result == SwapResult::Applied && faults::fired(faults::CONTROLLER_APPLY).is_some() {
             tracing::warn!(epoch = active.epoch, "applying the plan failed (fail point); rolling back");
             result = SwapResult::Failed;

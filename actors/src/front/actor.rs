@@ -15,6 +15,7 @@ use crate::ledger::{FrameResult, LedgerHandle, Outcome, Timeline};
 use crate::link::LinkState;
 use crate::metrics::DeviceMetrics;
 use crate::models::{ModelCache, classify};
+use crate::plan::{PlanChoice, PrepareRequest};
 use crate::supervise::{self, Budget, Restarts};
 use crate::types::{ActivePlan, DropReason, Origin, Supervised};
 
@@ -42,6 +43,9 @@ pub struct Front {
     /// Frames the link lost with the session, to finish here (the tail on the head's output,
     /// decoded from the frame): `rerun_local`. `None`: no reruns.
     pub rerun: Option<Receiver<WireFrame>>,
+    /// The controller's requests to prepare a plan's heads before it publishes the plan
+    /// ([`PlanHandle::prepare`](crate::plan::PlanHandle::prepare)). `None`: no requests.
+    pub prepare: Option<Receiver<PrepareRequest>>,
 }
 
 impl Front {
@@ -62,12 +66,32 @@ impl Front {
         let mut restarts = Restarts::new(Budget::default());
         let input = self.input.clone();
         let mut rerun = self.rerun.take().unwrap_or_else(crossbeam_channel::never);
+        let mut prepare = self.prepare.take().unwrap_or_else(crossbeam_channel::never);
         loop {
             let frame = crossbeam_channel::select! {
                 recv(input) -> f => match f {
                     Ok(f) => f,
                     Err(_) => break,
                 },
+                recv(prepare) -> req => {
+                    match req {
+                        Ok(PrepareRequest { choice, reply }) => {
+                            // Between frames: the plan is not in force yet, no frame waits on it.
+                            let ready = match supervise::catch(|| self.prepare_heads(choice)) {
+                                Ok(r) => r,
+                                Err(why) => {
+                                    self.metrics.restart(Supervised::Front);
+                                    supervise::after_panic(Supervised::Front, &mut restarts, &why);
+                                    Err(format!("preparing panicked: {why}"))
+                                }
+                            };
+                            // The controller may have given up waiting; nothing to do then.
+                            let _ = reply.send(ready);
+                        }
+                        Err(_) => prepare = crossbeam_channel::never(),
+                    }
+                    continue;
+                }
                 recv(rerun) -> w => {
                     match w {
                         Ok(w) => self.supervised_rerun(w, &mut restarts),
@@ -108,15 +132,22 @@ impl Front {
     /// Prepare the first plan's head and its whole model (the local fallback) before the first
     /// frame arrives. A failure is only logged: the frame path reports it per frame.
     fn prepare_first(&mut self, plan: ActivePlan) {
-        let id = plan.choice.model_id;
-        let Ok(end) = self.cache.get(id).map(|m| m.end()) else { return };
-        for to in [usize::from(plan.choice.point).min(end), end] {
-            if to > 0
-                && let Err(e) = self.cache.segment(id, 0, to)
-            {
-                tracing::warn!(model_id = id, to, error = %e, "preparing the first plan's head failed");
+        if let Err(e) = self.prepare_heads(plan.choice) {
+            tracing::warn!(model_id = plan.choice.model_id, error = %e, "preparing the first plan's heads failed");
+        }
+    }
+
+    /// Prepare what a plan runs on this device: its head `0..point` and its whole model (the
+    /// local fallback when the link is down).
+    fn prepare_heads(&mut self, choice: PlanChoice) -> Result<(), String> {
+        let id = choice.model_id;
+        let end = self.cache.get(id).map_err(|e| e.to_string())?.end();
+        for to in [usize::from(choice.point).min(end), end] {
+            if to > 0 {
+                self.cache.segment(id, 0, to).map_err(|e| e.to_string())?;
             }
         }
+        Ok(())
     }
 
     /// The head `0..to` of `model_id` on the engine, prepared on first use; `to = 0` (offload
@@ -130,6 +161,9 @@ impl Front {
     ) -> Result<(Vec<f32>, [usize; 4]), String> {
         if to == 0 {
             return Ok((image, shape));
+        }
+        if !self.cache.is_prepared(model_id, 0, to) {
+            self.metrics.prepared_on_frame.inc();
         }
         let head = self.cache.segment(model_id, 0, to).map_err(|e| e.to_string())?;
         head.run(image, shape).map_err(|e| e.to_string())
@@ -177,6 +211,9 @@ impl Front {
         let started = Instant::now();
         // The tail is prepared on the first rerun of this plan (a link drop is rare; the device
         // does not keep every plan's tail prepared in advance).
+        if !self.cache.is_prepared(id, usize::from(plan.choice.point), end) {
+            self.metrics.prepared_on_frame.inc();
+        }
         let tail = self.cache.segment(id, usize::from(plan.choice.point), end).map_err(|e| {
             tracing::warn!(frame_id, error = %e, "preparing the local tail failed");
             DropReason::ModelError

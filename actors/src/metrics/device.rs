@@ -34,6 +34,9 @@ pub struct DeviceMetrics {
     connect_failures: HashMap<ConnectFailure, IntCounter>,
     /// The engine the heads run on, and their preparation times.
     pub engine: super::EngineMetrics,
+    /// `tandem_segments_prepared_on_frame_total`: heads or tails that had to be prepared while a
+    /// frame waited (a plan published without its heads prepared, or a rerun's tail).
+    pub prepared_on_frame: IntCounter,
     /// `tandem_predictions_written_total`: prediction lines written to the sink.
     pub predictions_written: IntCounter,
     /// `tandem_predictions_dropped_total`: prediction lines that could not be delivered (queue
@@ -114,6 +117,10 @@ impl DeviceMetrics {
                 .map(|&f| (f, failures_vec.with_label_values(&[f.as_str()])))
                 .collect(),
             engine: super::EngineMetrics::register(registry)?,
+            prepared_on_frame: counter(
+                "tandem_segments_prepared_on_frame_total",
+                "Heads or tails prepared on the engine while a frame waited (not before their plan was published)",
+            )?,
             predictions_written: counter(
                 "tandem_predictions_written_total",
                 "Prediction lines (results and drops) written to the --predictions sink",
