@@ -62,6 +62,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         FrameReader { rd, buf: Vec::with_capacity(16 << 10), start: 0, limits }
     }
 
+    /// Enforce `limits` from the next frame on (the edge reads `Hello` under small limits and
+    /// widens them once the peer is authenticated).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
     /// The next frame; `Ok(None)` on a clean end of stream (between frames). Cancel-safe.
     pub async fn next(&mut self) -> Result<Option<Read>, ReadError> {
         loop {

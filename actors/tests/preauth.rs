@@ -163,3 +163,25 @@ async fn repeated_bad_tokens_ban_the_address_counted_and_other_addresses_are_ser
     assert_eq!(metric(&edge_registry, "tandem_edge_rejections_total{reason=\"banned\"}"), 2.0);
     edge.shutdown().await;
 }
+
+/// Before authentication the edge reads only a `Hello`-sized payload: the header of a 256 KiB
+/// tensor frame (within the session limit of 16 MiB) from a stranger is refused at once with a
+/// reason, instead of the edge buffering the payload until the handshake deadline (which would
+/// close the connection without an answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_cannot_make_the_edge_buffer_a_tensor_before_hello() {
+    let s = series();
+    let (edge, edge_registry) = start_edge(&s.path, &edge_config()).await;
+    let meta = tandem_codec::FrameMeta { frame_id: 1, plan_epoch: 1, model_id: 0, point: 6 };
+    let frame = tensor_frame(meta, &[1, 16, 64, 64], tandem_codec::Coding::F32);
+    assert!(frame.len() > 256 << 10, "the frame carries a 256 KiB payload");
+    let mut c = RawClient::connect_from(peer(9), edge.addr).await;
+    // Only the header and a few payload bytes: the rest never comes.
+    c.send_raw(&frame[..128]).await;
+    let reply = c.recv().await;
+    assert!(matches!(reply, Some(Control::Reject { .. })), "{reply:?}");
+    assert_eq!(metric(&edge_registry, "tandem_edge_rejections_total{reason=\"handshake\"}"), 1.0);
+    // A device is still served afterwards.
+    let _device = RawClient::hello(edge.addr).await;
+    edge.shutdown().await;
+}

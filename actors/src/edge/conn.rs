@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, TrySendError};
 use tandem_codec::control::PROTOCOL_VERSION;
-use tandem_codec::{Body, Control, ErrorCode, FrameError, PlanResult, RejectCode};
+use tandem_codec::{Body, Control, ErrorCode, FrameError, Limits, PlanResult, RejectCode};
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
@@ -92,6 +92,16 @@ impl<W> HelloEnd<W> {
     }
 }
 
+/// Largest payload read before the peer is authenticated: a `Hello` is a few hundred bytes, so
+/// a stranger cannot make the edge buffer a tensor's worth (16 MiB by default) per pending
+/// connection; the session's limits apply from the frame after `Hello`.
+const HELLO_MAX_PAYLOAD: u64 = 4 << 10;
+
+/// The limits a pending connection's `Hello` is read under.
+fn hello_limits(session: Limits) -> Limits {
+    Limits { max_payload_bytes: HELLO_MAX_PAYLOAD.min(session.max_payload_bytes), ..session }
+}
+
 /// Run the whole handshake of a pending connection under one deadline (`handshake_timeout`,
 /// counted from accept): the TLS handshake when the edge speaks TLS, then `Hello`. Refusals
 /// other than a bad token are written here, inside the deadline too.
@@ -108,7 +118,7 @@ pub(crate) async fn handshake(
         match s.tls.clone() {
             None => {
                 let (rd, wr) = stream.into_split();
-                match hello(FrameReader::new(rd, s.limits), wr, peer, &s, &m, deadline).await {
+                match hello(FrameReader::new(rd, hello_limits(s.limits)), wr, peer, &s, &m, deadline).await {
                     Ok((r, w, device_id)) => HandshakeEnd::Authed(Authed { io: AuthedIo::Plain(r, w), device_id }),
                     Err(e) => e.into_end(Writer::Plain),
                 }
@@ -116,7 +126,7 @@ pub(crate) async fn handshake(
             Some(tls) => match tls.accept(stream).await {
                 Ok(stream) => {
                     let (rd, wr) = tokio::io::split(stream);
-                    match hello(FrameReader::new(rd, s.limits), wr, peer, &s, &m, deadline).await {
+                    match hello(FrameReader::new(rd, hello_limits(s.limits)), wr, peer, &s, &m, deadline).await {
                         Ok((r, w, device_id)) => HandshakeEnd::Authed(Authed { io: AuthedIo::Tls(r, w), device_id }),
                         Err(e) => e.into_end(Writer::Tls),
                     }
@@ -157,7 +167,10 @@ where
     // The caller bounds the whole handshake; this read has no timeout of its own.
     let read = reader.next().await;
     match check_hello(read, s, m) {
-        Ok(id) => Ok((reader, wr, id)),
+        Ok(id) => {
+            reader.set_limits(s.limits);
+            Ok((reader, wr, id))
+        }
         Err((reason, reply)) => {
             m.reject(reason);
             let left = deadline.saturating_duration_since(tokio::time::Instant::now()).min(s.write_timeout);
