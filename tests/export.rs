@@ -66,3 +66,25 @@ fn export_writes_heads_and_tails_that_tract_runs_like_the_engine() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("pool9"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn eval_compares_the_engine_with_burn_image_by_image() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("eval-compare-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let series = tandem_actors::testkit::tiny_series(&dir).expect("tiny series");
+    let member = series.member(1).expect("member 1");
+    let out = Command::new(TANDEM)
+        .args(["eval", "--dataset", "synthetic", "--limit", "150", "--compare-engine", "--model-dir"])
+        .arg(series.dir_of(&dir, member))
+        .output()
+        .expect("run tandem eval");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "tandem eval --compare-engine failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 150 images in batches of 100: the last, short batch is compared too.
+    assert!(stdout.contains("vs burn: argmax agreement 150/150 (100.000 %)"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -494,6 +494,11 @@ pub struct DeviceConfig {
     pub controller: Option<ControllerConfig>,
     /// Inference engine of the heads (see [`EdgeConfig::engine`]). Default `auto`.
     pub engine: tandem_engine::Choice,
+    /// Intra-op threads of the heads' engine (ONNX Runtime); unset = every core of this
+    /// machine. With `slowdown`, the emulated device is R times slower than this many cores, so
+    /// a one-core board class is emulated with `engine_threads = 1` (and its profile made with
+    /// `tandem profile --threads 1`).
+    pub engine_threads: Option<usize>,
 }
 
 impl DeviceConfig {
@@ -502,6 +507,9 @@ impl DeviceConfig {
         let c = &self.camera;
         check(c.fps.is_none_or(|f| f.is_finite() && f > 0.0 && f <= 10_000.0), || {
             format!("camera.fps must be in (0, 10000], got {:?}", c.fps)
+        })?;
+        check(self.engine_threads.is_none_or(|t| (1..=256).contains(&t)), || {
+            format!("engine_threads must be in 1..=256, got {:?}", self.engine_threads)
         })?;
         let p = &self.predictions;
         check(p.queue >= 1 && p.top_k >= 1, || "predictions.queue and predictions.top_k must be at least 1".into())?;
@@ -635,6 +643,11 @@ mod tests {
         for r in [0.5, 0.0, f64::NAN] {
             assert!(DeviceConfig { slowdown: Some(r), ..d.clone() }.validate().is_err(), "slowdown {r} accepted");
         }
+        // A one-core device class.
+        let one: DeviceConfig = toml::from_str("engine_threads = 1\n").unwrap();
+        assert_eq!(one.engine_threads, Some(1));
+        one.validate().unwrap();
+        assert!(DeviceConfig { engine_threads: Some(0), ..d.clone() }.validate().is_err());
     }
 
     #[test]

@@ -69,6 +69,8 @@ pub struct DeviceSettings {
     pub slowdown: Slowdown,
     /// Inference engine of the heads.
     pub engine: tandem_engine::Choice,
+    /// Its intra-op threads; `None` = every core.
+    pub engine_threads: Option<usize>,
     /// Write every frame's prediction here (`--predictions`); `None` = no predictions file.
     pub predictions: Option<PredictionsSettings>,
 }
@@ -129,6 +131,7 @@ impl Device {
         let source = source.into();
         let engine = tandem_engine::Engine::open(&tandem_engine::EngineOptions {
             choice: settings.engine,
+            threads: settings.engine_threads.unwrap_or_else(tandem_engine::default_threads),
             ..tandem_engine::EngineOptions::default()
         })
         .map_err(|source| ActorError::Engine { model_id: u32::MAX, source })?;

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tandem_planner::Calibration;
 
-use crate::controller::ControllerStatus;
+use crate::controller::{ControllerStatus, SwapRecord};
 use crate::ledger::Summary;
 
 /// What a device run ended with: `tandem device --summary-out FILE`.
@@ -55,6 +55,10 @@ pub struct ControllerReport {
     pub calibration: Calibration,
     /// Results taken into the calibration.
     pub calibrated_frames: u64,
+    /// Every swap decision (the latest 256) with the planner's best plans at the time: why each
+    /// plan was in force.
+    #[serde(default)]
+    pub swaps: Vec<SwapRecord>,
 }
 
 impl From<&ControllerStatus> for ControllerReport {
@@ -69,6 +73,7 @@ impl From<&ControllerStatus> for ControllerReport {
             predicted_ms: st.predicted_ms,
             calibration: st.calibration,
             calibrated_frames: st.calibrated_frames,
+            swaps: st.swaps.clone(),
         }
     }
 }
@@ -91,9 +96,32 @@ impl fmt::Display for ControllerReport {
             f,
             "calibration: device x{:.3}, encode x{:.3}, edge x{:.3} ({} frames)",
             k.device_scale, k.encode_scale, k.edge_scale, self.calibrated_frames
-        )
+        )?;
+        // Why each plan was in force: the latest swaps with the planner's best plans then.
+        let shown = self.swaps.len().min(SWAPS_PRINTED);
+        if self.swaps.len() > shown {
+            write!(f, "\nswaps: {} earlier ones in the JSON summary", self.swaps.len() - shown)?;
+        }
+        for s in &self.swaps[self.swaps.len() - shown..] {
+            write!(
+                f,
+                "\nswap epoch {} at {:.1} s, {:.2} Mbit/s: {} {}",
+                s.epoch,
+                s.at_s,
+                s.bandwidth_bps / 1e6,
+                s.result.as_str(),
+                s.chosen
+            )?;
+            for (i, r) in s.ranked.iter().enumerate() {
+                write!(f, "\n    planner #{}: {r}", i + 1)?;
+            }
+        }
+        Ok(())
     }
 }
+
+/// The human summary prints at most this many swaps (the JSON has them all).
+const SWAPS_PRINTED: usize = 12;
 
 /// The human summary: the controller's two lines (if it ran), then the ledger's summary.
 impl fmt::Display for RunReport {
@@ -187,6 +215,17 @@ mod tests {
     use crate::ledger::{DropReason, Percentiles, SummaryStats};
     use crate::types::Stage;
 
+    fn priced(model_id: u32, point: &str, coding: Option<&str>, predicted_ms: f64) -> crate::controller::PricedPlan {
+        crate::controller::PricedPlan {
+            model_id,
+            model: format!("m{model_id}"),
+            point: point.into(),
+            coding: coding.map(str::to_owned),
+            predicted_ms,
+            accuracy: 0.9125,
+        }
+    }
+
     fn report() -> RunReport {
         // Literals of at most 16 significant digits: the default serde_json parser returns them
         // exactly (see `floats_beyond_16_digits_come_back_within_one_ulp`).
@@ -224,6 +263,14 @@ mod tests {
             predicted_ms: None,
             calibration: Calibration { device_scale: 1.412, encode_scale: 2.0, edge_scale: 0.3 },
             calibrated_frames: 231,
+            swaps: vec![crate::controller::SwapRecord {
+                epoch: 2,
+                at_s: 3.31,
+                bandwidth_bps: 982_000.0,
+                result: crate::controller::SwapResult::Applied,
+                chosen: priced(7, "pool4", Some("q8-lz4"), 23.5),
+                ranked: vec![priced(7, "pool4", Some("q8-lz4"), 23.5), priced(7, "end", None, 31.0)],
+            }],
         };
         RunReport { summary, controller: Some(controller) }
     }
@@ -275,6 +322,11 @@ mod tests {
         assert!(text.starts_with("controller: 2 swaps applied, 0 rolled back, 3 probes (15.2 kB)"), "{text}");
         assert!(text.contains("plan in force predicted NaN ms"), "{text}");
         assert!(text.contains("calibration: device x1.412, encode x2.000, edge x0.300 (231 frames)"), "{text}");
+        assert!(
+            text.contains("swap epoch 2 at 3.3 s, 0.98 Mbit/s: applied model 7 (m7) pool4 q8-lz4 23.5 ms 91.25 %"),
+            "{text}"
+        );
+        assert!(text.contains("planner #2: model 7 (m7) end local 31.0 ms"), "{text}");
         assert!(
             text.contains("frames    captured 180 = results 178 (edge 170, local 8) + dropped 2  [balanced]"),
             "{text}"

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use prometheus::Registry;
-use tandem_actors::controller::ControllerSettings;
 use tandem_actors::controller::policy::{Step, held, next_step};
+use tandem_actors::controller::{ControllerSettings, RANKED_SHOWN, SwapResult};
 use tandem_actors::http::serve_with_floor;
 use tandem_actors::ledger::{DropReason, Summary};
 use tandem_actors::link::{LinkCommand, LinkState as TandemLinkState, Shaper, Trace};
@@ -104,6 +104,15 @@ async fn a_bandwidth_step_switches_to_a_smaller_tensor_without_losing_frames() {
     edge.shutdown().await;
     eprintln!("{summary}\nhistory {:?}", st.history);
     assert_consistent(&summary, &st.history);
+    // Every swap is recorded with its reason: the planner's best plans at that estimate, best
+    // first, the chosen one among them.
+    let applied: Vec<_> = st.swaps.iter().filter(|r| r.result == SwapResult::Applied).collect();
+    assert_eq!(applied.len() as u64, st.applied, "{:?}", st.swaps);
+    let last = applied.last().expect("a swap");
+    assert_eq!((last.chosen.model_id, last.chosen.point.as_str()), (0, "pool2"), "{last:?}");
+    assert!(!last.ranked.is_empty() && last.ranked.len() <= RANKED_SHOWN, "{last:?}");
+    assert!(last.ranked.windows(2).all(|w| w[0].predicted_ms <= w[1].predicted_ms), "{last:?}");
+    assert!(last.ranked.contains(&last.chosen), "the chosen plan is among the best: {last:?}");
     assert!(
         summary.results.iter().any(|r| r.plan.choice == small && r.origin == Origin::Edge),
         "no result under the new plan"
@@ -189,6 +198,11 @@ async fn a_tail_that_fails_to_load_rolls_back() {
     assert_eq!(st.applied, 0);
     assert_consistent(&summary, &st.history);
     assert!(summary.results.iter().all(|r| r.plan.epoch == 1));
+    assert!(
+        st.swaps.iter().any(|r| r.result == SwapResult::Failed && r.chosen.model_id == 7),
+        "the failed swap is recorded: {:?}",
+        st.swaps
+    );
     let text = prometheus::TextEncoder::new().encode_to_string(&registry.gather()).expect("encode");
     assert!(text.contains("tandem_plan_swaps_total{result=\"failed\"} 1"), "{text}");
 }

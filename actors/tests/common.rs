@@ -82,6 +82,7 @@ pub fn device_settings(s: &TestSeries, edge: &str, plan_text: &str, fps: f64, fr
         keep_results: true,
         slowdown: tandem_actors::emulation::Slowdown::NONE,
         engine: tandem_engine::Choice::Auto,
+        engine_threads: None,
         predictions: None,
     }
 }

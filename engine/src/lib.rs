@@ -13,6 +13,7 @@
 //! [`onnx`] builds the ONNX graph of a segment; the same bytes feed ONNX Runtime and
 //! `tandem export`.
 
+pub mod agreement;
 mod engine;
 pub mod error;
 pub mod onnx;

@@ -59,8 +59,8 @@ pub use profile::{
     Provenance, Role, combine,
 };
 pub use select::{
-    ACCURACY_TOLERANCE, AccuracyFloor, Baseline, Plan, baseline, evaluate, meets_floor, pareto_frontier, select_plan,
-    select_sustainable,
+    ACCURACY_TOLERANCE, AccuracyFloor, Baseline, Plan, baseline, evaluate, meets_floor, pareto_frontier, ranked_plans,
+    select_plan, select_sustainable,
 };
 pub use stats::{LatencyHistogram, Percentiles};
 pub use switching::{Decision, Hysteresis, Planner};

@@ -183,6 +183,19 @@ pub fn select_sustainable(
         .or_else(|| select_plan(profiles, link, floor))
 }
 
+/// The `n` best feasible plans at `link` in the documented order (the first is
+/// [`select_plan`]'s choice): what the planner weighed, for an operator asking why a plan is in
+/// force. Sorting every candidate is O(c log c) for a few thousand candidates; the controller
+/// calls it once per swap.
+pub fn ranked_plans(profiles: &Profiles, link: &LinkState, floor: AccuracyFloor, n: usize) -> Vec<Plan> {
+    let min_accuracy = floor.min_accuracy(profiles);
+    let mut all: Vec<Candidate<'_>> = candidates(profiles, link)
+        .filter(|c| meets_floor(c.accuracy, min_accuracy) && c.predicted.total_ms.is_finite())
+        .collect();
+    all.sort_by(|a, b| a.rank(b));
+    all.into_iter().take(n).map(Candidate::into_plan).collect()
+}
+
 /// Every choice not dominated in (latency, accuracy) at `link`, by ascending latency; accuracy
 /// strictly increases along it. Of equally fast, equally accurate choices the tie-break keeps one.
 /// `select_plan` with any floor returns the first frontier plan that meets it.

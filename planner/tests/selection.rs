@@ -82,3 +82,73 @@ fn evaluate_prices_a_given_choice_and_rejects_unknown_ones() {
     assert!(matches!(evaluate(&p, 2, 3, Some("f32"), &link), Err(PlanError::UnknownChoice { .. })));
     assert!(evaluate(&p, 2, 3, None, &link).expect("local").is_local());
 }
+
+/// A camera-like series built to need a split: the input is a 12 kB JPEG, the unpruned model is
+/// slow on the device, and a step-2 member sends 100 B at pool4 after a head that costs a third of
+/// the local run. At high bandwidth the coded input wins, in a middle band the step-2 split, at very
+/// low bandwidth the device runs everything (times are the edge's; the device is 10x slower).
+fn needs_a_split() -> tandem_planner::Profiles {
+    use tandem_planner::testkit::{CodingExt, coding, end, model, point, profile, slowed_device};
+    use tandem_planner::{CodingClass, ModelKind, Role};
+    let input = |tail_ms: f64| {
+        point(0, "input", 0.0, tail_ms, vec![coding("jpeg90", CodingClass::Lossy, 12_000.0).accuracy(0.948)])
+    };
+    let original = model(
+        0,
+        "vgg16",
+        ModelKind::Original,
+        0.95,
+        vec![
+            input(6.0),
+            point(1, "pool4", 4.0, 2.0, vec![coding("q8-lz4", CodingClass::Lossy, 2_000.0).accuracy(0.949)]),
+            end(2, 6.0),
+        ],
+    );
+    let member = model(
+        1,
+        "step2-pool4",
+        ModelKind::Step2 { layer: 10, iter: 8 },
+        0.945,
+        vec![
+            input(5.0),
+            point(1, "pool4", 2.0, 0.5, vec![coding("q8-lz4", CodingClass::Lossy, 100.0).accuracy(0.944)]),
+            end(2, 4.0),
+        ],
+    );
+    slowed_device(&profile(Role::Edge, 2, vec![original, member]), 10.0)
+}
+
+#[test]
+fn a_profile_built_to_need_a_split_gets_all_three_regimes() {
+    let p = needs_a_split();
+    let floor = AccuracyFloor::MaxLoss(0.018);
+    let at = |mbps: f64| select_plan(&p, &LinkState::mbps(mbps, 2.0), floor).expect("local is always feasible");
+    let high = at(100.0);
+    assert_eq!(high.point_name, "input", "{high:?}");
+    let middle = at(3.0);
+    assert_eq!((middle.model_id, middle.point_name.as_str()), (1, "pool4"), "{middle:?}");
+    let low = at(0.01);
+    assert!(low.is_local(), "{low:?}");
+    // The unpruned model's best split at the middle bandwidth is slower than the step-2 split.
+    let unpruned = baseline(&p, &LinkState::mbps(3.0, 2.0), floor, Baseline::OriginalCoded).expect("feasible");
+    assert!(unpruned.predicted.total_ms > middle.predicted.total_ms, "{unpruned:?} vs {middle:?}");
+}
+
+#[test]
+fn ranked_plans_start_with_the_choice_and_are_ordered_and_distinct() {
+    let p = needs_a_split();
+    let floor = AccuracyFloor::MaxLoss(0.018);
+    for mbps in [0.01, 0.3, 3.0, 30.0, 300.0] {
+        let link = LinkState::mbps(mbps, 2.0);
+        let ranked = tandem_planner::ranked_plans(&p, &link, floor, 3);
+        assert_eq!(ranked.len(), 3, "{mbps} Mbit/s");
+        assert_eq!(Some(&ranked[0]), select_plan(&p, &link, floor).as_ref(), "{mbps} Mbit/s");
+        assert!(ranked.windows(2).all(|w| w[0].predicted.total_ms <= w[1].predicted.total_ms), "{ranked:?}");
+        assert!(!ranked[0].same_choice(&ranked[1]) && !ranked[1].same_choice(&ranked[2]), "{ranked:?}");
+        let min = floor.min_accuracy(&p);
+        assert!(ranked.iter().all(|r| r.accuracy >= min - 1e-9), "{ranked:?}");
+    }
+    // Asking for more than exist returns every feasible plan, once.
+    let all = tandem_planner::ranked_plans(&p, &LinkState::mbps(3.0, 2.0), AccuracyFloor::Absolute(0.0), 100);
+    assert_eq!(all.len(), 2 * 3, "two members x (input, pool4, end)");
+}

@@ -65,6 +65,9 @@ pub struct ProfileOptions {
     /// The inference engine whose segments are timed: the one the runtime uses
     /// (`Choice::Auto`: ONNX Runtime where its library loads, burn otherwise).
     pub engine: Choice,
+    /// Its intra-op threads; `None` = every core (what the runtime uses unless its config sets
+    /// `engine_threads`).
+    pub threads: Option<usize>,
 }
 
 impl Default for ProfileOptions {
@@ -79,6 +82,7 @@ impl Default for ProfileOptions {
             data_dir: None,
             progress: false,
             engine: Choice::Auto,
+            threads: None,
         }
     }
 }
@@ -89,6 +93,9 @@ impl ProfileOptions {
         let bad = |m: String| Err(ProfileError::Options(m));
         if self.runs == 0 || self.runs > 1000 {
             return bad(format!("runs must be in 1..=1000, got {}", self.runs));
+        }
+        if self.threads.is_some_and(|t| !(1..=256).contains(&t)) {
+            return bad(format!("threads must be in 1..=256, got {:?}", self.threads));
         }
         if self.warmup > 1000 {
             return bad(format!("warmup must be at most 1000, got {}", self.warmup));
@@ -160,7 +167,9 @@ pub fn profile_series_on(series_dir: &Path, role: Role, opts: &ProfileOptions, t
     let series = Series::load(series_dir)?;
     check_test_set(&series, test)?;
     let device = tandem_models::device::cpu();
-    let engine = Engine::open(&EngineOptions { choice: opts.engine, ..EngineOptions::default() })?;
+    let defaults = EngineOptions::default();
+    let threads = opts.threads.unwrap_or(defaults.threads);
+    let engine = Engine::open(&EngineOptions { choice: opts.engine, threads, ..defaults })?;
     tracing::info!(engine = %engine.kind(), threads = engine.threads(), "profiling the engine's segments");
     let bar = if opts.progress { ProgressBar::new(series.members.len() as u64) } else { ProgressBar::hidden() };
     bar.set_style(
@@ -178,7 +187,9 @@ pub fn profile_series_on(series_dir: &Path, role: Role, opts: &ProfileOptions, t
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let threads = u32::try_from(compute_threads()).unwrap_or(u32::MAX).max(1);
+    // The threads the timed segments ran on: the session's for ONNX Runtime, rayon's for burn.
+    let used = if engine.kind() == tandem_engine::EngineKind::Burn { compute_threads() } else { engine.threads() };
+    let threads = u32::try_from(used).unwrap_or(u32::MAX).max(1);
     let profile = Profile {
         provenance: Provenance { role, machine: machine_description(), threads, emulated_slowdown: None },
         models,

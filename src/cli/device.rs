@@ -10,7 +10,7 @@ use prometheus::Registry;
 use tandem_actors::camera::CameraSource;
 use tandem_actors::config::ControllerConfig;
 use tandem_actors::config::{self, DeviceConfig};
-use tandem_actors::controller::{Controller, ControllerMetrics, ControllerSettings, SwapEvent, SwapResult};
+use tandem_actors::controller::{Controller, ControllerMetrics, ControllerSettings, PricedPlan, SwapEvent, SwapResult};
 use tandem_actors::device::{Device, DeviceSettings, PredictionsSettings, Queues};
 use tandem_actors::emulation::Slowdown;
 use tandem_actors::http::{listen_addr, serve_with_floor};
@@ -260,6 +260,7 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
         keep_results: false,
         slowdown,
         engine: cfg.engine,
+        engine_threads: cfg.engine_threads,
         predictions: cfg.predictions.file.as_deref().map(|f| PredictionsSettings {
             sink: f.parse().unwrap_or_else(|never| match never {}),
             queue: cfg.predictions.queue,
@@ -319,6 +320,9 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
                         "[{:>5.1}s] {what} epoch {}: model {} {} {coding}, predicted {:.1} ms — bandwidth {:.2} Mbit/s (took {:.0} ms){on_trace}",
                         started.elapsed().as_secs_f64(), e.epoch, e.plan.model_id, e.plan.point_name, e.plan.predicted.total_ms, e.bandwidth_bps / 1e6, e.took.as_secs_f64() * 1e3
                     );
+                    // Why: what the planner weighed at that estimate.
+                    let why: Vec<String> = e.ranked.iter().enumerate().map(|(i, r)| format!("#{} {}", i + 1, PricedPlan::from(r))).collect();
+                    say!(to_stderr, "         planner's best: {}", why.join(" | "));
                 }
             });
             controller = Some(c);

@@ -33,6 +33,11 @@ pub struct EvalArgs {
     /// test-set order).
     #[arg(long, value_name = "FILE")]
     predictions_out: Option<PathBuf>,
+    /// Also run the model through ONNX Runtime (the online path's engine) on the same images and
+    /// compare with burn: argmax agreement, largest |Δlogit|, every disagreeing image with both
+    /// logits; fails unless all agree within 1e-3.
+    #[arg(long)]
+    compare_engine: bool,
     #[command(flatten)]
     compute: ComputeArgs,
 }
@@ -69,6 +74,41 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
         tandem_actors::report::write_json(path, &eval)?;
     }
     println!("{}: test accuracy {:.2} % on {} images", a.model_dir.display(), acc * 100.0, test.len());
+    if a.compare_engine {
+        compare_engine(&net, &test)?;
+    }
+    Ok(())
+}
+
+/// burn's eval-mode logits against ONNX Runtime's on the whole model, batch by batch.
+fn compare_engine(net: &tandem_models::zoo::Net, test: &data::Dataset) -> anyhow::Result<()> {
+    use burn::module::Module;
+    use tandem_engine::agreement::{Agreement, MAX_LOGIT_DELTA};
+    use tandem_engine::{Choice, Engine, EngineOptions};
+    let engine = Engine::open(&EngineOptions { choice: Choice::OnnxRuntime, ..EngineOptions::default() })?;
+    let segment = engine.prepare(net, 0, net.spec.end(), 1)?;
+    let eval = net.valid();
+    let mut agreement = Agreement::default();
+    const BATCH: usize = 100;
+    for batch in data::BatchIter::sequential(test, BATCH) {
+        let want = tandem_models::train::logits(&eval, batch.images.clone(), batch.len, test);
+        let shape = [batch.len, test.channels, test.size, test.size];
+        let (got, _) = segment.run(batch.images, shape)?;
+        agreement.add(&want, &got, test.num_classes);
+    }
+    println!(
+        "engine {} vs burn: argmax agreement {}/{} ({:.3} %), max |Δlogit| {:.2e} (image {}), bound {MAX_LOGIT_DELTA:e}",
+        engine.kind(),
+        agreement.agreeing,
+        agreement.images,
+        100.0 * agreement.agreeing as f64 / agreement.images.max(1) as f64,
+        agreement.max_delta,
+        agreement.max_delta_image
+    );
+    for d in &agreement.disagreements {
+        println!("  image {} disagrees: burn {:?} vs {} {:?}", d.image, d.want, engine.kind(), d.got);
+    }
+    anyhow::ensure!(agreement.holds(), "the engine does not agree with burn within {MAX_LOGIT_DELTA:e}");
     Ok(())
 }
 

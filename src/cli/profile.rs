@@ -58,6 +58,10 @@ pub struct ProfileArgs {
     /// loads, else burn), `onnxruntime` or `burn`.
     #[arg(long, default_value = "auto")]
     engine: tandem_engine::Choice,
+    /// Intra-op threads of the timed engine (default: every core, as the runtime); a device
+    /// config with `engine_threads = 1` is profiled with `--threads 1`.
+    #[arg(long)]
+    threads: Option<usize>,
     /// Write real intermediate tensors (`*.f32` + `*.shape`) into this directory for the codec
     /// benchmark (`TANDEM_CODEC_TENSORS=DIR cargo bench -p tandem-codec`).
     #[arg(long)]
@@ -117,6 +121,7 @@ pub fn run(a: ProfileArgs) -> anyhow::Result<()> {
         data_dir: a.data.clone(),
         progress: true,
         engine: a.engine,
+        threads: a.threads,
     };
     if accuracy_images == 0 && opts.effective_codings().iter().any(|c| !c.is_lossless()) {
         match role {

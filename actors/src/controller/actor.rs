@@ -5,7 +5,7 @@ use tandem_bandwidth_probe::{Config as EstimatorConfig, Estimator};
 use tandem_codec::PlanResult;
 use tandem_planner::{
     AccuracyFloor, Calibration, Calibrator, CalibratorConfig, Decision, FrameCost, Hysteresis,
-    LinkState as PlannerLink, Plan, Planner, evaluate,
+    LinkState as PlannerLink, Plan, Planner, evaluate, ranked_plans,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -50,6 +50,8 @@ pub struct ControllerSettings {
     pub frame_interval: Option<Duration>,
 }
 
+/// How many of the planner's best plans a swap reports as its reason.
+pub const RANKED_SHOWN: usize = 3;
 /// A new calibration re-prices the plans when a scale moved by more than this (relative).
 const CALIBRATION_REL: f64 = 0.05;
 /// With calibration on, the first swap waits (at most this long) until the calibration has
@@ -89,7 +91,8 @@ impl Default for ControllerSettings {
 }
 
 /// How a swap ended (the `result` label of `tandem_plan_swaps_total`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SwapResult {
     /// The edge applied the plan and the device switched.
     Applied,
@@ -122,6 +125,10 @@ pub struct SwapEvent {
     pub choice: PlanChoice,
     /// The planner's plan (names, prediction).
     pub plan: Plan,
+    /// Why: the planner's best [`RANKED_SHOWN`] plans at the estimate it decided on, best first
+    /// (the chosen plan is usually the first; with a camera rate to keep up with, the fastest
+    /// plan that does).
+    pub ranked: Vec<Plan>,
     /// Bandwidth estimate it was chosen at, bit/s.
     pub bandwidth_bps: f64,
     /// Outcome.
@@ -131,6 +138,71 @@ pub struct SwapEvent {
     /// Decision → published (or rolled back).
     pub took: Duration,
 }
+
+/// One plan as the planner priced it, for people and reports.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PricedPlan {
+    pub model_id: u32,
+    pub model: String,
+    pub point: String,
+    /// `None`: all local.
+    pub coding: Option<String>,
+    /// Predicted end-to-end latency at the estimate, ms (calibrated).
+    pub predicted_ms: f64,
+    /// Expected accuracy (fraction).
+    pub accuracy: f64,
+}
+
+impl From<&Plan> for PricedPlan {
+    fn from(p: &Plan) -> Self {
+        PricedPlan {
+            model_id: p.model_id,
+            model: p.model_name.clone(),
+            point: p.point_name.clone(),
+            coding: p.coding.clone(),
+            predicted_ms: p.predicted.total_ms,
+            accuracy: p.accuracy,
+        }
+    }
+}
+
+impl std::fmt::Display for PricedPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "model {} ({}) {} {} {:.1} ms {:.2} %",
+            self.model_id,
+            self.model,
+            self.point,
+            self.coding.as_deref().unwrap_or("local"),
+            self.predicted_ms,
+            self.accuracy * 100.0
+        )
+    }
+}
+
+/// One swap decision and its reason, kept in [`ControllerStatus::swaps`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwapRecord {
+    /// The epoch it was (or would have been) published under.
+    pub epoch: u32,
+    /// Seconds since the controller started, at the decision.
+    pub at_s: f64,
+    /// Bandwidth estimate it was decided at, bit/s.
+    pub bandwidth_bps: f64,
+    /// Outcome.
+    pub result: SwapResult,
+    /// The plan chosen.
+    pub chosen: PricedPlan,
+    /// The planner's best [`RANKED_SHOWN`] plans at that estimate, best first.
+    pub ranked: Vec<PricedPlan>,
+}
+
+/// [`ControllerStatus::swaps`] keeps the latest this many decisions (a swap is rare: the dwell
+/// time alone bounds it to one per `min_dwell`).
+pub const SWAP_RECORDS_KEPT: usize = 256;
 
 /// What the controller has done so far (published on a `watch`).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -157,6 +229,8 @@ pub struct ControllerStatus {
     pub calibration: Calibration,
     /// Results taken into the calibration.
     pub calibrated_frames: u64,
+    /// The latest [`SWAP_RECORDS_KEPT`] swap decisions with their reasons, oldest first.
+    pub swaps: Vec<SwapRecord>,
 }
 
 enum Cmd {
@@ -442,7 +516,10 @@ impl Controller {
             Decision::Infeasible => {
                 tracing::debug!(bandwidth_bps = e.bandwidth_bps, "no plan meets the floor; keeping the current one")
             }
-            Decision::Switch(plan) => self.swap(plan, old, e.bandwidth_bps).await,
+            Decision::Switch(plan) => {
+                let ranked = ranked_plans(self.planner.profiles(), &link, self.floor, RANKED_SHOWN);
+                self.swap(plan, old, e.bandwidth_bps, ranked).await
+            }
         }
         if let Some(cur) = self.planner.current() {
             let predicted_ms = cur.at(&link).total_ms;
@@ -452,7 +529,7 @@ impl Controller {
     }
 
     /// The swap protocol (see the module docs).
-    async fn swap(&mut self, plan: Plan, old: Option<Plan>, bandwidth_bps: f64) {
+    async fn swap(&mut self, plan: Plan, old: Option<Plan>, bandwidth_bps: f64, ranked: Vec<Plan>) {
         let started = Instant::now();
         let Some(choice) = choice_of(&plan) else {
             tracing::warn!(coding = ?plan.coding, "the planner chose a coding this build does not know; keeping the current plan");
@@ -535,12 +612,27 @@ impl Controller {
             self.status.send_modify(|s| s.failed += 1);
         }
         self.metrics.swap(result);
+        let record = SwapRecord {
+            epoch: active.epoch,
+            at_s: self.since(started).as_secs_f64(),
+            bandwidth_bps,
+            result,
+            chosen: PricedPlan::from(&plan),
+            ranked: ranked.iter().map(PricedPlan::from).collect(),
+        };
+        self.status.send_modify(|s| {
+            if s.swaps.len() == SWAP_RECORDS_KEPT {
+                s.swaps.remove(0);
+            }
+            s.swaps.push(record);
+        });
         if let Some(ev) = &self.events {
             // DropNewest: the log is advisory.
             let _ = ev.try_send(SwapEvent {
                 epoch: active.epoch,
                 choice,
                 plan,
+                ranked,
                 bandwidth_bps,
                 result,
                 at: started,

@@ -38,6 +38,7 @@ mod metrics;
 pub mod policy;
 
 pub use actor::{
-    Controller, ControllerHandle, ControllerSettings, ControllerStatus, Feedback, FloorSetter, SwapEvent, SwapResult,
+    Controller, ControllerHandle, ControllerSettings, ControllerStatus, Feedback, FloorSetter, PricedPlan,
+    RANKED_SHOWN, SWAP_RECORDS_KEPT, SwapEvent, SwapRecord, SwapResult,
 };
 pub use metrics::ControllerMetrics;

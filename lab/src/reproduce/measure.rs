@@ -258,6 +258,7 @@ mod tests {
             predicted_ms: Some(12.40),
             calibration,
             calibrated_frames: 231,
+            swaps: Vec::new(),
         };
         let adaptive = RunReport { controller: Some(controller.clone()), ..fixed.clone() };
         let c = RunStats::from(&adaptive).controller.expect("controller");
