@@ -38,7 +38,7 @@ impl Agreement {
     pub fn add(&mut self, want: &[f32], got: &[f32], classes: usize) {
         let classes = classes.max(1);
         let n = want.len() / classes;
-        if want.len() != got.len() || want.len() % classes != 0 {
+        if want.len() != got.len() || !want.len().is_multiple_of(classes) {
             for i in 0..n {
                 let w = want[i * classes..(i + 1) * classes].to_vec();
                 self.disagreements.push(Disagreement { image: self.images + i, want: w, got: Vec::new() });
