@@ -36,6 +36,10 @@ pub struct TrainSection {
     /// Train on only the first N training images (smoke runs and tests).
     #[serde(default)]
     pub limit_train: Option<u64>,
+    /// Data set (`tandem train --dataset`); unset = Fashion-MNIST. Pruning and profiling use the
+    /// data set recorded in the model card.
+    #[serde(default)]
+    pub dataset: Option<String>,
 }
 
 fn default_seed() -> u64 {

@@ -77,6 +77,9 @@ pub fn run(tandem: &Tandem, a: &ReproduceOptions) -> anyhow::Result<()> {
         if let Some(n) = cfg.train.limit_train {
             train.extend(strings(&["--limit-train", &n.to_string()]));
         }
+        if let Some(d) = &cfg.train.dataset {
+            train.extend(strings(&["--dataset", d]));
+        }
         tandem.stage(&train)?;
     }
     timings.push(("train", t.elapsed().as_secs_f64()));
@@ -97,25 +100,38 @@ pub fn run(tandem: &Tandem, a: &ReproduceOptions) -> anyhow::Result<()> {
 
     stage(3, "profile every model and split point (device and edge: this machine)");
     let t = Instant::now();
+    // The device profile is timed on as many threads as the runtime's device will use.
+    let run_cfg: tandem_actors::config::DemoConfig = tandem_actors::config::load(&cfg.measure.run_config)
+        .with_context(|| format!("reading {}", cfg.measure.run_config.display()))?;
     for (role, accuracy) in [("edge", cfg.profile.accuracy_images), ("device", 0)] {
         let out = path(&format!("profile-{role}.toml"));
         if Path::new(&out).is_file() {
             println!("  reusing {out}");
             continue;
         }
-        tandem.stage(&strings(&[
-            "profile",
-            "--series",
-            &path("series"),
-            "--role",
-            role,
-            "--images",
-            &cfg.profile.images.to_string(),
-            "--accuracy-images",
-            &accuracy.to_string(),
-            "--out",
-            &out,
-        ]))?;
+        let threads = match (role, run_cfg.device.engine_threads) {
+            ("device", Some(n)) => strings(&["--threads", &n.to_string()]),
+            _ => Vec::new(),
+        };
+        tandem.stage(
+            &[
+                &strings(&[
+                    "profile",
+                    "--series",
+                    &path("series"),
+                    "--role",
+                    role,
+                    "--images",
+                    &cfg.profile.images.to_string(),
+                    "--accuracy-images",
+                    &accuracy.to_string(),
+                    "--out",
+                    &out,
+                ])[..],
+                &threads,
+            ]
+            .concat(),
+        )?;
     }
     timings.push(("profile", t.elapsed().as_secs_f64()));
 
