@@ -245,20 +245,22 @@ async fn upstream_half(
             }
             other => armed = other,
         }
-        let ok = if window.borrow().collapse {
-            let mut ok = true;
-            for piece in buf[..n].chunks(PIECE) {
-                if to.write_all(piece).await.is_err() {
-                    ok = false;
-                    break;
-                }
+        // During a collapse, paced piece by piece; the rest of a chunk goes at full speed as
+        // soon as the collapse ends.
+        let mut rest = &buf[..n];
+        let mut ok = true;
+        while ok && !rest.is_empty() {
+            if window.borrow().collapse {
+                let (piece, tail) = rest.split_at(rest.len().min(PIECE));
+                ok = to.write_all(piece).await.is_ok();
+                rest = tail;
                 // Pacing, not synchronisation: the link's rate during a collapse.
                 tokio::time::sleep(Duration::from_secs_f64(piece.len() as f64 / COLLAPSE_BYTES_PER_S as f64)).await;
+            } else {
+                ok = to.write_all(rest).await.is_ok();
+                rest = &[];
             }
-            ok
-        } else {
-            to.write_all(&buf[..n]).await.is_ok()
-        };
+        }
         if !ok {
             return;
         }
