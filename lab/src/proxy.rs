@@ -395,6 +395,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_collapse_and_a_slow_edge_delay_bytes_but_lose_or_reorder_none() {
+        let (proxy, mut client) = echo_through_proxy().await;
+        let data: Vec<u8> = (0..6000u32).map(|i| (i * 7 % 251) as u8).collect();
+        proxy.set_collapse(true);
+        proxy.set_slow(true);
+        client.write_all(&data).await.unwrap();
+        let mut got = vec![0u8; data.len()];
+        let half = data.len() / 2;
+        client.read_exact(&mut got[..half]).await.unwrap();
+        // Off in the middle: the rest of a paced chunk goes at full speed, still in order.
+        proxy.set_collapse(false);
+        proxy.set_slow(false);
+        client.read_exact(&mut got[half..]).await.unwrap();
+        assert!(got == data, "the relayed bytes differ");
+    }
+
+    #[tokio::test]
     async fn a_command_with_no_connection_waits_for_the_next_one() {
         let echo = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let echo_addr = echo.local_addr().unwrap();

@@ -716,6 +716,28 @@ mod tests {
     }
 
     #[test]
+    fn a_fault_not_injected_or_never_recovered_fails_the_verdict() {
+        use crate::faults::FaultKind;
+        let rec = |injected: Option<f64>, recovery: Option<f64>| FaultRecord {
+            kind: FaultKind::Kill,
+            planned_s: 30.0,
+            injected_s: injected,
+            reference_s: injected,
+            recovered_s: injected.zip(recovery).map(|(a, b)| a + b),
+            recovery_s: recovery,
+            note: "why".into(),
+        };
+        assert!(
+            fault_failures(&[rec(Some(30.0), Some(0.3)), rec(Some(60.0), Some(2.5))]).is_empty(),
+            "slow is not failed"
+        );
+        let f = fault_failures(&[rec(Some(30.0), Some(0.3)), rec(None, None), rec(Some(90.0), None)]);
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(f[0].contains("fault 1 (kill due at 30.0 s) was not injected: why"), "{f:?}");
+        assert!(f[1].contains("fault 2 (kill at 90.0 s) never recovered"), "{f:?}");
+    }
+
+    #[test]
     fn descriptors_are_judged_after_warmup_only() {
         let span = Span::new(Duration::from_secs(60), None).expect("span");
         let opening = judge(&series(60, |_| 1000, |t| if t < 10 { t } else { 14 }), &span).expect("judged");
