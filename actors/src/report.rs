@@ -6,6 +6,9 @@
 //!   device prints, so the two never disagree.
 //! - [`EdgeReady`]: the addresses the edge listens on — `tandem edge --ready-file FILE`, written
 //!   once both listeners are bound and before the edge prints its first line.
+//! - [`DeviceReady`]: where a running device serves `/metrics` — `tandem device --ready-file
+//!   FILE`, written once its pipeline runs and its HTTP listener is bound (how `tandem soak
+//!   --faults` finds the metrics it measures recovery with).
 //!
 //! [`write_json`] writes a temporary file in the target's directory and renames it over the
 //! target, so a reader sees either no file or a whole one, never a half-written one.
@@ -139,6 +142,14 @@ impl fmt::Display for RunReport {
 pub struct EdgeReady {
     /// The frame listener devices connect to.
     pub listen: SocketAddr,
+    /// The `/metrics` endpoint, when one is served.
+    pub metrics: Option<SocketAddr>,
+}
+
+/// Where a running device serves its HTTP endpoint: `tandem device --ready-file FILE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceReady {
     /// The `/metrics` endpoint, when one is served.
     pub metrics: Option<SocketAddr>,
 }

@@ -11,7 +11,10 @@
 //!   `kill_on_drop`, timeouts); the edge's address comes from its `--ready-file`, the device's
 //!   summary from its `--summary-out` ([`tandem_actors::report`]).
 //! - [`run`]: `tandem run` — one pair, echoed.
-//! - [`soak`]: `tandem soak` — a long pair watched through `/proc`, judged by pure functions.
+//! - [`soak`]: `tandem soak` — a long pair watched through `/proc`, judged by pure functions;
+//!   with `--faults`, [`chaos`] injects the seeded schedule of [`faults`] through the TCP chaos
+//!   [`proxy`] and by killing the edge, and measures recovery from the device's `/metrics`
+//!   ([`scrape`]).
 //! - [`reproduce`]: `tandem reproduce` — config schema, stage cache, measurement, rendering.
 //! - [`demo`]: `tandem demo` — the whole story, every stage cached.
 //! - [`profiles`]: reading profile files (the I/O half of [`tandem_planner::inputs`]).
@@ -23,12 +26,16 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod chaos;
 pub mod demo;
 pub mod exe;
+pub mod faults;
 pub mod pair;
 pub mod profiles;
+pub mod proxy;
 pub mod reproduce;
 pub mod run;
+pub mod scrape;
 pub mod soak;
 pub mod train;
 

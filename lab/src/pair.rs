@@ -23,13 +23,14 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use anyhow::Context;
-use tandem_actors::config::{DemoConfig, DeviceConfig};
+use tandem_actors::config::{DemoConfig, DeviceConfig, EdgeConfig};
 use tandem_actors::report::{EdgeReady, ReportFileError, RunReport, read_json};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 use tokio::task::JoinHandle;
 
 use crate::Tandem;
+use crate::proxy::ChaosProxy;
 
 /// Longest wait for the edge to load its series and listen.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -61,11 +62,17 @@ pub struct Pair {
     device_echo: Option<JoinHandle<()>>,
     /// Where the device writes its report.
     summary: PathBuf,
+    /// Where the device writes its ready file (spawned through a proxy only).
+    device_ready: PathBuf,
+    /// The edge's config, for a restart.
+    edge_config: EdgeConfig,
+    /// Edge processes started so far (1 + restarts).
+    edge_starts: u32,
     /// Where the edge listens.
     ready: EdgeReady,
     /// The two configs, the ready file and the summary: a fresh private (0700) directory with a
     /// random name, removed on drop.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     /// When the device counts as hung and is killed ([`device_deadline`]); `None` = unbounded.
     device_deadline: Option<tokio::time::Instant>,
     /// Stops the device on SIGINT/SIGTERM ([`stop_on_signal`]); aborted with the pair.
@@ -88,10 +95,50 @@ pub struct Finished {
     pub report: Result<RunReport, ReportFileError>,
 }
 
+/// The edge process and the task echoing its output.
+struct EdgeProcess {
+    child: Child,
+    echo: JoinHandle<()>,
+    ready: EdgeReady,
+}
+
+/// Start `tandem edge` with the config `edge_toml`, wait until its ready file `ready_file` (which
+/// must not exist yet) appears, echo its output.
+async fn start_edge(tandem: &Tandem, edge_toml: &Path, ready_file: &Path) -> anyhow::Result<EdgeProcess> {
+    let mut child = Command::new(tandem.path())
+        .args(["edge", "--exit-on-stdin-eof", "--config"])
+        .arg(edge_toml)
+        .arg("--ready-file")
+        .arg(ready_file)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the edge process")?;
+    let mut lines = BufReader::new(child.stdout.take().context("the edge's stdout")?).lines();
+    let ready = match tokio::time::timeout(READY_TIMEOUT, wait_ready(&mut child, &mut lines, ready_file)).await {
+        Ok(ready) => ready?,
+        Err(_) => anyhow::bail!("the edge did not listen within {} s", READY_TIMEOUT.as_secs()),
+    };
+    let echo = tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            println!("[edge] {line}");
+        }
+    });
+    Ok(EdgeProcess { child, echo, ready })
+}
+
 impl Pair {
     /// Write the two configs, start the edge, wait until it listens, start the device.
     /// `demo.edge.listen` should be an ephemeral loopback address (`127.0.0.1:0`).
     pub async fn spawn(tandem: &Tandem, demo: &DemoConfig) -> anyhow::Result<Self> {
+        Self::spawn_via(tandem, demo, None).await
+    }
+
+    /// [`Pair::spawn`], the device connecting through `proxy` (pointed at the edge once it
+    /// listens) when one is given, and writing its `--ready-file` ([`Pair::device_ready_file`]).
+    pub async fn spawn_via(tandem: &Tandem, demo: &DemoConfig, proxy: Option<&ChaosProxy>) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("tandem-run-")
             .tempdir()
@@ -105,35 +152,28 @@ impl Pair {
         let ready_file = dir.path().join("edge-ready.json");
         let signals = Signals::new()?;
         let summary = dir.path().join("device-summary.json");
+        let device_ready = dir.path().join("device-ready.json");
 
         // The children run in their own process groups, so a terminal's Ctrl-C reaches this
         // process only, and this process owns the shutdown (below, `stop_on_signal`).
-        let mut edge = Command::new(tandem.path())
-            .args(["edge", "--exit-on-stdin-eof", "--config"])
-            .arg(&edge_toml)
-            .arg("--ready-file")
-            .arg(&ready_file)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting the edge process")?;
-        let mut lines = BufReader::new(edge.stdout.take().context("the edge's stdout")?).lines();
-        let ready = match tokio::time::timeout(READY_TIMEOUT, wait_ready(&mut edge, &mut lines, &ready_file)).await {
-            Ok(ready) => ready?,
-            Err(_) => anyhow::bail!("the edge did not listen within {} s", READY_TIMEOUT.as_secs()),
-        };
-        let edge_echo = tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                println!("[edge] {line}");
+        let EdgeProcess { child: edge, echo: edge_echo, ready } = start_edge(tandem, &edge_toml, &ready_file).await?;
+        let edge_addr = match proxy {
+            Some(p) => {
+                p.set_upstream(ready.listen);
+                p.addr()
             }
-        });
-        let mut device = Command::new(tandem.path())
-            .args(["device", "--status", "--stop-on-stdin-eof", "--edge", &ready.listen.to_string(), "--config"])
+            None => ready.listen,
+        };
+        let mut device = Command::new(tandem.path());
+        device
+            .args(["device", "--status", "--stop-on-stdin-eof", "--edge", &edge_addr.to_string(), "--config"])
             .arg(&device_toml)
             .arg("--summary-out")
-            .arg(&summary)
+            .arg(&summary);
+        if proxy.is_some() {
+            device.arg("--ready-file").arg(&device_ready);
+        }
+        let mut device = device
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .process_group(0)
@@ -156,11 +196,54 @@ impl Pair {
             edge_echo: Some(edge_echo),
             device_echo,
             summary,
+            device_ready,
             ready,
-            _dir: dir,
+            edge_config: demo.edge.clone(),
+            edge_starts: 1,
+            dir,
             device_deadline,
             signals,
         })
+    }
+
+    /// Where the device writes its [`DeviceReady`](tandem_actors::report::DeviceReady) (only
+    /// when spawned through a proxy).
+    pub fn device_ready_file(&self) -> &Path {
+        &self.device_ready
+    }
+
+    /// SIGKILL the edge and wait until it is gone (a fault of `tandem soak --faults`).
+    pub async fn kill_edge(&mut self) -> anyhow::Result<()> {
+        self.edge.start_kill().context("killing the edge")?;
+        self.edge.wait().await.context("waiting for the killed edge")?;
+        if let Some(echo) = self.edge_echo.take() {
+            // Its stdout closed with it.
+            let _ = echo.await;
+        }
+        Ok(())
+    }
+
+    /// Start a new edge on the address the first one listened on (after [`Pair::kill_edge`]) and
+    /// wait until it listens. Its `/metrics`, if any, is on a fresh ephemeral port.
+    pub async fn restart_edge(&mut self, tandem: &Tandem) -> anyhow::Result<()> {
+        self.edge_starts += 1;
+        let n = self.edge_starts;
+        let mut cfg = self.edge_config.clone();
+        cfg.listen = self.ready.listen.to_string();
+        let edge_toml = self.dir.path().join(format!("edge-{n}.toml"));
+        std::fs::write(&edge_toml, toml::to_string(&cfg)?)
+            .with_context(|| format!("writing {}", edge_toml.display()))?;
+        let ready_file = self.dir.path().join(format!("edge-ready-{n}.json"));
+        let EdgeProcess { child, echo, ready } = start_edge(tandem, &edge_toml, &ready_file).await?;
+        anyhow::ensure!(
+            ready.listen == self.ready.listen,
+            "the restarted edge listens on {} instead of {}",
+            ready.listen,
+            self.ready.listen
+        );
+        self.edge = child;
+        self.edge_echo = Some(echo);
+        Ok(())
     }
 
     /// Process ids of the edge and the device (`None` once that one has been waited for).

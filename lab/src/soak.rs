@@ -42,7 +42,10 @@ use tandem_actors::ledger::DropReason;
 use tandem_actors::report::RunReport;
 
 use crate::Tandem;
+use crate::chaos::{Due, Injector};
+use crate::faults::{FaultRecord, FaultSpec, SCRAPE_EVERY};
 use crate::pair::Pair;
+use crate::proxy::ChaosProxy;
 
 /// Largest RSS growth after warm-up that passes, percent (issue #8).
 pub const MAX_GROWTH_PCT: f64 = 5.0;
@@ -66,6 +69,8 @@ pub struct SoakOptions {
     pub fps: f64,
     /// Directory for soak.csv (the samples) and verdict.toml.
     pub out: PathBuf,
+    /// Faults to inject (`--faults`; see [`crate::faults`]); `None`: a quiet soak.
+    pub faults: Option<FaultSpec>,
 }
 
 /// The two processes watched.
@@ -107,6 +112,16 @@ pub struct Span {
 }
 
 impl Span {
+    /// The span `[start_s, end_s]` with windows of a third of it (at most 60 s); `None` when
+    /// less than 3 s.
+    pub fn between(start_s: f64, end_s: f64) -> Option<Self> {
+        (end_s - start_s >= 3.0).then(|| Self {
+            warmup_s: start_s,
+            end_s,
+            window_s: ((end_s - start_s) / 3.0).min(MAX_WINDOW_S),
+        })
+    }
+
     /// The span of a soak of `duration` with this warm-up; refused when too little is left to judge.
     pub fn new(duration: Duration, warmup: Option<Duration>) -> anyhow::Result<Self> {
         let end_s = duration.as_secs_f64();
@@ -245,6 +260,44 @@ struct Verdict {
     edge: Option<ProcessVerdict>,
     device: Option<ProcessVerdict>,
     curve: Vec<CurvePoint>,
+    /// `--faults` as given; empty for a quiet soak.
+    fault_spec: String,
+    /// Recovery target of the issue (reported, not judged: the verdict fails only on a fault
+    /// that never recovers), s.
+    recovery_target_s: f64,
+    /// Faults that recovered later than the target.
+    faults_over_target: usize,
+    /// Slowest recovery, s.
+    recovery_max_s: Option<f64>,
+    /// Edge processes (1 + restarts); the edge is judged on its longest-lived one.
+    edge_processes: usize,
+    /// Which edge process was judged (0 = the first).
+    edge_judged_process: Option<usize>,
+    /// The span the edge was judged over.
+    edge_span: Option<Span>,
+    /// Scrapes of the device's /metrics that failed.
+    scrape_errors: u64,
+    /// Every fault, in order (also OUT/faults.csv).
+    faults: Vec<FaultRecord>,
+}
+
+/// Recovery target of the issue: every fault recovered within 2 s.
+pub const RECOVERY_TARGET_S: f64 = 2.0;
+/// A restarted edge's own warm-up before it is judged, s.
+const EDGE_REWARM_S: f64 = 10.0;
+
+/// The span each edge process (samples split at each pid change, `(first, last)` sample times)
+/// is judged over: the first from the soak's warm-up, a restarted one from [`EDGE_REWARM_S`]
+/// after its first sample; the longest one that is at least 3 s, with its index.
+pub fn edge_span(processes: &[(f64, f64)], span: &Span) -> Option<(usize, Span)> {
+    processes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &(first, last))| {
+            let start = if i == 0 { span.warmup_s } else { first + EDGE_REWARM_S };
+            Span::between(start, last.min(span.end_s)).map(|s| (i, s))
+        })
+        .max_by(|a, b| (a.1.end_s - a.1.warmup_s).total_cmp(&(b.1.end_s - b.1.warmup_s)))
 }
 
 /// Resident memory (KiB) and open descriptors of a live process; `None` once it has exited (a
@@ -277,6 +330,10 @@ pub fn run(tandem: &Tandem, mut demo: DemoConfig, opts: &SoakOptions) -> anyhow:
             *m = Some("127.0.0.1:0".into());
         }
     }
+    // Recovery is measured from the device's /metrics: it must serve one.
+    if opts.faults.is_some() {
+        demo.device.metrics = Some("127.0.0.1:0".into());
+    }
     std::fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
     let csv_path = opts.out.join("soak.csv");
     let mut csv = std::io::BufWriter::new(
@@ -294,48 +351,110 @@ pub fn run(tandem: &Tandem, mut demo: DemoConfig, opts: &SoakOptions) -> anyhow:
     );
 
     let rt = crate::runtime()?;
-    let (edge, device, done) = rt.block_on(async {
-        let mut pair = Pair::spawn(tandem, &demo).await?;
+    let (edge, device, done, chaos) = rt.block_on(async {
+        let mut injector = match &opts.faults {
+            Some(spec) => {
+                let proxy = ChaosProxy::start().await.context("starting the chaos proxy")?;
+                let inj = Injector::new(spec, opts.duration, proxy, Instant::now());
+                println!(
+                    "[soak] faults {}: {} planned ({}), device → chaos proxy {} → edge",
+                    spec_text(spec),
+                    inj.plan().len(),
+                    inj.plan().iter().map(|p| format!("{} at {:.1} s", p.kind, p.at)).collect::<Vec<_>>().join(", "),
+                    inj.proxy().addr()
+                );
+                Some(inj)
+            }
+            None => None,
+        };
+        let mut pair = Pair::spawn_via(tandem, &demo, injector.as_ref().map(Injector::proxy)).await?;
         let started = Instant::now();
-        let (Some(edge_pid), Some(device_pid)) = pair.pids() else {
+        if let Some(inj) = injector.as_mut() {
+            inj.start_clock(started);
+        }
+        let (Some(_), Some(device_pid)) = pair.pids() else {
             anyhow::bail!("a child of the pair exited before it was watched");
         };
-        let (mut edge, mut device) = (Vec::new(), Vec::new());
+        // Edge samples per edge process (a new one after each kill).
+        let (mut edge, mut device): (Vec<Vec<Sample>>, Vec<Sample>) = (vec![Vec::new()], Vec::new());
+        let mut edge_pid = pair.pids().0;
         // A sample a second, on the tick; the run ends as soon as the device exits (a missed
-        // tick is skipped, not caught up).
+        // tick is skipped, not caught up). With faults, the device's /metrics every
+        // SCRAPE_EVERY and the next fault on its own timer.
         let mut every = tokio::time::interval(Duration::from_secs(1));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut scrape = tokio::time::interval(SCRAPE_EVERY);
+        scrape.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let at = |t_s: f64| tokio::time::Instant::from_std(started + Duration::from_secs_f64(t_s.max(0.0)));
         let mut tick = 0u64;
         loop {
+            let due = injector.as_ref().map_or(Due::Nothing, Injector::due);
+            let next_fault = async {
+                match due {
+                    Due::Inject(t) | Due::EndWindow(t) => tokio::time::sleep_until(at(t)).await,
+                    Due::Nothing => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 status = pair.wait_device() => {
                     status?;
                     break;
                 }
+                _ = scrape.tick(), if injector.is_some() => {
+                    if let Some(inj) = injector.as_mut() {
+                        inj.scrape(&pair).await;
+                    }
+                    continue;
+                }
+                () = next_fault => {
+                    if let Some(inj) = injector.as_mut() {
+                        match due {
+                            Due::Inject(_) => inj.inject(&mut pair, tandem).await,
+                            Due::EndWindow(_) => inj.end_window(&pair).await,
+                            Due::Nothing => {}
+                        }
+                    }
+                    continue;
+                }
                 _ = every.tick() => {}
             }
             let t_s = started.elapsed().as_secs_f64();
-            for (role, pid, into) in [(Role::Edge, edge_pid, &mut edge), (Role::Device, device_pid, &mut device)] {
-                if let Some((rss_kib, fds)) = probe(pid) {
+            if pair.pids().0 != edge_pid {
+                edge_pid = pair.pids().0;
+                edge.push(Vec::new());
+            }
+            let edge_now = edge.last_mut().context("edge samples")?;
+            for (role, pid, into) in [(Role::Edge, edge_pid, edge_now), (Role::Device, Some(device_pid), &mut device)] {
+                if let Some((rss_kib, fds)) = pid.and_then(probe) {
                     writeln!(csv, "{t_s:.3},{},{rss_kib},{fds}", role.as_str())?;
                     into.push(Sample { t_s, rss_kib, fds });
                 }
             }
             csv.flush()?;
             if tick.is_multiple_of(10) {
-                let last = |v: &[Sample]| {
-                    v.last()
-                        .map_or("gone".to_string(), |s| format!("{:.1} MiB, {} fds", s.rss_kib as f64 / 1024.0, s.fds))
+                let last = |v: Option<&Sample>| {
+                    v.map_or("gone".to_string(), |s| format!("{:.1} MiB, {} fds", s.rss_kib as f64 / 1024.0, s.fds))
                 };
-                println!("[soak {t_s:>6.1}s] edge {}; device {}", last(&edge), last(&device));
+                println!(
+                    "[soak {t_s:>6.1}s] edge {}; device {}",
+                    last(edge.last().and_then(|v| v.last())),
+                    last(device.last())
+                );
             }
             tick += 1;
         }
         let done = pair.finish().await?;
-        anyhow::Ok((edge, device, done))
+        anyhow::Ok((
+            edge,
+            device,
+            done,
+            injector.map(|i| {
+                let errors = i.scrape_errors;
+                (i.finish().0, errors)
+            }),
+        ))
     })?;
     csv.flush()?;
-
     let mut failures = Vec::new();
     if !done.device.success() {
         failures.push(format!("the device process failed ({})", done.device));
@@ -351,7 +470,67 @@ pub fn run(tandem: &Tandem, mut demo: DemoConfig, opts: &SoakOptions) -> anyhow:
             None
         }
     };
-    let mut judge_role = |role: Role, samples: &[Sample]| match judge(samples, &span) {
+    let processes: Vec<(f64, f64)> = edge.iter().filter_map(|v| Some((v.first()?.t_s, v.last()?.t_s))).collect();
+    let edge_judged = if edge.len() == 1 { Some((0, span)) } else { edge_span(&processes, &span) };
+    let edge_verdict = match edge_judged {
+        Some((i, s)) => judge_with(&mut failures, Role::Edge, &edge[i], &s),
+        None => {
+            failures.push(format!("edge: no edge process lived long enough to be judged ({} processes)", edge.len()));
+            None
+        }
+    };
+    let device_verdict = judge_with(&mut failures, Role::Device, &device, &span);
+    let (faults, scrape_errors) = chaos.unwrap_or_default();
+    failures.extend(fault_failures(&faults));
+    if !faults.is_empty() {
+        let path = opts.out.join("faults.csv");
+        let mut text = format!("{}\n", FaultRecord::CSV_HEADER);
+        for f in &faults {
+            text.push_str(&f.csv_row());
+            text.push('\n');
+        }
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let recovery_max_s = faults.iter().filter_map(|f| f.recovery_s).max_by(f64::total_cmp);
+    let faults_over_target = faults.iter().filter(|f| f.recovery_s.is_some_and(|r| r > RECOVERY_TARGET_S)).count();
+    let all_edge: Vec<Sample> = edge.iter().flatten().copied().collect();
+    let verdict = Verdict {
+        passed: failures.is_empty(),
+        failures,
+        duration_s: span.end_s,
+        fps: opts.fps,
+        trace: trace.display().to_string(),
+        series: demo.device.series.as_deref().map(|s| s.display().to_string()).unwrap_or_default(),
+        device_exit: done.device.to_string(),
+        max_growth_pct: MAX_GROWTH_PCT,
+        fd_tolerance: FD_TOLERANCE,
+        span,
+        frames,
+        edge: edge_verdict,
+        device: device_verdict,
+        curve: curve(&all_edge, &device, span.end_s),
+        fault_spec: opts.faults.as_ref().map(spec_text).unwrap_or_default(),
+        recovery_target_s: RECOVERY_TARGET_S,
+        faults_over_target,
+        recovery_max_s,
+        edge_processes: edge.len(),
+        edge_judged_process: edge_judged.map(|(i, _)| i),
+        edge_span: edge_judged.map(|(_, s)| s),
+        scrape_errors,
+        faults,
+    };
+    let verdict_path = opts.out.join("verdict.toml");
+    std::fs::write(&verdict_path, toml::to_string(&verdict)?)
+        .with_context(|| format!("writing {}", verdict_path.display()))?;
+    print_verdict(&verdict);
+    println!("[soak] samples: {}; verdict: {}", csv_path.display(), verdict_path.display());
+    anyhow::ensure!(verdict.passed, "soak failed: {}", verdict.failures.join("; "));
+    Ok(())
+}
+
+/// Judge one process's samples over `span` and add what fails to `failures`.
+fn judge_with(failures: &mut Vec<String>, role: Role, samples: &[Sample], span: &Span) -> Option<ProcessVerdict> {
+    match judge(samples, span) {
         Ok(v) => {
             if v.growth_pct >= MAX_GROWTH_PCT {
                 failures.push(format!(
@@ -374,31 +553,35 @@ pub fn run(tandem: &Tandem, mut demo: DemoConfig, opts: &SoakOptions) -> anyhow:
             failures.push(format!("{}: {e}", role.as_str()));
             None
         }
-    };
-    let (edge_verdict, device_verdict) = (judge_role(Role::Edge, &edge), judge_role(Role::Device, &device));
-    let verdict = Verdict {
-        passed: failures.is_empty(),
-        failures,
-        duration_s: span.end_s,
-        fps: opts.fps,
-        trace: trace.display().to_string(),
-        series: demo.device.series.as_deref().map(|s| s.display().to_string()).unwrap_or_default(),
-        device_exit: done.device.to_string(),
-        max_growth_pct: MAX_GROWTH_PCT,
-        fd_tolerance: FD_TOLERANCE,
-        span,
-        frames,
-        edge: edge_verdict,
-        device: device_verdict,
-        curve: curve(&edge, &device, span.end_s),
-    };
-    let verdict_path = opts.out.join("verdict.toml");
-    std::fs::write(&verdict_path, toml::to_string(&verdict)?)
-        .with_context(|| format!("writing {}", verdict_path.display()))?;
-    print_verdict(&verdict);
-    println!("[soak] samples: {}; verdict: {}", csv_path.display(), verdict_path.display());
-    anyhow::ensure!(verdict.passed, "soak failed: {}", verdict.failures.join("; "));
-    Ok(())
+    }
+}
+
+/// `--faults` as it would be written.
+fn spec_text(s: &FaultSpec) -> String {
+    let kinds: Vec<&str> = s.kinds.iter().map(|k| k.as_str()).collect();
+    format!(
+        "every={},seed={},start={},hold={},kinds={}",
+        humantime::format_duration(s.every),
+        s.seed,
+        humantime::format_duration(s.start.unwrap_or(s.every)),
+        humantime::format_duration(s.hold),
+        kinds.join("+")
+    )
+}
+
+/// What is wrong with the faults (nothing, when each was injected and recovered).
+pub fn fault_failures(faults: &[FaultRecord]) -> Vec<String> {
+    faults
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| match (f.injected_s, f.recovery_s) {
+            (None, _) => {
+                Some(format!("fault {i} ({} due at {:.1} s) was not injected: {}", f.kind, f.planned_s, f.note))
+            }
+            (Some(at), None) => Some(format!("fault {i} ({} at {at:.1} s) never recovered", f.kind)),
+            (Some(_), Some(_)) => None,
+        })
+        .collect()
 }
 
 /// What is wrong with a run's frame accounting (nothing, for a good run).
@@ -456,6 +639,28 @@ fn print_verdict(v: &Verdict) {
     for p in &v.curve {
         println!("  {:>5.0} s  {:>8.1}  {:>10.1}", p.t_s, mib(p.edge_rss_kib), mib(p.device_rss_kib));
     }
+    if !v.faults.is_empty() {
+        println!("faults ({}; recovery = until the device gets edge results again):", v.fault_spec);
+        println!("  kind      planned s  injected s  recovery s  note");
+        for f in &v.faults {
+            let opt = |x: Option<f64>, w: usize| x.map_or(format!("{:>w$}", "-"), |x| format!("{x:>w$.2}"));
+            println!(
+                "  {:<8}  {:>9.1}  {}  {}  {}",
+                f.kind.as_str(),
+                f.planned_s,
+                opt(f.injected_s, 10),
+                opt(f.recovery_s, 10),
+                f.note
+            );
+        }
+        println!(
+            "  slowest recovery {}; {} over the {RECOVERY_TARGET_S} s target; {} edge processes; {} failed scrapes",
+            v.recovery_max_s.map_or("-".to_string(), |r| format!("{r:.2} s")),
+            v.faults_over_target,
+            v.edge_processes,
+            v.scrape_errors
+        );
+    }
     if v.passed {
         println!("verdict: PASS");
     } else {
@@ -497,6 +702,39 @@ mod tests {
         assert!(leak.growth_pct > 4.0 && leak.growth_pct < MAX_GROWTH_PCT, "{leak:?}");
         let worse = judge(&series(600, |t| 102_400 + 20 * t, |_| 12), &span).expect("judged");
         assert!(worse.growth_pct >= MAX_GROWTH_PCT, "{worse:?}");
+    }
+
+    #[test]
+    fn a_restarted_edge_is_judged_on_its_longest_process_after_its_own_warmup() {
+        let span = Span::new(Duration::from_secs(600), None).expect("span");
+        let (i, s) = edge_span(&[(0.0, 100.0), (101.0, 400.0), (401.0, 600.0)], &span).expect("judged");
+        assert_eq!((i, s.warmup_s, s.end_s), (1, 111.0, 400.0));
+        assert!((s.window_s - 60.0).abs() < 1e-9);
+        let (i, s) = edge_span(&[(0.0, 590.0), (591.0, 600.0)], &span).expect("judged");
+        assert_eq!((i, s.warmup_s, s.end_s), (0, 60.0, 590.0), "the first process from the soak's warm-up");
+        assert!(edge_span(&[(0.0, 61.0), (62.0, 70.0)], &span).is_none(), "none lived 3 s past its warm-up");
+    }
+
+    #[test]
+    fn a_fault_not_injected_or_never_recovered_fails_the_verdict() {
+        use crate::faults::FaultKind;
+        let rec = |injected: Option<f64>, recovery: Option<f64>| FaultRecord {
+            kind: FaultKind::Kill,
+            planned_s: 30.0,
+            injected_s: injected,
+            reference_s: injected,
+            recovered_s: injected.zip(recovery).map(|(a, b)| a + b),
+            recovery_s: recovery,
+            note: "why".into(),
+        };
+        assert!(
+            fault_failures(&[rec(Some(30.0), Some(0.3)), rec(Some(60.0), Some(2.5))]).is_empty(),
+            "slow is not failed"
+        );
+        let f = fault_failures(&[rec(Some(30.0), Some(0.3)), rec(None, None), rec(Some(90.0), None)]);
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(f[0].contains("fault 1 (kill due at 30.0 s) was not injected: why"), "{f:?}");
+        assert!(f[1].contains("fault 2 (kill at 90.0 s) never recovered"), "{f:?}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use tandem_actors::http::{listen_addr, serve_with_floor};
 use tandem_actors::link::LinkState;
 use tandem_actors::metrics::DeviceMetrics;
 use tandem_actors::plan::PlanSpec;
-use tandem_actors::report::{ControllerReport, RunReport, write_json};
+use tandem_actors::report::{ControllerReport, DeviceReady, RunReport, write_json};
 use tandem_actors::source::{Fit, Frames, SourceSpec};
 use tandem_models::checkpoint;
 use tandem_models::series::Series;
@@ -57,6 +57,10 @@ pub struct DeviceArgs {
     /// calibration) to FILE as JSON, atomically, before exiting.
     #[arg(long, value_name = "FILE")]
     summary_out: Option<PathBuf>,
+    /// Once the pipeline runs (and /metrics listens), write where /metrics is served to FILE as
+    /// JSON, atomically (how `tandem soak --faults` finds the device's metrics).
+    #[arg(long, value_name = "FILE")]
+    ready_file: Option<PathBuf>,
     /// Serve Prometheus metrics at http://ADDR/metrics [config `metrics`].
     #[arg(long)]
     metrics: Option<String>,
@@ -331,6 +335,9 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
             Some(m) => Some(serve_with_floor(resolve(&listen_addr(m)).await?, registry.clone(), controller.as_ref().map(|c| c.floor_setter()), control_token.clone()).await?),
             None => None,
         };
+        if let Some(path) = &a.ready_file {
+            write_json(path, &DeviceReady { metrics: http.as_ref().map(|h| h.addr) })?;
+        }
         if let Some(h) = &http {
             say!(to_stderr, "metrics on http://{}/metrics{}", h.addr, if controller.is_some() { format!(", accuracy floor: POST http://{}/floor?0.92", h.addr) } else { String::new() });
         }

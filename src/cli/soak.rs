@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use tandem_lab::faults::FaultSpec;
 use tandem_lab::run::stop_after;
 use tandem_lab::soak::{DEFAULT_TRACE, SoakOptions};
 
@@ -28,6 +29,16 @@ pub struct SoakArgs {
     /// Directory for soak.csv (the samples) and verdict.toml.
     #[arg(long, default_value = "artifacts/soak")]
     out: PathBuf,
+    /// Inject faults: `every=30s[,seed=N][,start=30s][,hold=3s][,kinds=cut+kill+corrupt+collapse+slow]`
+    /// — a link cut mid-frame, the edge killed and restarted, a corrupt byte, a bandwidth
+    /// collapse, a slow edge, about every `every` at seeded random moments (see
+    /// `tandem_lab::faults`). Writes faults.csv with each one's recovery time.
+    #[arg(long, value_parser = parse_faults, value_name = "SPEC")]
+    faults: Option<FaultSpec>,
+}
+
+fn parse_faults(s: &str) -> Result<FaultSpec, String> {
+    s.parse()
 }
 
 pub fn run(a: SoakArgs) -> anyhow::Result<()> {
@@ -36,6 +47,6 @@ pub fn run(a: SoakArgs) -> anyhow::Result<()> {
         device.camera.fps = Some(a.fps);
         stop_after(device, None, Some(a.duration));
     })?;
-    let opts = SoakOptions { duration: a.duration, warmup: a.warmup, fps: a.fps, out: a.out };
+    let opts = SoakOptions { duration: a.duration, warmup: a.warmup, fps: a.fps, out: a.out, faults: a.faults };
     tandem_lab::soak::run(&super::run_cmd::this_tandem()?, demo, &opts)
 }
