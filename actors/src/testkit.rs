@@ -27,7 +27,7 @@ pub fn tiny_series(dir: &Path) -> Result<Series, ActorError> {
 /// its mean/std and class names), for runs that play that data set or a video of it.
 pub fn tiny_series_for(dir: &Path, dataset: &str) -> Result<Series, ActorError> {
     let model = |source| ActorError::Series { dir: dir.to_path_buf(), source };
-    let base = NetSpec::new(Arch::Vgg16, 1, 10, tiny_widths()).map_err(model)?;
+    let base = NetSpec::new(Arch::Vgg16, 1, 32, 10, tiny_widths()).map_err(model)?;
     let narrow = NetSpec { widths: base.widths.iter().map(|&w| (w / 2).max(2)).collect(), ..base.clone() };
     let device = tandem_models::device::cpu();
     let mut members = Vec::new();

@@ -37,7 +37,7 @@ fn images() -> &'static Dataset {
 /// batch norm into the conv is exercised (fresh statistics make it nearly the identity).
 fn random_bn_net(seed: u64) -> Net {
     let dev = tandem_models::device::cpu();
-    let spec = NetSpec::new(Arch::Vgg16, 1, 10, testkit::base_widths()).expect("spec");
+    let spec = NetSpec::new(Arch::Vgg16, 1, 32, 10, testkit::base_widths()).expect("spec");
     dev.seed(seed);
     let net = Net::new(&spec, &dev);
     let mut params = ParamMap::from_module(&net).expect("params");
@@ -103,7 +103,7 @@ fn classes_seen(logits: &[f32], classes: usize) -> usize {
 fn trained_net() -> Net {
     use tandem_models::train::{Schedule, TrainConfig, train};
     let splits = data::load(&DataSource::FashionMnist, None).expect("Fashion-MNIST");
-    let spec = NetSpec::new(Arch::Vgg16, 1, 10, testkit::base_widths()).expect("spec");
+    let spec = NetSpec::new(Arch::Vgg16, 1, 32, 10, testkit::base_widths()).expect("spec");
     let dev = tandem_models::device::cpu_autodiff();
     dev.seed(5);
     let cfg = TrainConfig {
@@ -288,4 +288,49 @@ fn bad_input_and_bad_files_are_clear_errors() {
     // A file whose input shape is not the one given to the runtime.
     let err = TractModel::load(&bytes, [1, 3, 32, 32]).expect_err("mis-shaped input");
     assert!(err.to_string().contains("tract"), "{err}");
+}
+
+/// A tiny VGG-16 trained briefly at the scenes data set's 3×64×64 exports with that input
+/// shape, and ONNX Runtime and tract (whole, and head∘tail at pool3) predict what burn does.
+#[test]
+fn a_model_trained_on_64x64_colour_scenes_survives_export() {
+    use burn::module::Module;
+    use tandem_models::data::ScenesConfig;
+    use tandem_models::train::{Schedule, TrainConfig, train};
+    let cfg = ScenesConfig { train: Some(320), test: Some(40), ..ScenesConfig::default() };
+    let splits = data::load(&DataSource::Scenes(cfg), None).expect("scenes from Fashion-MNIST");
+    let spec = NetSpec::new(Arch::Vgg16, 3, 64, 10, testkit::base_widths()).expect("spec");
+    let dev = tandem_models::device::cpu_autodiff();
+    dev.seed(5);
+    let tc = TrainConfig {
+        epochs: 1.0,
+        batch_size: 32,
+        lr: 0.05,
+        schedule: Schedule::Constant,
+        augment: false,
+        ..TrainConfig::default()
+    };
+    let (net, _) = train(Net::new(&spec, &dev), &splits.train, &tc, "engine-scenes", false).expect("train");
+    let net = net.valid();
+    let end = net.spec.end();
+    let n = splits.test.len();
+    let (x, shape) = batch(&splits.test, 0..n);
+    assert_eq!(shape, [n, 3, 64, 64]);
+    let want = burn_logits(&net, x.clone(), shape);
+    let (got, dims) = ort().prepare(&net, 0, end, 1).expect("prepare").run(x.clone(), shape).expect("run");
+    assert_eq!(dims, [n, 10, 1, 1]);
+    assert_same_predictions("onnxruntime 3x64x64", &want, &got, 10);
+    let bytes = onnx::segment_bytes(&net, 0, end, &Metadata::default()).expect("export");
+    let (got, _) = TractModel::load(&bytes, shape).expect("tract loads the 3x64x64 file").run(&x).expect("run");
+    assert_same_predictions("tract 3x64x64", &want, &got, 10);
+    let pool3 = net.spec.point("pool3").expect("pool3").index;
+    let head = onnx::segment_bytes(&net, 0, pool3, &Metadata::default()).expect("head");
+    let tail = onnx::segment_bytes(&net, pool3, end, &Metadata::default()).expect("tail");
+    let (mid, mid_dims) = TractModel::load(&head, shape).expect("head").run(&x).expect("run head");
+    assert_eq!(mid_dims[1..], net.spec.points()[pool3].shape[..], "pool3 of a 64x64 input is 8x8");
+    let mid_shape = [mid_dims[0], mid_dims[1], mid_dims[2], mid_dims[3]];
+    let (y, _) = TractModel::load(&tail, mid_shape).expect("tail").run(&mid).expect("run tail");
+    assert_same_predictions("tract head∘tail 3x64x64", &want, &y, 10);
+    // A 32×32 input is refused by the 64×64 file.
+    assert!(TractModel::load(&bytes, [1, 3, 32, 32]).is_err());
 }

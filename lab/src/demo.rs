@@ -163,7 +163,7 @@ fn train_base(dir: &Path, splits: &Splits, epochs: f64) -> anyhow::Result<()> {
         println!("  reusing {} ({:.2} % test accuracy)", dir.display(), card.accuracy.unwrap_or(0.0) * 100.0);
         return Ok(());
     }
-    let spec = NetSpec::new(Arch::Vgg16, 1, 10, scaled_widths(Arch::Vgg16, 0.25))?;
+    let spec = NetSpec::new(Arch::Vgg16, 1, 32, 10, scaled_widths(Arch::Vgg16, 0.25))?;
     let cfg = TrainConfig { epochs, schedule: Schedule::Cosine { warmup: 0.03 }, seed: 1, ..TrainConfig::default() };
     let t = crate::train::train_and_save(spec, &splits.train, splits, &cfg, dir)?;
     let acc = t.accuracy;

@@ -229,7 +229,7 @@ mod tests {
 
     #[test]
     fn a_card_without_input_gets_its_data_sets_input_and_new_cards_round_trip() {
-        let spec = NetSpec::new(Arch::Vgg16, 1, 10, Arch::Vgg16.base_widths()).expect("spec");
+        let spec = NetSpec::new(Arch::Vgg16, 1, 32, 10, Arch::Vgg16.base_widths()).expect("spec");
         let card = ModelCard {
             spec: spec.clone(),
             accuracy: None,
@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn an_input_that_does_not_fit_the_network_is_refused_naming_both() {
-        let spec = NetSpec::new(Arch::Vgg16, 1, 10, Arch::Vgg16.base_widths()).expect("spec");
+        let spec = NetSpec::new(Arch::Vgg16, 1, 32, 10, Arch::Vgg16.base_widths()).expect("spec");
         let mut input = InputSpec::assumed("fashion-mnist", &spec);
         input.size = 28;
         let err = input.validate(&spec).expect_err("size mismatch").to_string();

@@ -42,7 +42,7 @@ fn save_member(dir: &Path, spec: &NetSpec, seed: u64, accuracy: f64, dev: &Devic
 /// Write the series into `dir` and return its manifest.
 pub fn tiny_series(dir: &Path) -> Result<Series> {
     let dev = device::cpu();
-    let base = NetSpec::new(Arch::Vgg16, 1, 10, base_widths())?;
+    let base = NetSpec::new(Arch::Vgg16, 1, 32, 10, base_widths())?;
     let step1: Vec<usize> = base.widths.iter().map(|&w| w - 1).collect();
     let with = |conv: usize, w: usize| {
         let mut v = step1.clone();

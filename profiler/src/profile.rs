@@ -141,7 +141,7 @@ pub fn load_test_set(series: &Series, data: Option<&DataSource>, dir: Option<&Pa
         Some(s) => s.clone(),
         None => series.dataset.parse::<DataSource>()?,
     };
-    Ok(data::load(&source, dir)?.test)
+    Ok(data::load_test(&source, dir)?)
 }
 
 /// Profile every member of the series in `series_dir` on this machine, with test images from

@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::tensor::{Distribution, Tensor};
 use clap::{Args, ValueEnum};
 use std::time::Instant;
-use tandem_models::data::synthetic;
+use tandem_models::data::synthetic_sized;
 use tandem_models::train::{Schedule, TrainConfig, train};
 use tandem_models::zoo::{Arch, Net, NetSpec, scaled_widths};
 
@@ -32,6 +32,12 @@ pub struct BenchArgs {
     /// Width multiplier(s), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "0.25,1.0")]
     width_mult: Vec<f64>,
+    /// Input channels (1 grey as Fashion-MNIST, 3 colour as scenes).
+    #[arg(long, default_value_t = 1)]
+    channels: usize,
+    /// Input height and width (32 as Fashion-MNIST, 64 as scenes' default).
+    #[arg(long, default_value_t = 32)]
+    input_size: usize,
     /// Batch size for training.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
@@ -53,12 +59,13 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     let on = if a.compute.kind.is_gpu() { format!("on {}", a.compute.kind) } else { format!("{threads} threads") };
     let dev = a.compute.device(matches!(a.what, What::Train))?;
     for &mult in &a.width_mult {
-        let spec = NetSpec::new(a.model, 1, 10, scaled_widths(a.model, mult))?;
+        let spec = NetSpec::new(a.model, a.channels, a.input_size, 10, scaled_widths(a.model, mult))?;
         match a.what {
             What::Train => {
-                // Warm-up steps, then timed steps, on synthetic 1×32×32 images (I/O excluded).
+                // Warm-up steps, then timed steps, on synthetic images of the spec's input (I/O
+                // excluded).
                 let n = a.batch_size * (a.runs + 3);
-                let data = synthetic(1, 10, n, 1, 1);
+                let data = synthetic_sized(a.channels, a.input_size, 10, n, 1, 1);
                 let cfg = TrainConfig {
                     epochs: 3.0 / (a.runs + 3) as f64,
                     batch_size: a.batch_size,
@@ -72,8 +79,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
                 // train() synchronises the device before it reads the clock.
                 let (_, report) = train(net, &data.train, &cfg, "bench", false)?;
                 println!(
-                    "train  {} x{mult}: {:.1} img/s at batch {} ({} steps, {:.2} M MACs/img, {on})",
+                    "train  {} x{mult} at {}x{}x{}: {:.1} img/s at batch {} ({} steps, {:.2} M MACs/img, {on})",
                     a.model,
+                    a.channels,
+                    a.input_size,
+                    a.input_size,
                     report.images as f64 / report.wall_s,
                     a.batch_size,
                     report.steps,
@@ -83,7 +93,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
             What::Engines => engines(&spec, mult, a.runs, a.onnx_out.as_deref())?,
             What::Latency => {
                 let net = Net::new(&spec, &dev).valid();
-                let x = Tensor::<4>::random([1, 1, 32, 32], Distribution::Normal(0.0, 1.0), &dev);
+                let x = Tensor::<4>::random(
+                    [1, a.channels, a.input_size, a.input_size],
+                    Distribution::Normal(0.0, 1.0),
+                    &dev,
+                );
                 let mut times = tandem_planner::LatencyHistogram::new();
                 let mut min_ms = f64::INFINITY;
                 for i in 0..a.runs + 5 {

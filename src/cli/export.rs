@@ -117,6 +117,7 @@ fn metadata(member: String, model_id: Option<u32>, dataset: &str, channels: usiz
     let (mean, std, classes): (Vec<f32>, Vec<f32>, &[&str]) = match dataset.parse::<DataSource>() {
         Ok(DataSource::FashionMnist) => (vec![data::FMNIST_MEAN], vec![data::FMNIST_STD], &FASHION_MNIST_CLASSES),
         Ok(DataSource::Cifar10) => (data::CIFAR10_MEAN.to_vec(), data::CIFAR10_STD.to_vec(), &CIFAR10_CLASSES),
+        Ok(DataSource::Scenes(_)) => (data::scenes::MEAN.to_vec(), data::scenes::STD.to_vec(), &FASHION_MNIST_CLASSES),
         // `data::synthetic`'s statistics.
         _ => (vec![0.3; channels], vec![0.35; channels], &[]),
     };

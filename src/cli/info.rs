@@ -53,17 +53,23 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     let dev = a.compute.device(false)?;
     let (net, card) =
         checkpoint::load(&a.model_dir, &dev).with_context(|| format!("loading {}", a.model_dir.display()))?;
-    let splits = data::load(&a.dataset, a.data.as_deref())?;
+    let test = data::load_test(&a.dataset, a.data.as_deref())?;
     let test = match a.limit {
-        Some(n) => splits.test.take(n),
-        None => splits.test,
+        Some(n) => test.take(n),
+        None => test,
     };
     anyhow::ensure!(
-        test.channels == card.spec.in_channels && test.num_classes == card.spec.num_classes,
-        "model expects {} channels / {} classes, data set has {} / {}",
+        test.channels == card.spec.in_channels
+            && test.size == card.spec.input_size
+            && test.num_classes == card.spec.num_classes,
+        "model expects {}x{}x{} inputs / {} classes, data set has {}x{}x{} / {}",
         card.spec.in_channels,
+        card.spec.input_size,
+        card.spec.input_size,
         card.spec.num_classes,
         test.channels,
+        test.size,
+        test.size,
         test.num_classes
     );
     let classes = predict(&net, &test, 200);

@@ -1,6 +1,7 @@
 //! Command-line interface: one module per subcommand, each `parse → build → run`.
 
 mod bench;
+mod data;
 mod demo;
 mod device;
 mod device_args;
@@ -31,6 +32,8 @@ pub struct Cli {
 enum Command {
     /// Train a model from scratch and save it as a model directory.
     Train(train::TrainArgs),
+    /// Write data set frames as PNG (scenes) or measure their bytes per frame.
+    Data(data::DataArgs),
     /// Evaluate a model directory on the test set.
     Eval(info::EvalArgs),
     /// Print a model's widths, parameters, MACs and per-point tensor sizes.
@@ -69,6 +72,7 @@ enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Train(a) => train::run(a),
+        Command::Data(a) => data::run(a),
         Command::Eval(a) => info::eval(a),
         Command::Info(a) => info::info(a),
         Command::Prune(a) => prune::run(a),

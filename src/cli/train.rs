@@ -17,7 +17,8 @@ pub struct TrainArgs {
     /// Passes over the training set (fractions allowed).
     #[arg(long, default_value_t = 4.0)]
     epochs: f64,
-    /// Data set: fashion-mnist, cifar10 or synthetic.
+    /// Data set: fashion-mnist, cifar10, synthetic or scenes[:size=N,seed=S,train=N,test=N]
+    /// (generated from Fashion-MNIST; `train=N` generates only N training frames).
     #[arg(long, default_value = "fashion-mnist")]
     dataset: DataSource,
     /// Data directory (default for fashion-mnist: Debian's /usr/share/datasets/fashion-mnist).
@@ -50,7 +51,13 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         Some(n) => splits.train.take(n),
         None => splits.train.clone(),
     };
-    let spec = NetSpec::new(a.model, train_set.channels, train_set.num_classes, scaled_widths(a.model, a.width_mult))?;
+    let spec = NetSpec::new(
+        a.model,
+        train_set.channels,
+        train_set.size,
+        train_set.num_classes,
+        scaled_widths(a.model, a.width_mult),
+    )?;
     tracing::info!(model = %a.model, widths = ?spec.widths, macs = spec.total_macs(), params = spec.params(), train = train_set.len(), test = splits.test.len(), "training");
     let cfg = TrainConfig {
         epochs: a.epochs,

@@ -1,9 +1,13 @@
 //! A data set played as a video: its images in order, looped, labels known.
 
+use std::path::Path;
 use tandem_models::checkpoint::InputSpec;
-use tandem_models::data::{self, DataSource, Dataset};
+use tandem_models::data::{self, DataSource, Dataset, SceneSplit, ScenesConfig};
 
 use super::{DataSet, RawFrame, SourceError, SourceOptions, SourceSpec, Split, format_of};
+
+/// Most frames a `scenes` source generates (the first of its split).
+pub const SCENES_FRAMES: usize = 10_000;
 
 /// The frames of a data set split, looped.
 #[derive(Debug)]
@@ -22,17 +26,30 @@ impl DatasetFrames {
         opts: &SourceOptions,
         input: &InputSpec,
     ) -> Result<DatasetFrames, SourceError> {
-        let splits = match set {
-            DataSet::FashionMnist => data::load(&DataSource::FashionMnist, opts.data_dir.as_deref()),
-            DataSet::Cifar10 => data::load(&DataSource::Cifar10, opts.data_dir.as_deref()),
-            // As many classes as the model has, so every label is one it can predict.
-            DataSet::Synthetic => Ok(data::synthetic(input.channels, input.classes.len().clamp(1, 12), 0, 512, 7)),
-        }
-        .map_err(|error| SourceError::Data { source_uri: spec.to_string(), error })?;
-        let images = match split {
+        let fmnist_dir = || opts.data_dir.as_deref().unwrap_or(Path::new(data::DEFAULT_FASHION_MNIST_DIR));
+        let pick = |splits: data::Splits| match split {
             Split::Test => splits.test,
             Split::Train => splits.train,
         };
+        let images = match set {
+            DataSet::FashionMnist => data::load(&DataSource::FashionMnist, opts.data_dir.as_deref()).map(pick),
+            DataSet::Cifar10 => data::load(&DataSource::Cifar10, opts.data_dir.as_deref()).map(pick),
+            // As many classes as the model has, so every label is one it can predict.
+            DataSet::Synthetic => {
+                Ok(pick(data::synthetic(input.channels, input.classes.len().clamp(1, 12), 0, 512, 7)))
+            }
+            // Generated at the model's size (default seed), only the split played and at most
+            // SCENES_FRAMES of it: a device holds 123 MB for 10 000 64×64 frames.
+            DataSet::Scenes => data::load_fashion_mnist(fmnist_dir()).and_then(|fm| {
+                let cfg = ScenesConfig { size: input.size, ..ScenesConfig::default() };
+                let (items, which) = match split {
+                    Split::Test => (&fm.test, SceneSplit::Test),
+                    Split::Train => (&fm.train, SceneSplit::Train),
+                };
+                data::scenes::generate(items, &cfg, which, items.len().min(SCENES_FRAMES))
+            }),
+        }
+        .map_err(|error| SourceError::Data { source_uri: spec.to_string(), error })?;
         if images.channels != input.channels || images.size != input.size {
             let got = InputSpec { channels: images.channels, size: images.size, ..input.clone() };
             return Err(SourceError::Format {
@@ -74,5 +91,31 @@ impl DatasetFrames {
         let i = self.next % self.images.len().max(1);
         self.next = self.next.wrapping_add(1);
         Some(RawFrame { pixels: self.images.image(i).to_vec(), pts: None, label: self.images.labels.get(i).copied() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(channels: usize, size: usize) -> InputSpec {
+        InputSpec { channels, size, mean: vec![0.5; channels], std: vec![0.5; channels], classes: vec!["c".into(); 10] }
+    }
+
+    /// `scenes` plays generated frames at the model's size, labelled with their subjects'
+    /// classes (the Fashion-MNIST test items, in order); a grey model is refused, naming both.
+    #[test]
+    fn scenes_play_at_the_models_size_with_labels() {
+        let spec: SourceSpec = "scenes".parse().expect("uri");
+        let opts = SourceOptions::default();
+        let mut frames = DatasetFrames::open(&spec, DataSet::Scenes, Split::Test, &opts, &input(3, 32)).expect("open");
+        let fm = data::load(&DataSource::FashionMnist, None).expect("Fashion-MNIST (dataset-fashion-mnist package)");
+        for i in 0..3 {
+            let f = frames.next_frame().expect("a frame");
+            assert_eq!(f.pixels.len(), 3 * 32 * 32);
+            assert_eq!(f.label, Some(fm.test.labels[i]));
+        }
+        let err = DatasetFrames::open(&spec, DataSet::Scenes, Split::Test, &opts, &input(1, 32)).expect_err("grey");
+        assert!(err.to_string().contains("RGB 32x32") && err.to_string().contains("grey 32x32"), "{err}");
     }
 }

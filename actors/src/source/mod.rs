@@ -3,6 +3,7 @@
 //! | URI | frames | labels | ends |
 //! |---|---|---|---|
 //! | `fashion-mnist[:test\|:train]`, `cifar10[:test\|:train]`, `synthetic` | a data set, in order | yes | loops (today's camera) |
+//! | `scenes[:test\|:train]` | camera-like frames generated from Fashion-MNIST at the model's size (default seed, first 10 000) | yes | loops |
 //! | `images:DIR` | PNG/JPEG/BMP files of DIR in name order (`image` crate) | no | at the last file, or loops |
 //! | `video:PATH_OR_URL` | anything ffmpeg opens: mp4/mkv/avi files, `rtsp://`, `http://` | no | at the end of a file, or loops |
 //! | `v4l2:/dev/videoN` | a webcam, through ffmpeg's v4l2 input | no | never (live) |
@@ -48,6 +49,8 @@ pub enum DataSet {
     Cifar10,
     /// Deterministic synthetic images (no files needed).
     Synthetic,
+    /// Camera-like frames generated from Fashion-MNIST (`tandem_models::data::scenes`).
+    Scenes,
 }
 
 /// Where frames come from: the parsed `--source` / `camera.source` URI (see the module docs).
@@ -87,7 +90,7 @@ impl Default for SourceSpec {
 /// A source URI that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "bad source {0:?}: expected fashion-mnist[:test|:train], cifar10[:test|:train], synthetic, images:DIR, video:PATH_OR_URL or v4l2:/dev/videoN"
+    "bad source {0:?}: expected fashion-mnist[:test|:train], cifar10[:test|:train], synthetic, scenes[:test|:train], images:DIR, video:PATH_OR_URL or v4l2:/dev/videoN"
 )]
 pub struct BadSource(pub String);
 
@@ -103,6 +106,7 @@ impl FromStr for SourceSpec {
             "fashion-mnist" | "fmnist" => Some(DataSet::FashionMnist),
             "cifar10" | "cifar-10" => Some(DataSet::Cifar10),
             "synthetic" => Some(DataSet::Synthetic),
+            "scenes" => Some(DataSet::Scenes),
             _ => None,
         };
         if let Some(set) = set {
@@ -131,6 +135,7 @@ impl fmt::Display for SourceSpec {
                     DataSet::FashionMnist => "fashion-mnist",
                     DataSet::Cifar10 => "cifar10",
                     DataSet::Synthetic => "synthetic",
+                    DataSet::Scenes => "scenes",
                 };
                 match split {
                     Split::Test => write!(f, "{name}"),
@@ -365,6 +370,8 @@ mod tests {
             "fashion-mnist:train",
             "cifar10",
             "synthetic",
+            "scenes",
+            "scenes:train",
             "images:/tmp/frames",
             "video:clip.mkv",
             "video:rtsp://127.0.0.1:8554/cam",

@@ -9,6 +9,7 @@
 mod cifar;
 mod idx;
 mod loader;
+pub mod scenes;
 mod synthetic;
 
 pub use cifar::{MEAN as CIFAR10_MEAN, STD as CIFAR10_STD, load_cifar10};
@@ -16,7 +17,8 @@ pub use idx::{
     DEFAULT_FASHION_MNIST_DIR, FMNIST_MEAN, FMNIST_STD, load_fashion_mnist, read_idx_images, read_idx_labels,
 };
 pub use loader::{Augment, Batch, BatchIter};
-pub use synthetic::synthetic;
+pub use scenes::{SceneSplit, ScenesConfig};
+pub use synthetic::{synthetic, synthetic_sized};
 
 use crate::error::{ModelError, Result};
 use std::path::Path;
@@ -141,12 +143,12 @@ pub const FASHION_MNIST_CLASSES: [&str; 10] =
 pub const CIFAR10_CLASSES: [&str; 10] =
     ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
 
-/// The class names of data set `name` (`fashion-mnist`, `cifar10`); other sets, or a count that
-/// does not match, get their numbers (`"0"`, `"1"`, …).
+/// The class names of data set `name` (`fashion-mnist`, `cifar10`, `scenes[:…]`, which has
+/// Fashion-MNIST's); other sets, or a count that does not match, get their numbers (`"0"`, `"1"`, …).
 pub fn class_names(name: &str, num_classes: usize) -> Vec<String> {
-    let known: &[&str] = match name {
-        "fashion-mnist" | "fmnist" => &FASHION_MNIST_CLASSES,
-        "cifar10" | "cifar-10" => &CIFAR10_CLASSES,
+    let known: &[&str] = match name.parse::<DataSource>() {
+        Ok(DataSource::FashionMnist | DataSource::Scenes(_)) => &FASHION_MNIST_CLASSES,
+        Ok(DataSource::Cifar10) => &CIFAR10_CLASSES,
         _ => &[],
     };
     if known.len() == num_classes {
@@ -159,17 +161,20 @@ pub fn class_names(name: &str, num_classes: usize) -> Vec<String> {
 /// The per-channel mean and std data set `name`'s loader normalises with, for `channels`
 /// channels; `None` for an unknown set or channel count.
 pub fn normalisation(name: &str, channels: usize) -> Option<(Vec<f32>, Vec<f32>)> {
-    match (name, channels) {
-        ("fashion-mnist" | "fmnist", 1) => Some((vec![idx::FMNIST_MEAN], vec![idx::FMNIST_STD])),
-        ("cifar10" | "cifar-10", 3) => Some((cifar::MEAN.to_vec(), cifar::STD.to_vec())),
-        ("synthetic", c) => Some((vec![0.3; c], vec![0.35; c])),
+    match (name.parse::<DataSource>().ok()?, channels) {
+        (DataSource::FashionMnist, 1) => Some((vec![idx::FMNIST_MEAN], vec![idx::FMNIST_STD])),
+        (DataSource::Cifar10, 3) => Some((cifar::MEAN.to_vec(), cifar::STD.to_vec())),
+        (DataSource::Scenes(_), 3) => Some((scenes::MEAN.to_vec(), scenes::STD.to_vec())),
+        (DataSource::Synthetic, c) => Some((vec![0.3; c], vec![0.35; c])),
         _ => None,
     }
 }
 
-/// Which data set to load.
+/// Which data set to load. Written and read as its name (`fashion-mnist`, `cifar10`,
+/// `synthetic`, `scenes[:size=N,seed=S,train=N,test=N]`), which is also the [`Splits::name`]
+/// its loader returns, so a card's or series' data set parses back to the same images.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(try_from = "String", into = "String")]
 pub enum DataSource {
     /// Fashion-MNIST as gzipped IDX files in a directory.
     FashionMnist,
@@ -177,6 +182,8 @@ pub enum DataSource {
     Cifar10,
     /// Deterministic synthetic images (tests, smoke runs).
     Synthetic,
+    /// Camera-like colour frames generated from Fashion-MNIST ([`scenes`]).
+    Scenes(ScenesConfig),
 }
 
 impl std::str::FromStr for DataSource {
@@ -186,22 +193,66 @@ impl std::str::FromStr for DataSource {
             "fashion-mnist" | "fmnist" => Ok(Self::FashionMnist),
             "cifar10" | "cifar-10" => Ok(Self::Cifar10),
             "synthetic" => Ok(Self::Synthetic),
-            other => Err(ModelError::Config(format!(
-                "unknown data set {other:?} (expected fashion-mnist, cifar10 or synthetic)"
-            ))),
+            "scenes" => Ok(Self::Scenes(ScenesConfig::default())),
+            other => match other.strip_prefix("scenes:") {
+                Some(params) => Ok(Self::Scenes(ScenesConfig::parse_params(params)?)),
+                None => Err(ModelError::Config(format!(
+                    "unknown data set {other:?} (expected fashion-mnist, cifar10, synthetic or scenes[:size=N,seed=S,train=N,test=N])"
+                ))),
+            },
         }
     }
 }
 
+impl std::fmt::Display for DataSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::FashionMnist => f.write_str("fashion-mnist"),
+            Self::Cifar10 => f.write_str("cifar10"),
+            Self::Synthetic => f.write_str("synthetic"),
+            Self::Scenes(cfg) => cfg.fmt(f),
+        }
+    }
+}
+
+impl TryFrom<String> for DataSource {
+    type Error = ModelError;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<DataSource> for String {
+    fn from(d: DataSource) -> String {
+        d.to_string()
+    }
+}
+
 /// Load a data set's train and test splits. `dir` defaults to the Debian package location for
-/// Fashion-MNIST; it is required for CIFAR-10 and ignored for synthetic data.
+/// Fashion-MNIST (and scenes, which are generated from it); it is required for CIFAR-10 and
+/// ignored for synthetic data.
 pub fn load(source: &DataSource, dir: Option<&Path>) -> Result<Splits> {
     match source {
         DataSource::FashionMnist => load_fashion_mnist(dir.unwrap_or(Path::new(DEFAULT_FASHION_MNIST_DIR))),
+        DataSource::Scenes(cfg) => {
+            scenes::scenes(&load_fashion_mnist(dir.unwrap_or(Path::new(DEFAULT_FASHION_MNIST_DIR)))?, cfg)
+        }
         DataSource::Cifar10 => {
             let dir = dir.ok_or_else(|| ModelError::Config("cifar10 needs --data DIR".into()))?;
             load_cifar10(dir)
         }
         DataSource::Synthetic => Ok(synthetic(1, 10, 2048, 512, 7)),
+    }
+}
+
+/// Load only a data set's test split: for scenes this generates no training frame (the full
+/// train split is 737 MB at 64×64); for the others it is [`load`]'s test split.
+pub fn load_test(source: &DataSource, dir: Option<&Path>) -> Result<Dataset> {
+    match source {
+        DataSource::Scenes(cfg) => {
+            let fm = load_fashion_mnist(dir.unwrap_or(Path::new(DEFAULT_FASHION_MNIST_DIR)))?;
+            scenes::generate(&fm.test, cfg, SceneSplit::Test, cfg.test.unwrap_or(fm.test.len()))
+        }
+        other => Ok(load(other, dir)?.test),
     }
 }

@@ -5,8 +5,7 @@
 use super::{Dataset, Splits};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-fn make(channels: usize, classes: usize, n: usize, seed: u64) -> Dataset {
-    let size = 32;
+fn make(channels: usize, size: usize, classes: usize, n: usize, seed: u64) -> Dataset {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut pixels = vec![0u8; n * channels * size * size];
     let mut labels = Vec::with_capacity(n);
@@ -39,11 +38,23 @@ fn make(channels: usize, classes: usize, n: usize, seed: u64) -> Dataset {
     }
 }
 
-/// A synthetic train/test pair with `channels` channels and `classes` (≤ 12) classes.
+/// A synthetic 32×32 train/test pair with `channels` channels and `classes` (≤ 12) classes.
 pub fn synthetic(channels: usize, classes: usize, n_train: usize, n_test: usize, seed: u64) -> Splits {
+    synthetic_sized(channels, 32, classes, n_train, n_test, seed)
+}
+
+/// Like [`synthetic`], at `size × size` (the squares keep their 32×32 layout, cut by a smaller frame).
+pub fn synthetic_sized(
+    channels: usize,
+    size: usize,
+    classes: usize,
+    n_train: usize,
+    n_test: usize,
+    seed: u64,
+) -> Splits {
     Splits {
-        train: make(channels, classes, n_train, seed),
-        test: make(channels, classes, n_test, seed.wrapping_add(1)),
+        train: make(channels, size, classes, n_train, seed),
+        test: make(channels, size, classes, n_test, seed.wrapping_add(1)),
         name: "synthetic".into(),
     }
 }

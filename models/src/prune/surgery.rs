@@ -73,7 +73,7 @@ mod tests {
 
     #[test]
     fn refuses_to_empty_a_layer_or_remove_missing_filters() {
-        let spec = NetSpec::new(Arch::Alexnet, 1, 10, vec![2, 2, 2, 2, 2]).expect("valid");
+        let spec = NetSpec::new(Arch::Alexnet, 1, 32, 10, vec![2, 2, 2, 2, 2]).expect("valid");
         let mut p = ParamMap::default();
         p.0.insert(conv_key(0), Array::new(vec![2, 1, 11, 11], vec![0.0; 242]).expect("shape"));
         let all = BTreeMap::from([(0, vec![0, 1])]);

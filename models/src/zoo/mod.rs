@@ -195,9 +195,17 @@ impl Point {
 }
 
 impl NetSpec {
-    /// A spec at the architecture's full width.
-    pub fn new(arch: Arch, in_channels: usize, num_classes: usize, widths: Vec<usize>) -> Result<Self> {
-        let spec = Self { arch, in_channels, input_size: 32, num_classes, widths };
+    /// A spec for `in_channels × input_size × input_size` inputs (`input_size` at least 32 for
+    /// VGG-16's five pools and AlexNet's stride-4 stem and three pools; any size that leaves
+    /// every unit a non-empty output is accepted), the classifier sized from the last feature map.
+    pub fn new(
+        arch: Arch,
+        in_channels: usize,
+        input_size: usize,
+        num_classes: usize,
+        widths: Vec<usize>,
+    ) -> Result<Self> {
+        let spec = Self { arch, in_channels, input_size, num_classes, widths };
         spec.validate()?;
         Ok(spec)
     }
@@ -345,7 +353,7 @@ mod tests {
 
     #[test]
     fn vgg16_has_18_inner_points_named_like_the_paper() {
-        let s = NetSpec::new(Arch::Vgg16, 3, 10, Arch::Vgg16.base_widths()).expect("valid");
+        let s = NetSpec::new(Arch::Vgg16, 3, 32, 10, Arch::Vgg16.base_widths()).expect("valid");
         let pts = s.points();
         assert_eq!(pts.len(), 20);
         assert_eq!(pts[0].name, "input");
@@ -384,10 +392,10 @@ mod tests {
             ];
             l.iter().map(|&(i, o, hw)| 9 * i * o * hw * hw).sum::<u64>() + 5120
         };
-        let rgb = NetSpec::new(Arch::Vgg16, 3, 10, Arch::Vgg16.base_widths()).expect("valid");
+        let rgb = NetSpec::new(Arch::Vgg16, 3, 32, 10, Arch::Vgg16.base_widths()).expect("valid");
         assert_eq!(rgb.total_macs(), hand(3));
         assert_eq!(rgb.total_macs(), 313_201_664); // "313 M" in the paper
-        let gray = NetSpec::new(Arch::Vgg16, 1, 10, Arch::Vgg16.base_widths()).expect("valid");
+        let gray = NetSpec::new(Arch::Vgg16, 1, 32, 10, Arch::Vgg16.base_widths()).expect("valid");
         assert_eq!(gray.total_macs(), hand(1));
         assert_eq!(gray.total_macs(), 313_201_664 - 2 * 9 * 64 * 1024);
         assert_eq!(rgb.macs_between(0, rgb.end()), rgb.total_macs());
@@ -400,7 +408,7 @@ mod tests {
 
     #[test]
     fn alexnet_geometry() {
-        let s = NetSpec::new(Arch::Alexnet, 3, 10, Arch::Alexnet.base_widths()).expect("valid");
+        let s = NetSpec::new(Arch::Alexnet, 3, 32, 10, Arch::Alexnet.base_widths()).expect("valid");
         let shapes: Vec<Vec<usize>> = s.points().into_iter().map(|p| p.shape).collect();
         assert_eq!(shapes[1], vec![64, 8, 8]);
         assert_eq!(shapes[2], vec![64, 4, 4]);
@@ -408,13 +416,41 @@ mod tests {
         assert_eq!(s.classifier_inputs(), 256);
     }
 
+    /// The scenes data set's 3×64×64 input: every feature map twice as wide and high as at 32,
+    /// so the convs cost 4×, and the classifier takes pool5's 512×2×2.
+    #[test]
+    fn vgg16_and_alexnet_at_64x64x3() {
+        let s = NetSpec::new(Arch::Vgg16, 3, 64, 10, Arch::Vgg16.base_widths()).expect("valid");
+        let pts = s.points();
+        assert_eq!(pts[0].shape, vec![3, 64, 64]);
+        assert_eq!(pts[1].shape, vec![64, 64, 64]);
+        assert_eq!(pts[3].shape, vec![64, 32, 32]);
+        assert_eq!(s.point("pool4").expect("pool4").shape, vec![512, 4, 4]);
+        assert_eq!(pts[18].shape, vec![512, 2, 2]);
+        assert_eq!(s.classifier_inputs(), 2048);
+        // conv1_1: k² · C_in · C_out · H · W = 9 · 3 · 64 · 64 · 64.
+        assert_eq!(s.unit_macs()[0], 7_077_888);
+        assert_eq!(*s.unit_macs().last().expect("classifier"), 20_480);
+        let at32 = NetSpec::new(Arch::Vgg16, 3, 32, 10, Arch::Vgg16.base_widths()).expect("valid");
+        assert_eq!(s.total_macs() - 20_480, 4 * (at32.total_macs() - 5_120));
+        assert_eq!(s.params() - at32.params(), 3 * 512 * 10, "only the classifier grows");
+        let a = NetSpec::new(Arch::Alexnet, 3, 64, 10, Arch::Alexnet.base_widths()).expect("valid");
+        let shapes: Vec<Vec<usize>> = a.points().into_iter().map(|p| p.shape).collect();
+        assert_eq!(shapes[1], vec![64, 16, 16]);
+        assert_eq!(shapes[2], vec![64, 8, 8]);
+        assert_eq!(shapes[8], vec![256, 2, 2]);
+        assert_eq!(a.classifier_inputs(), 1024);
+        // Too small for five pools.
+        assert!(NetSpec::new(Arch::Vgg16, 3, 16, 10, Arch::Vgg16.base_widths()).is_err());
+    }
+
     #[test]
     fn bad_specs_are_errors() {
-        assert!(NetSpec::new(Arch::Vgg16, 3, 10, vec![64; 12]).is_err());
+        assert!(NetSpec::new(Arch::Vgg16, 3, 32, 10, vec![64; 12]).is_err());
         let mut w = Arch::Vgg16.base_widths();
         w[4] = 0;
-        assert!(NetSpec::new(Arch::Vgg16, 3, 10, w).is_err());
-        let mut s = NetSpec::new(Arch::Vgg16, 1, 10, Arch::Vgg16.base_widths()).expect("valid");
+        assert!(NetSpec::new(Arch::Vgg16, 3, 32, 10, w).is_err());
+        let mut s = NetSpec::new(Arch::Vgg16, 1, 32, 10, Arch::Vgg16.base_widths()).expect("valid");
         s.input_size = 8;
         assert!(s.validate().is_err());
     }
