@@ -38,7 +38,7 @@ impl Bits {
         }
     }
 
-    /// Wire code (frame header byte 26).
+    /// Wire code (bits 0-1 of the frame header's coding byte).
     pub(crate) const fn code(self) -> u8 {
         match self {
             Bits::F32 => 1,
@@ -75,23 +75,6 @@ pub enum Granularity {
     PerChannel,
 }
 
-impl Granularity {
-    pub(crate) const fn code(self) -> u8 {
-        match self {
-            Granularity::PerTensor => 0,
-            Granularity::PerChannel => 1,
-        }
-    }
-
-    pub(crate) const fn from_code(code: u8) -> Option<Granularity> {
-        match code {
-            0 => Some(Granularity::PerTensor),
-            1 => Some(Granularity::PerChannel),
-            _ => None,
-        }
-    }
-}
-
 /// The lossless stage applied to the (quantised) payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Compression {
@@ -105,6 +88,7 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// Wire code (bits 3-5 of the frame header's coding byte).
     pub(crate) const fn code(self) -> u8 {
         match self {
             Compression::None => 0,

@@ -101,12 +101,17 @@ pub enum FrameError {
     #[error("incomplete frame")]
     Incomplete,
 
-    /// The stream does not start with `TNDM` (only the bytes present are compared).
+    /// The stream does not start with `TN` (only the bytes present are compared).
     #[error("bad magic {got:02x?}")]
-    BadMagic { got: [u8; 4] },
+    BadMagic { got: [u8; 2] },
 
-    #[error("unsupported frame version {got} (supported: {supported})")]
-    UnsupportedVersion { got: u16, supported: u16 },
+    /// A frame of another header version (version 1's `TNDM` headers included).
+    #[error("unsupported frame header: expected version {expected}, got {got}")]
+    UnsupportedVersion { expected: u16, got: u16 },
+
+    /// A header varint that is overlong, not canonical, or too large for its field.
+    #[error("header field {field}: malformed varint")]
+    BadVarint { field: &'static str },
 
     #[error("unknown frame kind {got}")]
     UnknownKind { got: u8 },
@@ -115,7 +120,7 @@ pub enum FrameError {
     #[error("unknown frame flags {got:#04x}")]
     UnknownFlags { got: u8 },
 
-    /// An enum byte (bits, granularity, compression) with no defined meaning.
+    /// A code byte (the coding) with no defined meaning.
     #[error("unknown {field} code {got}")]
     UnknownField { field: &'static str, got: u8 },
 
@@ -128,11 +133,8 @@ pub enum FrameError {
     #[error("{what} too large: {got} > limit {limit}")]
     TooLarge { what: &'static str, limit: u64, got: u64 },
 
-    /// The declared raw payload length disagrees with the shape and coding.
-    #[error("shape and coding imply a raw payload of {expected} bytes, header declares {got}")]
-    ShapeMismatch { expected: u64, got: u64 },
-
-    /// Uncompressed payload whose stored length differs from the raw length.
+    /// Uncompressed payload whose declared length differs from the raw length its shape and
+    /// coding imply.
     #[error("uncompressed payload: raw length {expected} but {got} bytes stored")]
     LengthMismatch { expected: u64, got: u64 },
 

@@ -19,7 +19,7 @@ use crate::coding::{Bits, Coding, Compression, Granularity};
 use crate::error::CodecError;
 use crate::quant::{self, QParams, Range};
 
-/// Largest supported rank (dims are inline in the fixed frame header).
+/// Largest supported rank (the frame header's rank field holds 0..=4).
 pub const MAX_RANK: usize = 4;
 
 /// Bytes of per-channel parameters per channel (f32 scale + u8 zero point).
@@ -186,9 +186,10 @@ impl EncodedTensor {
         &self.payload
     }
 
-    /// Bytes on the wire as a tensor frame (header + payload).
-    pub fn wire_len(&self) -> usize {
-        crate::frame::HEADER_LEN.saturating_add(self.payload.len())
+    /// Bytes on the wire as a tensor frame with provenance `meta` (header + payload); the
+    /// header's varints make it depend on the frame id, epoch, model id and point.
+    pub fn wire_len(&self, meta: &crate::frame::FrameMeta) -> usize {
+        crate::frame::tensor_header_len(meta, self).saturating_add(self.payload.len())
     }
 }
 

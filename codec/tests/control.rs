@@ -151,5 +151,5 @@ fn error_codes_have_stable_labels() {
     assert_eq!(ErrorCode::StalePlan.as_str(), "stale_plan");
     let e = FrameError::Checksum { expected: 1, got: 2 };
     assert_eq!(ErrorCode::from(&e), ErrorCode::Checksum);
-    assert_eq!(ErrorCode::from(&FrameError::BadMagic { got: *b"HTTP" }), ErrorCode::Malformed);
+    assert_eq!(ErrorCode::from(&FrameError::BadMagic { got: *b"HT" }), ErrorCode::Malformed);
 }

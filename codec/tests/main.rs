@@ -3,6 +3,7 @@
 
 mod common;
 mod control;
+mod corpus;
 mod frame;
 mod regression;
 mod roundtrip;

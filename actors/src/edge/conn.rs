@@ -253,6 +253,11 @@ fn check_hello(
                 _ => reject(RejectReason::Handshake, RejectCode::Other, "expected Hello".into()),
             }
         }
+        // A device speaking another frame-header version (a v1 `TNDM` header included): say so,
+        // in this edge's version, naming both.
+        Ok(Some(Read::Bad { error: error @ FrameError::UnsupportedVersion { .. }, .. })) => {
+            reject(RejectReason::Protocol, RejectCode::UnsupportedProtocol, error.to_string())
+        }
         Ok(Some(Read::Bad { error, .. })) => {
             reject(RejectReason::Handshake, RejectCode::Other, format!("bad frame: {error}"))
         }

@@ -611,7 +611,7 @@ fn recv_fault() -> bool {
 
 /// Apply a [`faults::LINK_SEND`] action to a frame about to be written; false = the connection
 /// is to be treated as lost (after the first half of the frame went out).
-async fn inject_send_fault(fault: &str, bytes: &mut [u8], wr: &mut Writer) -> bool {
+async fn inject_send_fault(fault: &str, bytes: &mut Vec<u8>, wr: &mut Writer) -> bool {
     match fault {
         "corrupt" => {
             if let Some(b) = bytes.last_mut() {
