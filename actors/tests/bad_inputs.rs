@@ -30,8 +30,13 @@ fn assert_only(summary: &Summary, allowed: &[DropReason]) {
 
 async fn raw_hello(addr: std::net::SocketAddr, protocol_version: u16, token: Option<&str>) -> Option<Control> {
     let mut c = RawClient::connect(addr).await;
-    c.send_control(Control::Hello { protocol_version, device_id: "raw".into(), token: token.map(str::to_string) })
-        .await;
+    c.send_control(Control::Hello {
+        protocol_version,
+        device_id: "raw".into(),
+        token: token.map(str::to_string),
+        results: tandem_codec::ResultSpec::default(),
+    })
+    .await;
     let reply = c.recv().await;
     if matches!(reply, Some(Control::Reject { .. })) {
         assert_eq!(c.recv().await, None, "the edge closes a refused connection");
@@ -317,9 +322,14 @@ async fn version_1_peers_are_refused_with_both_versions_named() {
     wait_counts(&good, "results for the good device", |c| c.edge >= 2).await;
 
     let mut hello = Vec::new();
-    Control::Hello { protocol_version: PROTOCOL_VERSION, device_id: "old".into(), token: None }
-        .encode(&mut hello)
-        .expect("hello");
+    Control::Hello {
+        protocol_version: PROTOCOL_VERSION,
+        device_id: "old".into(),
+        token: None,
+        results: tandem_codec::ResultSpec::default(),
+    }
+    .encode(&mut hello)
+    .expect("hello");
     let mut old = RawClient::connect(edge.addr).await;
     old.send_raw(&v1_control_frame(&hello)).await;
     let reply = old.recv().await;

@@ -85,6 +85,10 @@ pub enum ControlError {
     #[error("control payload has {got} bytes after the message, expected {expected}")]
     Trailing { expected: usize, got: usize },
 
+    /// A list shorter (a number smaller) than the protocol allows.
+    #[error("control field {field} too short: {got} < {min}")]
+    TooShort { field: &'static str, min: usize, got: usize },
+
     /// A string or list longer than the protocol allows.
     #[error("control field {field} too long: {got} > {limit}")]
     TooLong { field: &'static str, limit: usize, got: usize },

@@ -39,7 +39,7 @@ mod compress;
 mod quant;
 
 pub use coding::{Bits, Coding, Compression, Granularity};
-pub use control::{Control, ErrorCode, PlanResult, RejectCode};
+pub use control::{ClassProb, Control, ErrorCode, PlanResult, RejectCode, ResultSpec};
 pub use error::{CodecError, ControlError, FrameError};
 pub use frame::{Body, Frame, FrameKind, FrameMeta, Limits};
 pub use quant::{MAX_QUANT_ABS, QParams};

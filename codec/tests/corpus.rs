@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use tandem_codec::frame;
-use tandem_codec::{Coding, Control, ErrorCode, FrameMeta, PlanResult, RejectCode};
+use tandem_codec::{ClassProb, Coding, Control, ErrorCode, FrameMeta, PlanResult, RejectCode, ResultSpec};
 
 use crate::common::relu_like;
 
@@ -18,15 +18,26 @@ fn control_seeds() -> Vec<(&'static str, Control)> {
     vec![
         ("bye", Control::Bye),
         ("frame-error", Control::FrameError { frame_id: 9, code: ErrorCode::StalePlan }),
-        ("hello", Control::Hello { protocol_version: 1, device_id: "pi-1".into(), token: Some("secret".into()) }),
-        ("hello-ack", Control::HelloAck { protocol_version: 1, session_id: 42 }),
+        (
+            "hello",
+            Control::Hello {
+                protocol_version: 2,
+                device_id: "pi-1".into(),
+                token: Some("secret".into()),
+                results: ResultSpec { top_k: 3, logits: true },
+            },
+        ),
+        ("hello-ack", Control::HelloAck { protocol_version: 2, session_id: 42 }),
         (
             "infer-result",
             Control::InferResult {
                 frame_id: 9,
                 epoch: 3,
-                class: 4,
-                confidence: 0.9,
+                top: vec![
+                    ClassProb { class: 4, p: 0.9 },
+                    ClassProb { class: 2, p: 0.06 },
+                    ClassProb { class: 0, p: 0.03 },
+                ],
                 logits: vec![0.1, -2.0, 3.5],
                 edge_decode_us: 120,
                 edge_infer_us: 900,

@@ -59,6 +59,7 @@ async fn handshake(s: &LinkSettings, stream: &mut Stream) -> Result<u64, Connect
         protocol_version: PROTOCOL_VERSION,
         device_id: s.device_id.clone(),
         token: s.token.as_ref().map(|t| t.expose().to_owned()),
+        results: s.results,
     };
     // The writer's own timeout is the handshake's: whichever fires, it is a handshake timeout.
     match FrameWriter::new(&mut *stream, s.handshake_timeout).control(&hello).await {
