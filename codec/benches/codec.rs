@@ -132,7 +132,7 @@ fn bench(c: &mut Criterion) {
 /// q8-lz4 frame of the ¼-width pool4 point ([1, 4, 2, 2] after step 2) and of the 32×32 grey
 /// input, and `write_tensor`.
 fn frames(c: &mut Criterion) {
-    let meta = FrameMeta { frame_id: 10_000, plan_epoch: 1, model_id: 3, point: 13 };
+    let meta = FrameMeta { frame_id: 10_000, plan_epoch: 1, model_id: 3, point: 14 };
     let limits = Limits::default();
     let mut group = c.benchmark_group("frame");
     for (name, input) in

@@ -142,20 +142,22 @@ fn old_and_unknown_versions_are_refused_with_both_versions_named() {
     }
 }
 
-/// The ¼-width VGG-16 points on 32×32 grey input (`tandem info`): element counts per point,
-/// shapes NCHW. Frame ids 10 000 (a steady-state run), epoch 1, model id 3.
+/// Header sizes at real points of the ¼-width VGG-16 on 32×32 grey input: pool4 (point 14)
+/// after step 2 (4 channels, 16 elements: 98 B as a version-1 frame) and the input. Frame id
+/// 10 000 (a steady-state run), epoch 1, model id 3.
 #[test]
 fn header_sizes_of_the_real_points() {
     let m = |point| FrameMeta { frame_id: 10_000, plan_epoch: 1, model_id: 3, point };
     let pool4 = tandem_codec::encode(&relu_like(&[1, 4, 2, 2], 3), &[1, 4, 2, 2], Coding::Q8_LZ4).unwrap();
-    assert_eq!(frame::tensor_header_len(&m(13), &pool4), 24);
+    assert_eq!(frame::tensor_header_len(&m(14), &pool4), 24);
+    assert!(pool4.payload().len() < 128);
     let input: Vec<f32> = (0..1024).map(|i| ((i * 37) % 255) as f32 / 255.0).collect();
     let input = tandem_codec::encode(&input, &[1, 1, 32, 32], Coding::Q8_LZ4).unwrap();
     assert!(input.payload().len() >= 128);
     assert_eq!(frame::tensor_header_len(&m(0), &input), 25);
     // f32 and per-channel codings carry no scale.
     let f32_pool4 = tandem_codec::encode(&relu_like(&[1, 4, 2, 2], 3), &[1, 4, 2, 2], Coding::F32).unwrap();
-    assert_eq!(frame::tensor_header_len(&m(13), &f32_pool4), 19);
+    assert_eq!(frame::tensor_header_len(&m(14), &f32_pool4), 19);
     // A control frame (meta all zero) with a one-byte message: 13 B header.
     let mut bye = Vec::new();
     frame::write_control(&FrameMeta::default(), &Control::Bye, &mut bye).unwrap();
