@@ -103,6 +103,45 @@ async fn edge_results_carry_the_top_k_by_default() {
     }
 }
 
+/// The camera-style baseline: the input sent as a JPEG (q90) over loopback, decoded at the edge,
+/// the whole model run there. The edge's logits equal the full model's on the device-side JPEG
+/// round trip of the same image (exactly: the same engine, the same decoded input), so the frame
+/// carried the coded input intact. Class agreement with the uncoded input is measured, not
+/// asserted: on the tiny series (random-init model, synthetic noise images, which is what JPEG
+/// discards) it was 6/15.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jpeg_coded_input_goes_device_to_edge_intact() {
+    let s = series();
+    let (edge, _) = start_edge(&s.path, &edge_config()).await;
+    let frames = 16;
+    let mut settings = device_settings(&s, &edge.addr.to_string(), "0:input:jpeg90", 50.0, Some(frames as u64));
+    settings.link.results = ResultSpec { top_k: 3, logits: true };
+    let model_id = settings.plan.model_id;
+    let (device, _) = start_device(settings, frames).await;
+    let summary = guarded("the device run", device.finish()).await.expect("finish");
+    edge.shutdown().await;
+    assert_balanced(&summary);
+    assert_eq!(summary.dropped.get(&DropReason::EdgeError).copied().unwrap_or(0), 0, "{summary}");
+    let m = load_member(&s.series, &s.path, model_id).expect("load");
+    let engine = tandem_engine::Engine::open(&tandem_engine::EngineOptions::default()).expect("engine");
+    let whole = engine.prepare(&m.net, 0, m.end(), 1).expect("prepare");
+    let data = testkit::synthetic_frames(frames);
+    let jpeg = "jpeg90".parse().expect("coding");
+    let uncoded = full_model_logits(&s, model_id, frames);
+    let edge_results: Vec<_> = summary.results.iter().filter(|r| r.origin == Origin::Edge).collect();
+    assert!(!edge_results.is_empty(), "no frame went through the edge: {summary}");
+    let mut agree = 0;
+    for r in &edge_results {
+        let i = r.frame_id as usize % frames;
+        let coded = tandem_codec::encode(&data.image_f32(i), &[1, 1, 32, 32], jpeg).expect("jpeg");
+        let decoded = tandem_codec::decode(&coded).expect("decode");
+        let want = whole.run(decoded, [1, 1, 32, 32]).expect("run").0;
+        assert_eq!(r.logits, want, "frame {i}: the edge did not see the JPEG-coded input");
+        agree += usize::from(usize::from(r.class) == tandem_models::train::argmax(&uncoded[i]));
+    }
+    eprintln!("jpeg90 input: {agree}/{} edge results keep the uncoded input's class", edge_results.len());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn split_results_equal_the_full_model_f32() {
     split_equals_full("0:pool2:f32", true).await;

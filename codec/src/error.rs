@@ -37,6 +37,19 @@ pub enum CodecError {
     #[error("invalid coding: {bits:?} with {granularity:?}")]
     InvalidCoding { bits: Bits, granularity: Granularity },
 
+    /// A JPEG quality outside 1..=100.
+    #[error("JPEG quality {got} is not in 1..=100")]
+    JpegQuality { got: u8 },
+
+    /// An image coding (png, jpeg) on a tensor that is not `[C, H, W]` or `[1, C, H, W]` with 1 or
+    /// 3 channels.
+    #[error("image codings need a [C, H, W] or [1, C, H, W] tensor with 1 or 3 channels, got shape {shape:?}")]
+    ImageShape { shape: Vec<usize> },
+
+    /// An image payload whose width, height or channels differ from the tensor's.
+    #[error("image payload is {got:?} (width, height, channels), the tensor needs {expected:?}")]
+    ImageMismatch { expected: [u32; 3], got: [u32; 3] },
+
     /// A coding name that does not parse (truncated to 16 characters).
     #[error("unknown coding name {got:?}")]
     UnknownCoding { got: String },

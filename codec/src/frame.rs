@@ -17,7 +17,8 @@
 //!   1-3     partition point (varint u16)
 //!   --- tensor frames only ---
 //!    1      coding: bits 0-1 element (1 f32, 2 q8, 3 q4); bit 2 per-channel;
-//!           bits 3-5 stage (0 none, 1 lz4, 2 zstd); bits 6-7 must be 0
+//!           bits 3-5 stage (0 none, 1 lz4, 2 zstd, 3 png, 4 jpeg); bits 6-7 must be 0
+//!   (1)     JPEG quality 1..=100                 jpeg only
 //!  rank×1-5 dims (varint u32 each)
 //!    5      scale (f32 LE) + zero point (u8)     per-tensor quantised codings only
 //!   --- all frames ---
@@ -83,6 +84,8 @@ const PER_CHANNEL_BIT: u8 = 1 << 2;
 const STAGE_SHIFT: u8 = 3;
 const STAGE_MASK: u8 = 0b111;
 const CODING_RESERVED: u8 = 0b1100_0000;
+/// Stage code of JPEG, which a quality byte follows.
+const JPEG_STAGE: u8 = 4;
 
 /// Longest varint of a `bits`-bit integer.
 const fn varint_max(bits: u32) -> usize {
@@ -90,7 +93,8 @@ const fn varint_max(bits: u32) -> usize {
 }
 
 /// Longest possible header: magic, version, type, the four meta varints, coding, four dims,
-/// scale + zero point, payload length, CRC.
+/// scale + zero point, payload length, CRC. (A JPEG quality byte never comes with a scale:
+/// image codings are per-channel.)
 pub const MAX_HEADER_LEN: usize = 2
     + 1
     + 1
@@ -286,7 +290,9 @@ fn read_fields(buf: &[u8]) -> Result<Fields, FrameError> {
     }
     f.meta = read_meta(&mut r)?;
     if f.kind == KIND_TENSOR {
-        f.coding = coding_of(r.byte()?)?;
+        let byte = r.byte()?;
+        let quality = if (byte >> STAGE_SHIFT) & STAGE_MASK == JPEG_STAGE { Some(r.byte()?) } else { None };
+        f.coding = coding_of(byte, quality)?;
         for d in f.dims.iter_mut().take(f.rank.into()) {
             // Bounded to 32 bits.
             *d = r.varint(32, "dimension")? as u32;
@@ -355,6 +361,9 @@ fn header_bytes(f: &Fields) -> HeaderBytes {
     h.varint(f.meta.point.into());
     if f.kind == KIND_TENSOR {
         h.push(coding_byte(f.coding));
+        if let Compression::Jpeg { quality } = f.coding.compression() {
+            h.push(quality);
+        }
         for &d in f.dims.iter().take(f.rank.into()) {
             h.varint(d.into());
         }
@@ -373,15 +382,18 @@ fn coding_byte(coding: Coding) -> u8 {
     coding.bits().code() | per_channel | (coding.compression().code() << STAGE_SHIFT)
 }
 
-/// The coding a coding byte names.
-fn coding_of(byte: u8) -> Result<Coding, FrameError> {
+/// The coding a coding byte (and, for JPEG, the quality byte after it) names.
+fn coding_of(byte: u8, quality: Option<u8>) -> Result<Coding, FrameError> {
     let unknown = FrameError::UnknownField { field: "coding", got: byte };
     if byte & CODING_RESERVED != 0 {
         return Err(unknown);
     }
     let bits = Bits::from_code(byte & 0b11).ok_or(FrameError::UnknownField { field: "coding", got: byte })?;
     let granularity = if byte & PER_CHANNEL_BIT != 0 { Granularity::PerChannel } else { Granularity::PerTensor };
-    let compression = Compression::from_code((byte >> STAGE_SHIFT) & STAGE_MASK).ok_or(unknown)?;
+    let compression = match quality {
+        Some(quality) => Compression::Jpeg { quality },
+        None => Compression::from_code((byte >> STAGE_SHIFT) & STAGE_MASK).ok_or(unknown)?,
+    };
     Ok(Coding::new(bits, granularity, compression)?)
 }
 
@@ -707,8 +719,12 @@ mod tests {
 
     #[test]
     fn coding_bytes_round_trip() {
-        for coding in Coding::all() {
-            assert_eq!(coding_of(coding_byte(coding)).unwrap(), coding);
+        for coding in Coding::all().into_iter().chain(Coding::IMAGE) {
+            let quality = match coding.compression() {
+                Compression::Jpeg { quality } => Some(quality),
+                _ => None,
+            };
+            assert_eq!(coding_of(coding_byte(coding), quality).unwrap(), coding);
         }
         assert_eq!(coding_byte(Coding::Q8_LZ4), 0b0000_1010);
     }

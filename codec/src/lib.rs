@@ -36,6 +36,7 @@ pub mod tensor;
 
 #[cfg(feature = "zstd")]
 mod compress;
+mod image_stage;
 mod quant;
 
 pub use coding::{Bits, Coding, Compression, Granularity};

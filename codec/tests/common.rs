@@ -53,6 +53,8 @@ pub fn coding_byte(c: Coding) -> u8 {
         Compression::None => 0,
         Compression::Lz4 => 1,
         Compression::Zstd => 2,
+        Compression::Png => 3,
+        Compression::Jpeg { .. } => 4,
     };
     element | per_channel | (stage << 3)
 }
@@ -69,6 +71,8 @@ pub struct Forge {
     pub meta: FrameMeta,
     /// Tensor frames only.
     pub coding: u8,
+    /// Written after the coding byte when `Some` (JPEG's quality).
+    pub quality: Option<u8>,
     pub dims: Vec<u64>,
     /// Written when `Some`, whatever the coding says.
     pub params: Option<(f32, u8)>,
@@ -99,6 +103,7 @@ impl Forge {
             flags: 0,
             meta: meta(),
             coding: coding_byte(coding),
+            quality: None,
             dims: t.shape().dims().iter().map(|&d| d as u64).collect(),
             params: t.params().map(|p| (p.scale, p.zero_point)),
             payload_len: None,
@@ -118,6 +123,7 @@ impl Forge {
             flags: 0,
             meta: meta(),
             coding: 0,
+            quality: None,
             dims: Vec::new(),
             params: None,
             payload_len: None,
@@ -137,6 +143,7 @@ impl Forge {
         varint(&mut h, self.meta.point.into());
         if self.kind == 1 {
             h.push(self.coding);
+            h.extend(self.quality);
             for &d in &self.dims {
                 varint(&mut h, d);
             }

@@ -5,5 +5,6 @@ mod common;
 mod control;
 mod corpus;
 mod frame;
+mod image;
 mod regression;
 mod roundtrip;

@@ -312,6 +312,11 @@ fn profile_member(
     for image in &acts {
         for act in image {
             for (k, &coding) in codings.iter().enumerate() {
+                // A point whose shape cannot take the coding (an image coding past the input)
+                // simply has no such coding.
+                if !coding.applies_to(&act.shape) {
+                    continue;
+                }
                 let ctx = |source| ProfileError::Codec {
                     model: member.name.clone(),
                     point: points[act.point].name.clone(),
@@ -361,9 +366,11 @@ fn profile_member(
             let codings = if p == end {
                 Vec::new()
             } else {
+                let shape: Vec<usize> = [1].iter().chain(&pt.shape).copied().collect();
                 codings
                     .iter()
                     .zip(&sums[p])
+                    .filter(|(coding, _)| coding.applies_to(&shape))
                     .map(|(&coding, s)| CodingCost {
                         coding: coding.to_string(),
                         class: coding_class(coding),
