@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tandem_codec::Limits;
+use tandem_codec::control::MAX_TOP_K;
+use tandem_codec::{Limits, ResultSpec};
 
 use crate::camera::{CameraSettings, WhenFull};
 use crate::edge::EdgeSettings;
@@ -331,6 +332,13 @@ pub struct LinkConfig {
     /// The name the edge's certificate must carry (DNS name or IP). Default: the host part of
     /// `edge`.
     pub tls_server_name: Option<String>,
+    /// Classes in each edge result, most probable first, with softmax probabilities computed
+    /// at the edge (1..=32). The device asks for at least `predictions.top_k` when it writes
+    /// predictions. Default 3.
+    pub result_top_k: u8,
+    /// Ask the edge for every logit in each result too (10 classes: +40 B a result; 1000: +4 KB).
+    /// Default false.
+    pub result_logits: bool,
 }
 
 impl Default for LinkConfig {
@@ -349,6 +357,8 @@ impl Default for LinkConfig {
             token_file: None,
             tls_ca: None,
             tls_server_name: None,
+            result_top_k: ResultSpec::default().top_k,
+            result_logits: ResultSpec::default().logits,
         }
     }
 }
@@ -519,6 +529,15 @@ impl DeviceConfig {
         check(q.front >= 1 && q.encoder >= 1 && q.link >= 1, || "queue capacities must be at least 1".into())?;
         check(q.ledger >= 16, || "queues.ledger must be at least 16".into())?;
         let l = &self.link;
+        check((1..=MAX_TOP_K).contains(&usize::from(l.result_top_k)), || {
+            format!("link.result_top_k must be in 1..={MAX_TOP_K}, got {}", l.result_top_k)
+        })?;
+        check(p.file.is_none() || p.top_k <= MAX_TOP_K || l.result_logits, || {
+            format!(
+                "predictions.top_k = {} exceeds the {MAX_TOP_K} classes an edge result carries: set link.result_logits = true",
+                p.top_k
+            )
+        })?;
         check((1..=1024).contains(&l.max_in_flight), || "link.max_in_flight must be in 1..=1024".into())?;
         check(l.deadline_ms >= 10, || "link.deadline_ms must be at least 10".into())?;
         check(l.connect_timeout_ms >= 10 && l.handshake_timeout_ms >= 10 && l.write_timeout_ms >= 10, || {
@@ -571,7 +590,18 @@ impl DeviceConfig {
             shaper: None,
             token,
             tls,
+            results: self.result_spec(),
         })
+    }
+
+    /// What the device asks the edge's results to carry: `link.result_top_k` classes, or
+    /// `predictions.top_k` when it writes predictions and that is more (at most
+    /// [`MAX_TOP_K`]), and the logits when `link.result_logits` is set.
+    pub fn result_spec(&self) -> ResultSpec {
+        let wanted = if self.predictions.file.is_some() { self.predictions.top_k } else { 0 };
+        let top_k = usize::from(self.link.result_top_k).max(wanted).clamp(1, MAX_TOP_K);
+        // Clamped to MAX_TOP_K = 32, so it fits a u8.
+        ResultSpec { top_k: top_k as u8, logits: self.link.result_logits }
     }
 
     /// The link trace, loaded and validated (`None` when `link.trace` is unset). The trace's

@@ -33,6 +33,8 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use prometheus::IntCounter;
 use serde::{Deserialize, Serialize};
 
+use tandem_codec::ClassProb;
+
 use crate::ledger::{FrameResult, Outcome};
 use crate::types::{DropReason, Origin};
 
@@ -111,18 +113,17 @@ pub struct LineFormat {
 
 /// Softmax of `logits`, top `k`, named. Pure.
 pub fn top_k(logits: &[f32], k: usize, classes: &[String]) -> Vec<TopClass> {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<f32> = logits.iter().map(|&l| (l - max).exp()).collect();
-    let sum: f32 = exps.iter().sum();
-    let mut idx: Vec<usize> = (0..logits.len()).collect();
-    // Most probable first; ties keep the lower index first (like argmax).
-    idx.sort_by(|&a, &b| exps[b].total_cmp(&exps[a]).then(a.cmp(&b)));
-    idx.into_iter()
+    named(&ClassProb::top_k(logits, k), k, classes)
+}
+
+/// The first `k` (at least one) of `top`, named. Pure.
+pub fn named(top: &[ClassProb], k: usize, classes: &[String]) -> Vec<TopClass> {
+    top.iter()
         .take(k.max(1))
-        .map(|i| TopClass {
-            class: u16::try_from(i).unwrap_or(u16::MAX),
-            name: classes.get(i).cloned().unwrap_or_else(|| i.to_string()),
-            p: if sum > 0.0 { exps[i] / sum } else { 0.0 },
+        .map(|c| TopClass {
+            class: c.class,
+            name: classes.get(usize::from(c.class)).cloned().unwrap_or_else(|| c.class.to_string()),
+            p: c.p,
         })
         .collect()
 }
@@ -156,15 +157,15 @@ impl LineFormat {
     pub fn result(&self, r: &FrameResult, clock: &WallClock) -> PredictionLine {
         let t = &r.timeline;
         let done = t.done.unwrap_or(t.captured);
-        let top = if r.logits.is_empty() {
-            // No logits (should not happen): the class alone.
-            vec![TopClass {
-                class: r.class,
-                name: self.classes.get(usize::from(r.class)).cloned().unwrap_or_else(|| r.class.to_string()),
-                p: r.confidence,
-            }]
-        } else {
+        let top = if !r.logits.is_empty() {
             top_k(&r.logits, self.top_k, &self.classes)
+        } else if !r.top.is_empty() {
+            // An edge result without logits: the top-k the edge computed (the device asks for
+            // at least `top_k` classes, see `DeviceConfig::link_settings`).
+            named(&r.top, self.top_k, &self.classes)
+        } else {
+            // Neither (cannot happen: a result carries at least one class): the class alone.
+            named(&[ClassProb { class: r.class, p: r.confidence }], 1, &self.classes)
         };
         PredictionLine::Result {
             frame_id: r.frame_id,

@@ -30,8 +30,13 @@ fn assert_only(summary: &Summary, allowed: &[DropReason]) {
 
 async fn raw_hello(addr: std::net::SocketAddr, protocol_version: u16, token: Option<&str>) -> Option<Control> {
     let mut c = RawClient::connect(addr).await;
-    c.send_control(Control::Hello { protocol_version, device_id: "raw".into(), token: token.map(str::to_string) })
-        .await;
+    c.send_control(Control::Hello {
+        protocol_version,
+        device_id: "raw".into(),
+        token: token.map(str::to_string),
+        results: tandem_codec::ResultSpec::default(),
+    })
+    .await;
     let reply = c.recv().await;
     if matches!(reply, Some(Control::Reject { .. })) {
         assert_eq!(c.recv().await, None, "the edge closes a refused connection");
@@ -288,4 +293,87 @@ async fn the_floor_needs_the_device_token_as_a_bearer_token() {
     http.stop();
     ctl.stop().await;
     drop(state_tx);
+}
+
+/// A version-1 frame (`TNDM`, u16 version 1, fixed 80-byte header) carrying `payload` as a v1
+/// peer writes it: what an old device says, or an old edge answers.
+fn v1_control_frame(payload: &[u8]) -> Vec<u8> {
+    let mut h = vec![0u8; 80];
+    h[0..4].copy_from_slice(b"TNDM");
+    h[4..6].copy_from_slice(&1u16.to_le_bytes());
+    h[6] = 2; // control
+    h[56..64].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+    h[64..72].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+    // CRC (bytes 76..80) left 0: a version-2 reader refuses the header at its version field,
+    // before any CRC.
+    h.extend_from_slice(payload);
+    h
+}
+
+/// Version-1 frames both ways: an old device's `Hello` is refused with `UnsupportedProtocol`
+/// naming both header versions (counted as a protocol rejection) while a current device is
+/// served; a current device talking to an old edge surfaces the version mismatch (a protocol
+/// failure, the longest backoff) and runs locally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_1_peers_are_refused_with_both_versions_named() {
+    let s = series();
+    let (edge, edge_registry) = start_edge(&s.path, &edge_config()).await;
+    let (good, _) = start_device(device_settings(&s, &edge.addr.to_string(), "0:pool2:q8-lz4", 50.0, None), 16).await;
+    wait_counts(&good, "results for the good device", |c| c.edge >= 2).await;
+
+    let mut hello = Vec::new();
+    Control::Hello {
+        protocol_version: PROTOCOL_VERSION,
+        device_id: "old".into(),
+        token: None,
+        results: tandem_codec::ResultSpec::default(),
+    }
+    .encode(&mut hello)
+    .expect("hello");
+    let mut old = RawClient::connect(edge.addr).await;
+    old.send_raw(&v1_control_frame(&hello)).await;
+    let reply = old.recv().await;
+    assert!(
+        matches!(&reply, Some(Control::Reject { code: RejectCode::UnsupportedProtocol, reason })
+            if reason.contains("expected version 2, got 1")),
+        "{reply:?}"
+    );
+    assert_eq!(old.recv().await, None, "the edge closes a refused connection");
+    assert_eq!(metric(&edge_registry, "tandem_edge_rejections_total{reason=\"protocol\"}"), 1.0);
+
+    // An "edge" that answers every Hello the way a version-1 edge does (a v1 Reject of the
+    // unreadable header).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let old_edge = listener.local_addr().expect("addr");
+    let mut reject = Vec::new();
+    Control::Reject { code: RejectCode::Other, reason: "bad frame: bad magic".into() }
+        .encode(&mut reject)
+        .expect("reject");
+    let v1_reject = v1_control_frame(&reject);
+    let server = tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else { return };
+            let mut first = [0u8; 16];
+            let _ = stream.read(&mut first).await;
+            let _ = stream.write_all(&v1_reject).await;
+        }
+    });
+    let mut current = device_settings(&s, &old_edge.to_string(), "0:pool2:q8-lz4", 50.0, None);
+    current.connect_wait = std::time::Duration::ZERO;
+    let (current, current_registry) = start_device(current, 8).await;
+    wait_counts(&current, "local results beside an old edge", |c| c.local >= 2).await;
+    wait_metric(&current_registry, "tandem_link_connect_failures_total{reason=\"protocol\"}", |v| v >= 1.0).await;
+    assert_eq!(metric(&current_registry, "tandem_link_connects_total"), 0.0);
+
+    let at = good.snapshot().borrow().edge;
+    wait_counts(&good, "results after the refusals", |c| c.edge >= at + 2).await;
+    for d in [&good, &current] {
+        d.stopper().stop();
+    }
+    let (g, c) = tokio::join!(guarded("good", good.finish()), guarded("current", current.finish()));
+    assert_only(&g.expect("good"), &[DropReason::CameraOverrun, DropReason::Shutdown]);
+    let c = c.expect("current");
+    assert_eq!(c.edge, 0, "{c}");
+    server.abort();
+    edge.shutdown().await;
 }

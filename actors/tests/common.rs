@@ -162,6 +162,7 @@ impl RawClient {
             protocol_version: tandem_codec::control::PROTOCOL_VERSION,
             device_id: "raw".into(),
             token: None,
+            results: tandem_codec::ResultSpec::default(),
         })
         .await;
         match c.recv().await {

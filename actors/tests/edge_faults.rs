@@ -69,6 +69,7 @@ async fn handshake_protocol_check_connection_limit_and_idle_timeout() {
         protocol_version: PROTOCOL_VERSION + 1,
         device_id: "future".into(),
         token: None,
+        results: tandem_codec::ResultSpec::default(),
     })
     .await;
     assert!(matches!(old.recv().await, Some(Control::Reject { code: RejectCode::UnsupportedProtocol, .. })));
@@ -79,7 +80,12 @@ async fn handshake_protocol_check_connection_limit_and_idle_timeout() {
     let mut first = RawClient::hello(edge.addr).await;
     let mut second = RawClient::connect(edge.addr).await;
     second
-        .send_control(Control::Hello { protocol_version: PROTOCOL_VERSION, device_id: "second".into(), token: None })
+        .send_control(Control::Hello {
+            protocol_version: PROTOCOL_VERSION,
+            device_id: "second".into(),
+            token: None,
+            results: tandem_codec::ResultSpec::default(),
+        })
         .await;
     assert!(matches!(second.recv().await, Some(Control::Reject { code: RejectCode::Busy, .. })));
 

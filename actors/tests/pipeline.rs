@@ -2,9 +2,10 @@ use tandem_actors::ledger::{DropReason, Summary};
 use tandem_actors::link::LinkCommand;
 use tandem_actors::models::load_member;
 use tandem_actors::plan::PlanChoice;
+use tandem_actors::predictions::{LineFormat, PredictionLine, WallClock};
 use tandem_actors::testkit;
 use tandem_actors::types::Origin;
-use tandem_codec::PlanResult;
+use tandem_codec::{ClassProb, PlanResult, ResultSpec};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -34,7 +35,9 @@ async fn split_equals_full(plan_text: &str, exact: bool) {
     let frames = 12;
     // Slow enough that nothing is dropped on a loaded 2-core machine is not something to rely
     // on: the test compares whatever results there are, and checks the accounting.
-    let settings = device_settings(&s, &edge.addr.to_string(), plan_text, 50.0, Some(frames as u64));
+    let mut settings = device_settings(&s, &edge.addr.to_string(), plan_text, 50.0, Some(frames as u64));
+    // Every logit, to compare them (the default, top-k only, is `edge_results_carry_the_top_k`).
+    settings.link.results = ResultSpec { top_k: 5, logits: true };
     let model_id = settings.plan.model_id;
     let (device, _) = start_device(settings, frames).await;
     let summary = guarded("the device run", device.finish()).await.expect("finish");
@@ -46,6 +49,10 @@ async fn split_equals_full(plan_text: &str, exact: bool) {
     for r in &summary.results {
         let want = &reference[r.frame_id as usize % frames];
         assert_eq!(r.logits.len(), want.len());
+        if r.origin == Origin::Edge {
+            // The edge's softmax top-5 is the one of the logits it sent.
+            assert_eq!(r.top, ClassProb::top_k(&r.logits, 5), "frame {}", r.frame_id);
+        }
         if exact || r.origin == Origin::Local {
             assert_eq!(&r.logits, want, "frame {} ({:?}) differs from the full model", r.frame_id, r.origin);
             assert_eq!(usize::from(r.class), tandem_models::train::argmax(want));
@@ -66,6 +73,73 @@ async fn split_equals_full(plan_text: &str, exact: bool) {
             }
         }
     }
+}
+
+/// The default results: the edge sends its softmax top-3 and no logits, over loopback; with an
+/// f32 split they are exactly the full model's top-3, and the predictions line names them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_results_carry_the_top_k_by_default() {
+    let s = series();
+    let (edge, _) = start_edge(&s.path, &edge_config()).await;
+    let frames = 12;
+    let settings = device_settings(&s, &edge.addr.to_string(), "0:pool2:f32", 50.0, Some(frames as u64));
+    assert_eq!(settings.link.results, ResultSpec { top_k: 3, logits: false });
+    let model_id = settings.plan.model_id;
+    let (device, _) = start_device(settings, frames).await;
+    let summary = guarded("the device run", device.finish()).await.expect("finish");
+    edge.shutdown().await;
+    assert_balanced(&summary);
+    assert!(summary.edge > 0, "some frames must have gone through the edge: {summary}");
+    let reference = full_model_logits(&s, model_id, frames);
+    let format = LineFormat { top_k: 3, classes: (0..10).map(|i| format!("c{i}")).collect() };
+    let clock = WallClock::now();
+    for r in summary.results.iter().filter(|r| r.origin == Origin::Edge) {
+        let want = &reference[r.frame_id as usize % frames];
+        assert!(r.logits.is_empty(), "frame {}: logits sent unasked", r.frame_id);
+        assert_eq!(r.top, ClassProb::top_k(want, 3), "frame {}", r.frame_id);
+        assert_eq!(usize::from(r.class), tandem_models::train::argmax(want));
+        let PredictionLine::Result { top, .. } = format.result(r, &clock) else { panic!("a result line") };
+        assert_eq!(top, tandem_actors::predictions::top_k(want, 3, &format.classes));
+    }
+}
+
+/// The camera-style baseline: the input sent as a JPEG (q90) over loopback, decoded at the edge,
+/// the whole model run there. The edge's logits equal the full model's on the device-side JPEG
+/// round trip of the same image (exactly: the same engine, the same decoded input), so the frame
+/// carried the coded input intact. Class agreement with the uncoded input is measured, not
+/// asserted: on the tiny series (random-init model, synthetic noise images, which is what JPEG
+/// discards) it was 6/15.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jpeg_coded_input_goes_device_to_edge_intact() {
+    let s = series();
+    let (edge, _) = start_edge(&s.path, &edge_config()).await;
+    let frames = 16;
+    let mut settings = device_settings(&s, &edge.addr.to_string(), "0:input:jpeg90", 50.0, Some(frames as u64));
+    settings.link.results = ResultSpec { top_k: 3, logits: true };
+    let model_id = settings.plan.model_id;
+    let (device, _) = start_device(settings, frames).await;
+    let summary = guarded("the device run", device.finish()).await.expect("finish");
+    edge.shutdown().await;
+    assert_balanced(&summary);
+    assert_eq!(summary.dropped.get(&DropReason::EdgeError).copied().unwrap_or(0), 0, "{summary}");
+    let m = load_member(&s.series, &s.path, model_id).expect("load");
+    let engine = tandem_engine::Engine::open(&tandem_engine::EngineOptions::default()).expect("engine");
+    let whole = engine.prepare(&m.net, 0, m.end(), 1).expect("prepare");
+    let data = testkit::synthetic_frames(frames);
+    let jpeg = "jpeg90".parse().expect("coding");
+    let uncoded = full_model_logits(&s, model_id, frames);
+    let edge_results: Vec<_> = summary.results.iter().filter(|r| r.origin == Origin::Edge).collect();
+    assert!(!edge_results.is_empty(), "no frame went through the edge: {summary}");
+    let mut agree = 0;
+    for r in &edge_results {
+        let i = r.frame_id as usize % frames;
+        let coded = tandem_codec::encode(&data.image_f32(i), &[1, 1, 32, 32], jpeg).expect("jpeg");
+        let decoded = tandem_codec::decode(&coded).expect("decode");
+        let want = whole.run(decoded, [1, 1, 32, 32]).expect("run").0;
+        assert_eq!(r.logits, want, "frame {i}: the edge did not see the JPEG-coded input");
+        agree += usize::from(usize::from(r.class) == tandem_models::train::argmax(&uncoded[i]));
+    }
+    eprintln!("jpeg90 input: {agree}/{} edge results keep the uncoded input's class", edge_results.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

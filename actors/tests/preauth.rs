@@ -121,6 +121,7 @@ async fn hello_from(from: IpAddr, edge: SocketAddr, token: &str) -> Option<Contr
         protocol_version: PROTOCOL_VERSION,
         device_id: "raw".into(),
         token: Some(token.into()),
+        results: tandem_codec::ResultSpec::default(),
     })
     .await;
     c.recv().await

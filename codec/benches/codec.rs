@@ -1,4 +1,5 @@
-//! Encode/decode throughput (MB/s of f32 input) and size ratios of the standard codings.
+//! Encode/decode throughput (MB/s of f32 input) and size ratios of the standard codings; frame
+//! check/parse/write times (group `frame`).
 //!
 //! Input: if `TANDEM_CODEC_TENSORS` names a directory, every `NAME.f32` there (raw little-endian
 //! f32) with its `NAME.shape` (dims as text, e.g. `1 32 16 16`); otherwise a synthetic ReLU-like
@@ -12,6 +13,7 @@ use std::path::Path;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use tandem_codec::frame::{self, FrameMeta, Limits};
 use tandem_codec::{Codec, Coding, EncodedTensor, Granularity};
 
 struct Input {
@@ -126,5 +128,32 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// Frame header cost: `check` (header only) and `parse` (check + CRC + payload copy) of a
+/// q8-lz4 frame of the ¼-width pool4 point ([1, 4, 2, 2] after step 2) and of the 32×32 grey
+/// input, and `write_tensor`.
+fn frames(c: &mut Criterion) {
+    let meta = FrameMeta { frame_id: 10_000, plan_epoch: 1, model_id: 3, point: 14 };
+    let limits = Limits::default();
+    let mut group = c.benchmark_group("frame");
+    for (name, input) in
+        [("pool4-1x4x2x2", synthetic([1, 4, 2, 2], 5)), ("input-1x1x32x32", synthetic([1, 1, 32, 32], 6))]
+    {
+        let Ok(t) = tandem_codec::encode(&input.data, &input.shape, Coding::Q8_LZ4) else { continue };
+        let mut buf = Vec::new();
+        let n = frame::write_tensor(&meta, &t, &mut buf);
+        println!("frame {name} q8-lz4: {n} B, header {} B", frame::tensor_header_len(&meta, &t));
+        group.bench_function(BenchmarkId::new("check", name), |b| b.iter(|| frame::check(black_box(&buf), &limits)));
+        group.bench_function(BenchmarkId::new("parse", name), |b| b.iter(|| frame::parse(black_box(&buf), &limits)));
+        let mut out = Vec::with_capacity(buf.len());
+        group.bench_function(BenchmarkId::new("write", name), |b| {
+            b.iter(|| {
+                out.clear();
+                frame::write_tensor(&meta, black_box(&t), &mut out)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, frames);
 criterion_main!(benches);

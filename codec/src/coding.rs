@@ -38,7 +38,7 @@ impl Bits {
         }
     }
 
-    /// Wire code (frame header byte 26).
+    /// Wire code (bits 0-1 of the frame header's coding byte).
     pub(crate) const fn code(self) -> u8 {
         match self {
             Bits::F32 => 1,
@@ -75,23 +75,6 @@ pub enum Granularity {
     PerChannel,
 }
 
-impl Granularity {
-    pub(crate) const fn code(self) -> u8 {
-        match self {
-            Granularity::PerTensor => 0,
-            Granularity::PerChannel => 1,
-        }
-    }
-
-    pub(crate) const fn from_code(code: u8) -> Option<Granularity> {
-        match code {
-            0 => Some(Granularity::PerTensor),
-            1 => Some(Granularity::PerChannel),
-            _ => None,
-        }
-    }
-}
-
 /// The lossless stage applied to the (quantised) payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Compression {
@@ -102,14 +85,22 @@ pub enum Compression {
     /// zstd (level 1); only encodable/decodable when the crate is built with feature `zstd`,
     /// but always recognised on the wire so a peer gets a precise error.
     Zstd,
+    /// The q8 levels as a grey (1 channel) or RGB (3 channels) PNG image (lossless at the
+    /// level). Only with q8 per-channel, on `[C, H, W]` or `[1, C, H, W]` tensors, C ∈ {1, 3}.
+    Png,
+    /// The q8 levels as a baseline JPEG at `quality` (1..=100; lossy). Same tensors as `Png`.
+    Jpeg { quality: u8 },
 }
 
 impl Compression {
+    /// Wire code (bits 3-5 of the frame header's coding byte).
     pub(crate) const fn code(self) -> u8 {
         match self {
             Compression::None => 0,
             Compression::Lz4 => 1,
             Compression::Zstd => 2,
+            Compression::Png => 3,
+            Compression::Jpeg { .. } => 4,
         }
     }
 
@@ -118,6 +109,8 @@ impl Compression {
             0 => Some(Compression::None),
             1 => Some(Compression::Lz4),
             2 => Some(Compression::Zstd),
+            3 => Some(Compression::Png),
+            // The quality travels in the byte after the coding byte (see `frame`).
             _ => None,
         }
     }
@@ -125,23 +118,26 @@ impl Compression {
     /// Whether this build can encode and decode it (`Zstd` needs feature `zstd`).
     pub const fn is_available(self) -> bool {
         match self {
-            Compression::None | Compression::Lz4 => true,
+            Compression::None | Compression::Lz4 | Compression::Png | Compression::Jpeg { .. } => true,
             Compression::Zstd => cfg!(feature = "zstd"),
         }
     }
 
-    const fn name(self) -> &'static str {
-        match self {
-            Compression::None => "none",
-            Compression::Lz4 => "lz4",
-            Compression::Zstd => "zstd",
-        }
+    /// Whether it is an image stage (PNG or JPEG of the q8 levels).
+    pub const fn is_image(self) -> bool {
+        matches!(self, Compression::Png | Compression::Jpeg { .. })
     }
 }
 
 impl fmt::Display for Compression {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        match self {
+            Compression::None => f.write_str("none"),
+            Compression::Lz4 => f.write_str("lz4"),
+            Compression::Zstd => f.write_str("zstd"),
+            Compression::Png => f.write_str("png"),
+            Compression::Jpeg { quality } => write!(f, "jpeg{quality}"),
+        }
     }
 }
 
@@ -180,12 +176,45 @@ impl Coding {
         Coding { bits, granularity, compression }
     }
 
-    /// Builds a coding; `f32` with per-channel granularity is meaningless and refused.
+    /// PNG of the per-channel q8 levels (lossless at the level).
+    pub const PNG: Coding = Coding::raw(Bits::Q8, Granularity::PerChannel, Compression::Png);
+
+    /// JPEG at `quality` (1..=100) of the per-channel q8 levels.
+    pub const fn jpeg(quality: u8) -> Result<Coding, CodecError> {
+        Coding::new(Bits::Q8, Granularity::PerChannel, Compression::Jpeg { quality })
+    }
+
+    /// Builds a coding; `f32` with per-channel granularity is meaningless and refused, image
+    /// stages need q8 per-channel, and a JPEG quality must be in 1..=100.
     pub const fn new(bits: Bits, granularity: Granularity, compression: Compression) -> Result<Coding, CodecError> {
-        match (bits, granularity) {
-            (Bits::F32, Granularity::PerChannel) => Err(CodecError::InvalidCoding { bits, granularity }),
+        match (bits, granularity, compression) {
+            (Bits::F32, Granularity::PerChannel, _) => Err(CodecError::InvalidCoding { bits, granularity }),
+            (_, _, Compression::Jpeg { quality }) if quality == 0 || quality > 100 => {
+                Err(CodecError::JpegQuality { got: quality })
+            }
+            (Bits::Q8, Granularity::PerChannel, _) => Ok(Coding::raw(bits, granularity, compression)),
+            (_, _, Compression::Png | Compression::Jpeg { .. }) => Err(CodecError::InvalidCoding { bits, granularity }),
             _ => Ok(Coding::raw(bits, granularity, compression)),
         }
+    }
+
+    /// The image codings offered for an input-like point, in a stable order: `png`, `jpeg50`,
+    /// `jpeg75`, `jpeg90`.
+    pub const IMAGE: [Coding; 4] = [
+        Coding::PNG,
+        Coding::raw(Bits::Q8, Granularity::PerChannel, Compression::Jpeg { quality: 50 }),
+        Coding::raw(Bits::Q8, Granularity::PerChannel, Compression::Jpeg { quality: 75 }),
+        Coding::raw(Bits::Q8, Granularity::PerChannel, Compression::Jpeg { quality: 90 }),
+    ];
+
+    /// Whether a tensor of `shape` can take this coding: per-channel needs rank 3 or 4, image
+    /// codings a `[C, H, W]` or `[1, C, H, W]` tensor with 1 or 3 channels; the others take
+    /// any shape.
+    pub fn applies_to(self, shape: &[usize]) -> bool {
+        if self.compression.is_image() {
+            return matches!(shape, [1 | 3, _, _] | [1, 1 | 3, _, _]);
+        }
+        self.granularity == Granularity::PerTensor || matches!(shape.len(), 3 | 4)
     }
 
     /// Element width.
@@ -235,6 +264,10 @@ impl Default for Coding {
 
 impl fmt::Display for Coding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.compression.is_image() {
+            // Image codings are always q8 per-channel: the stage alone names them.
+            return write!(f, "{}", self.compression);
+        }
         f.write_str(self.bits.name())?;
         if self.granularity == Granularity::PerChannel {
             f.write_str("c")?;
@@ -253,6 +286,16 @@ impl FromStr for Coding {
         let unknown = || CodecError::UnknownCoding { got: s.chars().take(MAX_NAME_LEN).collect() };
         if s.len() > MAX_NAME_LEN {
             return Err(unknown());
+        }
+        if s == "png" {
+            return Ok(Coding::PNG);
+        }
+        if let Some(q) = s.strip_prefix("jpeg") {
+            // Canonical decimal only ("jpeg75", not "jpeg075" or "jpeg+75").
+            return match q.parse::<u8>() {
+                Ok(quality) if q == quality.to_string() => Coding::jpeg(quality),
+                _ => Err(unknown()),
+            };
         }
         let (head, compression) = match s.split_once('-') {
             None => (s, Compression::None),

@@ -1,8 +1,10 @@
 //! The control protocol: messages carried by control frames as postcard payloads.
 //!
-//! Session: device → `Hello`, edge → `HelloAck` or `Reject`. Plans: controller → `PlanSwitch`,
-//! edge → `PlanAck` (the new epoch is used from the next tensor frame). Data: for every tensor
-//! frame the edge answers `InferResult` or `FrameError`. Bandwidth: `Probe` (followed, inside the
+//! Session: device → `Hello` (which also says what results it wants: [`ResultSpec`]), edge →
+//! `HelloAck` or `Reject`. Plans: controller → `PlanSwitch`, edge → `PlanAck` (the new epoch is
+//! used from the next tensor frame). Data: for every tensor frame the edge answers `InferResult`
+//! — the top-k classes with their softmax probabilities, computed at the edge, and the logits
+//! only when the device asked for them — or `FrameError`. Bandwidth: `Probe` (followed, inside the
 //! same frame payload, by `padding_len` zero bytes) → `ProbeReply`. Liveness: `Ping`/`Pong`.
 //! `Bye` ends the session.
 //!
@@ -20,8 +22,9 @@ use serde::{Deserialize, Serialize};
 use crate::coding::Coding;
 use crate::error::{CodecError, ControlError, FrameError};
 
-/// Version of the control protocol, exchanged in `Hello`/`HelloAck`.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// Version of the control protocol, exchanged in `Hello`/`HelloAck`. 2: `Hello` carries a
+/// [`ResultSpec`], `InferResult` the top-k ([`ClassProb`]) and optional logits.
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Longest `Hello::device_id`, bytes.
 pub const MAX_DEVICE_ID_LEN: usize = 64;
 /// Longest `Hello::token`, bytes.
@@ -30,6 +33,51 @@ pub const MAX_TOKEN_LEN: usize = 256;
 pub const MAX_REASON_LEN: usize = 256;
 /// Most logits in an `InferResult`.
 pub const MAX_LOGITS: usize = 4096;
+/// Most classes in an `InferResult`'s top-k (and largest [`ResultSpec::top_k`]).
+pub const MAX_TOP_K: usize = 32;
+
+/// What every `InferResult` of a session carries; the device asks in `Hello`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ResultSpec {
+    /// Classes per result, most probable first (1..=[`MAX_TOP_K`]; fewer when the model has
+    /// fewer classes). Default 3.
+    pub top_k: u8,
+    /// Every logit too (a 1000-class model: 4 KB per result). Default false.
+    pub logits: bool,
+}
+
+impl Default for ResultSpec {
+    fn default() -> Self {
+        ResultSpec { top_k: 3, logits: false }
+    }
+}
+
+/// One class of a result's top-k: index and softmax probability.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassProb {
+    pub class: u16,
+    pub p: f32,
+}
+
+impl ClassProb {
+    /// Softmax of `logits`, the `k` most probable classes (at least one when there are logits),
+    /// most probable first; ties keep the lower index first (like argmax). Pure.
+    pub fn top_k(logits: &[f32], k: usize) -> Vec<ClassProb> {
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let exps: Vec<f32> = logits.iter().map(|&l| (l - max).exp()).collect();
+        let sum: f32 = exps.iter().sum();
+        let mut idx: Vec<usize> = (0..logits.len()).collect();
+        let p = |i: usize| exps.get(i).copied().unwrap_or(0.0);
+        idx.sort_by(|&a, &b| p(b).total_cmp(&p(a)).then(a.cmp(&b)));
+        idx.into_iter()
+            .take(k.max(1))
+            .map(|i| ClassProb {
+                class: u16::try_from(i).unwrap_or(u16::MAX),
+                p: if sum > 0.0 { p(i) / sum } else { 0.0 },
+            })
+            .collect()
+    }
+}
 /// Largest `Probe::padding_len`, bytes.
 pub const MAX_PROBE_PADDING: u32 = 16 << 20;
 
@@ -43,6 +91,8 @@ pub enum Control {
         device_id: String,
         #[serde(deserialize_with = "bounded::opt_string::<_, MAX_TOKEN_LEN>")]
         token: Option<String>,
+        /// What the edge's results should carry.
+        results: ResultSpec,
     },
     /// Edge accepts the session.
     HelloAck {
@@ -71,9 +121,11 @@ pub enum Control {
     InferResult {
         frame_id: u64,
         epoch: u32,
-        class: u16,
-        confidence: f32,
-        #[serde(deserialize_with = "bounded::f32s::<_, MAX_LOGITS>")]
+        /// The session's `top_k` most probable classes, most probable first (at least one).
+        #[serde(deserialize_with = "bounded::vec::<_, ClassProb, MAX_TOP_K>")]
+        top: Vec<ClassProb>,
+        /// Every logit when the session asked for them ([`ResultSpec::logits`]), else empty.
+        #[serde(deserialize_with = "bounded::vec::<_, f32, MAX_LOGITS>")]
         logits: Vec<f32>,
         edge_decode_us: u32,
         edge_infer_us: u32,
@@ -209,13 +261,22 @@ impl Control {
         fn bound(field: &'static str, limit: usize, got: usize) -> Result<(), ControlError> {
             if got > limit { Err(ControlError::TooLong { field, limit, got }) } else { Ok(()) }
         }
+        fn at_least(field: &'static str, min: usize, got: usize) -> Result<(), ControlError> {
+            if got < min { Err(ControlError::TooShort { field, min, got }) } else { Ok(()) }
+        }
         match self {
-            Control::Hello { device_id, token, .. } => {
+            Control::Hello { device_id, token, results, .. } => {
                 bound("device_id", MAX_DEVICE_ID_LEN, device_id.len())?;
-                bound("token", MAX_TOKEN_LEN, token.as_ref().map_or(0, String::len))
+                bound("token", MAX_TOKEN_LEN, token.as_ref().map_or(0, String::len))?;
+                at_least("top_k", 1, results.top_k.into())?;
+                bound("top_k", MAX_TOP_K, results.top_k.into())
             }
             Control::Reject { reason, .. } => bound("reason", MAX_REASON_LEN, reason.len()),
-            Control::InferResult { logits, .. } => bound("logits", MAX_LOGITS, logits.len()),
+            Control::InferResult { top, logits, .. } => {
+                at_least("top", 1, top.len())?;
+                bound("top", MAX_TOP_K, top.len())?;
+                bound("logits", MAX_LOGITS, logits.len())
+            }
             Control::Probe { padding_len, .. } => {
                 bound("padding_len", MAX_PROBE_PADDING as usize, *padding_len as usize)
             }
@@ -287,20 +348,20 @@ mod bounded {
         Option::<Str<N>>::deserialize(d).map(|o| o.map(|s| s.0))
     }
 
-    pub fn f32s<'de, D: Deserializer<'de>, const N: usize>(d: D) -> Result<Vec<f32>, D::Error> {
-        struct V<const N: usize>(PhantomData<()>);
-        impl<'de, const N: usize> Visitor<'de> for V<N> {
-            type Value = Vec<f32>;
+    pub fn vec<'de, D: Deserializer<'de>, T: Deserialize<'de>, const N: usize>(d: D) -> Result<Vec<T>, D::Error> {
+        struct V<T, const N: usize>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>, const N: usize> Visitor<'de> for V<T, N> {
+            type Value = Vec<T>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "at most {N} f32 values")
+                write!(f, "at most {N} values")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<f32>, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
                 let hint = seq.size_hint().unwrap_or(0);
                 if hint > N {
                     return Err(de::Error::invalid_length(hint, &self));
                 }
                 let mut out = Vec::with_capacity(hint);
-                while let Some(x) = seq.next_element::<f32>()? {
+                while let Some(x) = seq.next_element::<T>()? {
                     if out.len() == N {
                         return Err(de::Error::invalid_length(N + 1, &self));
                     }
@@ -309,7 +370,7 @@ mod bounded {
                 Ok(out)
             }
         }
-        d.deserialize_seq(V::<N>(PhantomData))
+        d.deserialize_seq(V::<T, N>(PhantomData))
     }
 }
 
@@ -327,23 +388,69 @@ mod tests {
     fn bounds_are_enforced_on_decode_not_just_encode() {
         // Hand-build a Hello whose device id exceeds the bound (encode would refuse it).
         let long = "d".repeat(MAX_DEVICE_ID_LEN + 1);
-        let raw = postcard::to_allocvec(&Control::Hello { protocol_version: 1, device_id: long, token: None })
-            .expect("serialise");
+        let raw = postcard::to_allocvec(&Control::Hello {
+            protocol_version: 1,
+            device_id: long,
+            token: None,
+            results: ResultSpec::default(),
+        })
+        .expect("serialise");
         assert!(matches!(Control::decode(&raw), Err(ControlError::Postcard(_))));
 
         let logits = vec![0.5f32; MAX_LOGITS + 1];
+        let top = vec![ClassProb { class: 0, p: 0.5 }];
+        let msg = Control::InferResult { frame_id: 1, epoch: 1, top, logits, edge_decode_us: 0, edge_infer_us: 0 };
+        let raw = postcard::to_allocvec(&msg).expect("serialise");
+        assert!(matches!(Control::decode(&raw), Err(ControlError::Postcard(_))));
+        assert!(matches!(msg.encode(&mut Vec::new()), Err(ControlError::TooLong { field: "logits", .. })));
+
+        let top = vec![ClassProb { class: 0, p: 0.5 }; MAX_TOP_K + 1];
         let msg = Control::InferResult {
             frame_id: 1,
             epoch: 1,
-            class: 0,
-            confidence: 0.5,
-            logits,
+            top,
+            logits: Vec::new(),
             edge_decode_us: 0,
             edge_infer_us: 0,
         };
         let raw = postcard::to_allocvec(&msg).expect("serialise");
         assert!(matches!(Control::decode(&raw), Err(ControlError::Postcard(_))));
-        assert!(matches!(msg.encode(&mut Vec::new()), Err(ControlError::TooLong { field: "logits", .. })));
+        let none = Control::InferResult {
+            frame_id: 1,
+            epoch: 1,
+            top: Vec::new(),
+            logits: Vec::new(),
+            edge_decode_us: 0,
+            edge_infer_us: 0,
+        };
+        let raw = postcard::to_allocvec(&none).expect("serialise");
+        assert!(matches!(Control::decode(&raw), Err(ControlError::TooShort { field: "top", min: 1, got: 0 })));
+        let zero_k = Control::Hello {
+            protocol_version: PROTOCOL_VERSION,
+            device_id: "d".into(),
+            token: None,
+            results: ResultSpec { top_k: 0, logits: false },
+        };
+        assert!(matches!(zero_k.encode(&mut Vec::new()), Err(ControlError::TooShort { field: "top_k", .. })));
+    }
+
+    #[test]
+    fn top_k_is_the_softmax_of_the_logits_most_probable_first() {
+        let logits = [1.0f32, 3.0, 3.0, -2.0, 0.5];
+        let top = ClassProb::top_k(&logits, 3);
+        let classes: Vec<u16> = top.iter().map(|c| c.class).collect();
+        // The tie between 1 and 2 keeps the lower index first.
+        assert_eq!(classes, [1, 2, 0]);
+        let z: f32 = logits.iter().map(|l| (l - 3.0).exp()).sum();
+        for c in &top {
+            let want = (logits[usize::from(c.class)] - 3.0).exp() / z;
+            assert!((c.p - want).abs() < 1e-6, "{c:?} vs {want}");
+        }
+        let all: f32 = ClassProb::top_k(&logits, 10).iter().map(|c| c.p).sum();
+        assert!((all - 1.0).abs() < 1e-6 && ClassProb::top_k(&logits, 10).len() == 5);
+        assert_eq!(ClassProb::top_k(&logits, 0).len(), 1);
+        // Huge logits do not overflow.
+        assert!(ClassProb::top_k(&[1e30, 0.0], 2).iter().all(|c| c.p.is_finite()));
     }
 
     #[test]

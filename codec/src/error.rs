@@ -37,6 +37,19 @@ pub enum CodecError {
     #[error("invalid coding: {bits:?} with {granularity:?}")]
     InvalidCoding { bits: Bits, granularity: Granularity },
 
+    /// A JPEG quality outside 1..=100.
+    #[error("JPEG quality {got} is not in 1..=100")]
+    JpegQuality { got: u8 },
+
+    /// An image coding (png, jpeg) on a tensor that is not `[C, H, W]` or `[1, C, H, W]` with 1 or
+    /// 3 channels.
+    #[error("image codings need a [C, H, W] or [1, C, H, W] tensor with 1 or 3 channels, got shape {shape:?}")]
+    ImageShape { shape: Vec<usize> },
+
+    /// An image payload whose width, height or channels differ from the tensor's.
+    #[error("image payload is {got:?} (width, height, channels), the tensor needs {expected:?}")]
+    ImageMismatch { expected: [u32; 3], got: [u32; 3] },
+
     /// A coding name that does not parse (truncated to 16 characters).
     #[error("unknown coding name {got:?}")]
     UnknownCoding { got: String },
@@ -85,6 +98,10 @@ pub enum ControlError {
     #[error("control payload has {got} bytes after the message, expected {expected}")]
     Trailing { expected: usize, got: usize },
 
+    /// A list shorter (a number smaller) than the protocol allows.
+    #[error("control field {field} too short: {got} < {min}")]
+    TooShort { field: &'static str, min: usize, got: usize },
+
     /// A string or list longer than the protocol allows.
     #[error("control field {field} too long: {got} > {limit}")]
     TooLong { field: &'static str, limit: usize, got: usize },
@@ -101,12 +118,17 @@ pub enum FrameError {
     #[error("incomplete frame")]
     Incomplete,
 
-    /// The stream does not start with `TNDM` (only the bytes present are compared).
+    /// The stream does not start with `TN` (only the bytes present are compared).
     #[error("bad magic {got:02x?}")]
-    BadMagic { got: [u8; 4] },
+    BadMagic { got: [u8; 2] },
 
-    #[error("unsupported frame version {got} (supported: {supported})")]
-    UnsupportedVersion { got: u16, supported: u16 },
+    /// A frame of another header version (version 1's `TNDM` headers included).
+    #[error("unsupported frame header: expected version {expected}, got {got}")]
+    UnsupportedVersion { expected: u16, got: u16 },
+
+    /// A header varint that is overlong, not canonical, or too large for its field.
+    #[error("header field {field}: malformed varint")]
+    BadVarint { field: &'static str },
 
     #[error("unknown frame kind {got}")]
     UnknownKind { got: u8 },
@@ -115,7 +137,7 @@ pub enum FrameError {
     #[error("unknown frame flags {got:#04x}")]
     UnknownFlags { got: u8 },
 
-    /// An enum byte (bits, granularity, compression) with no defined meaning.
+    /// A code byte (the coding) with no defined meaning.
     #[error("unknown {field} code {got}")]
     UnknownField { field: &'static str, got: u8 },
 
@@ -128,11 +150,8 @@ pub enum FrameError {
     #[error("{what} too large: {got} > limit {limit}")]
     TooLarge { what: &'static str, limit: u64, got: u64 },
 
-    /// The declared raw payload length disagrees with the shape and coding.
-    #[error("shape and coding imply a raw payload of {expected} bytes, header declares {got}")]
-    ShapeMismatch { expected: u64, got: u64 },
-
-    /// Uncompressed payload whose stored length differs from the raw length.
+    /// Uncompressed payload whose declared length differs from the raw length its shape and
+    /// coding imply.
     #[error("uncompressed payload: raw length {expected} but {got} bytes stored")]
     LengthMismatch { expected: u64, got: u64 },
 

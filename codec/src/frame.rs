@@ -1,38 +1,61 @@
-//! The wire format: one fixed 80-byte little-endian header, then the payload.
+//! The wire format, version 2: a compact variable-length header, then the payload.
+//!
+//! Every header starts with the same three bytes in every version from 2 on — magic `b"TN"` and
+//! a version byte — so a reader names a peer's version before anything else. Integers marked
+//! *varint* are unsigned LEB128 (7 bits a byte, low group first, high bit = "more follows"),
+//! canonical (no redundant trailing zero group) and at most as long as their type needs.
 //!
 //! ```text
-//! off size field
-//!   0   4  magic b"TNDM"
-//!   4   2  version (u16) = 1
-//!   6   1  kind: 1 tensor, 2 control
-//!   7   1  flags (none defined; must be 0)
-//!   8   8  frame id (u64)
-//!  16   4  plan epoch (u32)
-//!  20   4  model id (u32)
-//!  24   2  partition point (u16)
-//!  26   1  bits: 1 f32, 2 q8, 3 q4            (control: 0)
-//!  27   1  granularity: 0 per-tensor, 1 per-channel   (control: 0)
-//!  28   1  compression: 0 none, 1 lz4, 2 zstd  (control: 0)
-//!  29   1  rank 0..=4                          (control: 0)
-//!  30   2  reserved (0)
-//!  32  16  dims: 4 × u32, unused = 0
-//!  48   4  scale (f32)       per-tensor quantised only, else 0
-//!  52   1  zero point (u8)   per-tensor quantised only, else 0
-//!  53   3  reserved (0)
-//!  56   8  raw payload length (u64): before the lossless stage; = payload length for control
-//!  64   8  payload length (u64): bytes after the header
-//!  72   4  reserved (0)
-//!  76   4  CRC32 (IEEE, crc32fast) of bytes 0..76 followed by the payload
-//!  80      payload (tensor: see `tensor` module; control: postcard message + probe padding)
+//! size      field
+//!    2      magic b"TN"
+//!    1      version (u8) = 2
+//!    1      type: bits 0-1 kind (1 tensor, 2 control); bits 2-4 rank 0..=4 (control: 0);
+//!           bits 5-7 flags (none defined; must be 0)
+//!  1-10     frame id (varint u64)
+//!   1-5     plan epoch (varint u32)
+//!   1-5     model id (varint u32)
+//!   1-3     partition point (varint u16)
+//!   --- tensor frames only ---
+//!    1      coding: bits 0-1 element (1 f32, 2 q8, 3 q4); bit 2 per-channel;
+//!           bits 3-5 stage (0 none, 1 lz4, 2 zstd, 3 png, 4 jpeg); bits 6-7 must be 0
+//!   (1)     JPEG quality 1..=100                 jpeg only
+//!  rank×1-5 dims (varint u32 each)
+//!    5      scale (f32 LE) + zero point (u8)     per-tensor quantised codings only
+//!   --- all frames ---
+//!  1-10     payload length (varint u64): bytes after the header
+//!    4      CRC32 (IEEE, crc32fast) of every header byte before it, then the payload
+//!           payload (tensor: see `tensor` module; control: postcard message + probe padding)
 //! ```
 //!
-//! Reading is two steps (mini-redis style): [`check`] looks at the header only — O(1), no
-//! allocation — validates every field against [`Limits`] and returns the total frame length, or
-//! [`FrameError::Incomplete`] when more bytes are needed. A receiver therefore learns that a
-//! peer declares 4 GiB from the first 80 bytes and never buffers it. [`parse`] then verifies the
-//! CRC and builds an owned [`Frame`]. [`write()`] is the inverse. [`peek_meta`] reads a header's
-//! provenance without validating it (to name the frame in an error reply), so that no other
-//! crate needs to know where a field lives.
+//! Sizes ([`MAX_HEADER_LEN`] is the worst case, 67 B): a per-tensor q8-lz4 frame of a rank-4
+//! tensor whose dims are < 128 each, frame id < 16 384, epoch/model/point < 128 and payload
+//! < 128 B (the ¼-width pool4 point) has a **24 B** header; the 32×32 grey input as q8-lz4
+//! (payload ≥ 128 B) has 25 B; f32 and per-channel codings carry no scale (−5 B); a control
+//! frame (meta all zero, message < 128 B) has 13 B. Version 1's fixed 80 B header carried the same
+//! information plus a raw length, which is a function of shape and coding and is now
+//! computed, not sent.
+//!
+//! **Where per-tensor quantisation parameters live.** In the header, as in version 1: they are
+//! 5 B either way, and in the header they are validated (positive finite scale, zero point ≤
+//! the top level) by [`check`] before the payload is awaited, so a frame whose parameters could
+//! not have come from an encoder is refused from its header alone. Per-channel parameters (5 B
+//! × channels) stay at the start of the raw payload, where their size scales with the tensor.
+//!
+//! **Other versions.** A version-1 frame (`b"TNDM"`, then a u16 version at offset 4) is
+//! recognised by its third byte `b'D'`, which no version-2+ header can have (`b'D'` = 68 is
+//! reserved), and refused as [`FrameError::UnsupportedVersion`] `{ expected: 2, got: 1 }`, as is
+//! any other version byte. The edge answers a `Hello` in an unsupported frame version with
+//! `Reject { UnsupportedProtocol }` naming both versions; a device reading an edge's frame in
+//! another version surfaces the same error.
+//!
+//! Reading is two steps (mini-redis style): [`check`] looks at the header only — O(header),
+//! at most [`MAX_HEADER_LEN`] bytes read, no allocation — validates every field against
+//! [`Limits`] and returns the total frame length, or [`FrameError::Incomplete`] when more bytes
+//! are needed (every proper prefix of a valid frame is `Incomplete`, a varint cut short
+//! included). A receiver therefore learns that a peer declares 4 GiB from at most 67 bytes and
+//! never buffers it. [`parse`] then verifies the CRC and builds an owned [`Frame`]. [`write()`]
+//! is the inverse. [`peek_meta`] reads a header's provenance without validating the rest (to
+//! name the frame in an error reply), so that no other crate needs to know where a field lives.
 
 use crate::coding::{Bits, Coding, Compression, Granularity};
 use crate::control::Control;
@@ -40,14 +63,50 @@ use crate::error::{CodecError, FrameError};
 use crate::quant::QParams;
 use crate::tensor::{self, EncodedTensor, MAX_RANK, Shape};
 
-/// First four bytes of every frame.
-pub const MAGIC: [u8; 4] = *b"TNDM";
+/// First two bytes of every frame (version 2 on).
+pub const MAGIC: [u8; 2] = *b"TN";
 /// Header version this build reads and writes.
-pub const VERSION: u16 = 1;
-/// Fixed header length.
-pub const HEADER_LEN: usize = 80;
-/// Offset of the CRC field; the CRC covers the header bytes before it.
-const CRC_OFFSET: usize = 76;
+pub const VERSION: u8 = 2;
+/// Version 1's magic: `MAGIC` followed by `b"DM"`; its version is the u16 LE at offset 4.
+const V1_MAGIC: [u8; 4] = *b"TNDM";
+/// Offset of version 1's u16 version field.
+const V1_VERSION_AT: usize = 4;
+
+/// Kind codes (type byte bits 0-1).
+const KIND_TENSOR: u8 = 1;
+const KIND_CONTROL: u8 = 2;
+/// Type byte: rank in bits 2-4, flags in bits 5-7.
+const RANK_SHIFT: u8 = 2;
+const RANK_MASK: u8 = 0b111;
+const FLAGS_SHIFT: u8 = 5;
+/// Coding byte: element in bits 0-1, per-channel bit 2, stage in bits 3-5, bits 6-7 zero.
+const PER_CHANNEL_BIT: u8 = 1 << 2;
+const STAGE_SHIFT: u8 = 3;
+const STAGE_MASK: u8 = 0b111;
+const CODING_RESERVED: u8 = 0b1100_0000;
+/// Stage code of JPEG, which a quality byte follows.
+const JPEG_STAGE: u8 = 4;
+
+/// Longest varint of a `bits`-bit integer.
+const fn varint_max(bits: u32) -> usize {
+    bits.div_ceil(7) as usize
+}
+
+/// Longest possible header: magic, version, type, the four meta varints, coding, four dims,
+/// scale + zero point, payload length, CRC. (A JPEG quality byte never comes with a scale:
+/// image codings are per-channel.)
+pub const MAX_HEADER_LEN: usize = 2
+    + 1
+    + 1
+    + varint_max(64)
+    + varint_max(32)
+    + varint_max(32)
+    + varint_max(16)
+    + 1
+    + MAX_RANK * varint_max(32)
+    + 5
+    + varint_max(64)
+    + 4;
 
 /// Receiver-side limits, enforced by [`check`] on the header before anything is allocated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,15 +133,6 @@ impl Default for Limits {
 pub enum FrameKind {
     Tensor,
     Control,
-}
-
-impl FrameKind {
-    const fn code(self) -> u8 {
-        match self {
-            FrameKind::Tensor => 1,
-            FrameKind::Control => 2,
-        }
-    }
 }
 
 /// Provenance carried by every frame.
@@ -118,117 +168,238 @@ impl Frame {
     }
 }
 
-/// The header's fields as stored, before validation.
+/// Reads header bytes in order; running out is `Incomplete`.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn byte(&mut self) -> Result<u8, FrameError> {
+        let b = *self.buf.get(self.pos).ok_or(FrameError::Incomplete)?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], FrameError> {
+        let bytes = self.buf.get(self.pos..).and_then(|rest| rest.first_chunk::<N>()).ok_or(FrameError::Incomplete)?;
+        self.pos += N;
+        Ok(*bytes)
+    }
+
+    /// A canonical LEB128 varint of at most `bits` bits. Cut short: `Incomplete`; overlong,
+    /// non-canonical or overflowing: [`FrameError::BadVarint`].
+    fn varint(&mut self, bits: u32, field: &'static str) -> Result<u64, FrameError> {
+        let mut value = 0u64;
+        for i in 0..varint_max(bits) {
+            let b = self.byte()?;
+            let group = u64::from(b & 0x7f);
+            let shift = 7 * i as u32;
+            // shift < bits ≤ 64 here; the group's bits above `bits` must be clear.
+            if bits - shift < 7 && group >> (bits - shift) != 0 {
+                return Err(FrameError::BadVarint { field });
+            }
+            value |= group << shift;
+            if b & 0x80 == 0 {
+                if i > 0 && b == 0 {
+                    return Err(FrameError::BadVarint { field });
+                }
+                return Ok(value);
+            }
+        }
+        Err(FrameError::BadVarint { field })
+    }
+}
+
+/// A header as laid out, structurally read but not validated.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-struct RawHeader {
-    magic: [u8; 4],
-    version: u16,
+struct Fields {
     kind: u8,
+    rank: u8,
     flags: u8,
     meta: FrameMeta,
-    bits: u8,
-    granularity: u8,
-    compression: u8,
-    rank: u8,
-    reserved0: u16,
+    /// Tensor frames: the coding (an unknown coding byte ends the read: the fields after it
+    /// depend on it).
+    coding: Coding,
     dims: [u32; MAX_RANK],
-    scale: u32,
-    zero_point: u8,
-    reserved1: [u8; 3],
-    raw_len: u64,
+    /// Present for per-tensor quantised codings (by the coding byte's element and granularity).
+    params: Option<(u32, u8)>,
     payload_len: u64,
-    reserved2: u32,
+    /// Where the payload length varint sits (for [`declare_payload_len`]).
+    payload_len_at: (usize, usize),
     crc: u32,
+    /// Header length, CRC included.
+    len: usize,
 }
 
-/// Reads fixed-size fields in order; the header array is exactly as long as the fields, so the
-/// zero fallback is never taken (the layout test pins every offset).
-struct Cursor<'a>(&'a [u8]);
-
-impl Cursor<'_> {
-    fn take<const N: usize>(&mut self) -> [u8; N] {
-        match self.0.split_first_chunk::<N>() {
-            Some((head, rest)) => {
-                self.0 = rest;
-                *head
-            }
-            None => [0; N],
-        }
-    }
-    fn u8(&mut self) -> u8 {
-        u8::from_le_bytes(self.take())
-    }
-    fn u16(&mut self) -> u16 {
-        u16::from_le_bytes(self.take())
-    }
-    fn u32(&mut self) -> u32 {
-        u32::from_le_bytes(self.take())
-    }
-    fn u64(&mut self) -> u64 {
-        u64::from_le_bytes(self.take())
-    }
+/// Whether a per-tensor scale and zero point follow the dims.
+fn has_header_params(coding: Coding) -> bool {
+    coding.bits().qmax().is_some() && coding.granularity() == Granularity::PerTensor
 }
 
-impl RawHeader {
-    fn read(h: &[u8; HEADER_LEN]) -> RawHeader {
-        let mut c = Cursor(h);
-        RawHeader {
-            magic: c.take(),
-            version: c.u16(),
-            kind: c.u8(),
-            flags: c.u8(),
-            meta: FrameMeta { frame_id: c.u64(), plan_epoch: c.u32(), model_id: c.u32(), point: c.u16() },
-            bits: c.u8(),
-            granularity: c.u8(),
-            compression: c.u8(),
-            rank: c.u8(),
-            reserved0: c.u16(),
-            dims: [c.u32(), c.u32(), c.u32(), c.u32()],
-            scale: c.u32(),
-            zero_point: c.u8(),
-            reserved1: c.take(),
-            raw_len: c.u64(),
-            payload_len: c.u64(),
-            reserved2: c.u32(),
-            crc: c.u32(),
+/// Magic and version: `BadMagic` as soon as the bytes seen differ from the magic,
+/// `UnsupportedVersion` for version 1 (`TNDM…`) or any version byte but [`VERSION`].
+fn read_prefix(r: &mut Reader<'_>) -> Result<(), FrameError> {
+    let seen = r.buf.get(..r.buf.len().min(MAGIC.len())).unwrap_or_default();
+    if MAGIC.get(..seen.len()) != Some(seen) {
+        let mut got = [0u8; 2];
+        if let Some(dst) = got.get_mut(..seen.len()) {
+            dst.copy_from_slice(seen);
         }
+        return Err(FrameError::BadMagic { got });
     }
-
-    fn to_bytes(self) -> [u8; HEADER_LEN] {
-        let mut out = [0u8; HEADER_LEN];
-        let mut w = 0usize;
-        let mut put = |bytes: &[u8]| {
-            if let Some(dst) = out.get_mut(w..w + bytes.len()) {
-                dst.copy_from_slice(bytes);
-            }
-            w += bytes.len();
+    let _: [u8; 2] = r.array()?;
+    let version = r.byte()?;
+    if version == V1_MAGIC[2] {
+        // A version-1 header: name its version (or whatever stands there) once it is in.
+        let at = r.buf.get(..V1_VERSION_AT + 2).ok_or(FrameError::Incomplete)?;
+        let got = match at.split_last_chunk::<2>() {
+            Some((magic, v)) if magic == V1_MAGIC => u16::from_le_bytes(*v),
+            _ => u16::from(version),
         };
-        put(&self.magic);
-        put(&self.version.to_le_bytes());
-        put(&[self.kind, self.flags]);
-        put(&self.meta.frame_id.to_le_bytes());
-        put(&self.meta.plan_epoch.to_le_bytes());
-        put(&self.meta.model_id.to_le_bytes());
-        put(&self.meta.point.to_le_bytes());
-        put(&[self.bits, self.granularity, self.compression, self.rank]);
-        put(&self.reserved0.to_le_bytes());
-        for d in self.dims {
-            put(&d.to_le_bytes());
-        }
-        put(&self.scale.to_le_bytes());
-        put(&[self.zero_point]);
-        put(&self.reserved1);
-        put(&self.raw_len.to_le_bytes());
-        put(&self.payload_len.to_le_bytes());
-        put(&self.reserved2.to_le_bytes());
-        put(&self.crc.to_le_bytes());
-        out
+        return Err(FrameError::UnsupportedVersion { expected: VERSION.into(), got });
     }
+    if version != VERSION {
+        return Err(FrameError::UnsupportedVersion { expected: VERSION.into(), got: version.into() });
+    }
+    Ok(())
+}
+
+fn read_meta(r: &mut Reader<'_>) -> Result<FrameMeta, FrameError> {
+    // Each varint is bounded to its type's width, so the casts are exact.
+    Ok(FrameMeta {
+        frame_id: r.varint(64, "frame id")?,
+        plan_epoch: r.varint(32, "plan epoch")? as u32,
+        model_id: r.varint(32, "model id")? as u32,
+        point: r.varint(16, "point")? as u16,
+    })
+}
+
+/// Reads the header at the start of `buf` by its structure alone; validation is [`validate`].
+fn read_fields(buf: &[u8]) -> Result<Fields, FrameError> {
+    let mut r = Reader { buf, pos: 0 };
+    read_prefix(&mut r)?;
+    let ty = r.byte()?;
+    let mut f =
+        Fields { kind: ty & 0b11, rank: (ty >> RANK_SHIFT) & RANK_MASK, flags: ty >> FLAGS_SHIFT, ..Fields::default() };
+    if f.kind != KIND_TENSOR && f.kind != KIND_CONTROL {
+        return Err(FrameError::UnknownKind { got: f.kind });
+    }
+    if usize::from(f.rank) > MAX_RANK {
+        return Err(too_large("rank", MAX_RANK as u64, f.rank.into()));
+    }
+    f.meta = read_meta(&mut r)?;
+    if f.kind == KIND_TENSOR {
+        let byte = r.byte()?;
+        let quality = if (byte >> STAGE_SHIFT) & STAGE_MASK == JPEG_STAGE { Some(r.byte()?) } else { None };
+        f.coding = coding_of(byte, quality)?;
+        for d in f.dims.iter_mut().take(f.rank.into()) {
+            // Bounded to 32 bits.
+            *d = r.varint(32, "dimension")? as u32;
+        }
+        if has_header_params(f.coding) {
+            f.params = Some((u32::from_le_bytes(r.array()?), r.byte()?));
+        }
+    }
+    let start = r.pos;
+    f.payload_len = r.varint(64, "payload length")?;
+    f.payload_len_at = (start, r.pos);
+    f.crc = u32::from_le_bytes(r.array()?);
+    f.len = r.pos;
+    Ok(f)
+}
+
+/// Writes header fields into a stack buffer (no allocation).
+struct HeaderBytes {
+    buf: [u8; MAX_HEADER_LEN],
+    len: usize,
+}
+
+impl HeaderBytes {
+    fn new() -> HeaderBytes {
+        HeaderBytes { buf: [0; MAX_HEADER_LEN], len: 0 }
+    }
+
+    /// Every header is at most MAX_HEADER_LEN bytes by construction (the field list above), so
+    /// the slot always exists.
+    fn push(&mut self, b: u8) {
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.push(b);
+        }
+    }
+
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            // The low 7 bits with the continuation bit; the cast keeps exactly those bits.
+            self.push((v as u8 & 0x7f) | 0x80);
+            v >>= 7;
+        }
+        self.push(v as u8);
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+}
+
+/// The header bytes before the CRC.
+fn header_bytes(f: &Fields) -> HeaderBytes {
+    let mut h = HeaderBytes::new();
+    h.extend(&MAGIC);
+    h.push(VERSION);
+    h.push(f.kind | (f.rank << RANK_SHIFT) | (f.flags << FLAGS_SHIFT));
+    h.varint(f.meta.frame_id);
+    h.varint(f.meta.plan_epoch.into());
+    h.varint(f.meta.model_id.into());
+    h.varint(f.meta.point.into());
+    if f.kind == KIND_TENSOR {
+        h.push(coding_byte(f.coding));
+        if let Compression::Jpeg { quality } = f.coding.compression() {
+            h.push(quality);
+        }
+        for &d in f.dims.iter().take(f.rank.into()) {
+            h.varint(d.into());
+        }
+        if let Some((scale, zero_point)) = f.params {
+            h.extend(&scale.to_le_bytes());
+            h.push(zero_point);
+        }
+    }
+    h.varint(f.payload_len);
+    h
+}
+
+/// The coding byte of `coding`.
+fn coding_byte(coding: Coding) -> u8 {
+    let per_channel = if coding.granularity() == Granularity::PerChannel { PER_CHANNEL_BIT } else { 0 };
+    coding.bits().code() | per_channel | (coding.compression().code() << STAGE_SHIFT)
+}
+
+/// The coding a coding byte (and, for JPEG, the quality byte after it) names.
+fn coding_of(byte: u8, quality: Option<u8>) -> Result<Coding, FrameError> {
+    let unknown = FrameError::UnknownField { field: "coding", got: byte };
+    if byte & CODING_RESERVED != 0 {
+        return Err(unknown);
+    }
+    let bits = Bits::from_code(byte & 0b11).ok_or(FrameError::UnknownField { field: "coding", got: byte })?;
+    let granularity = if byte & PER_CHANNEL_BIT != 0 { Granularity::PerChannel } else { Granularity::PerTensor };
+    let compression = match quality {
+        Some(quality) => Compression::Jpeg { quality },
+        None => Compression::from_code((byte >> STAGE_SHIFT) & STAGE_MASK).ok_or(unknown)?,
+    };
+    Ok(Coding::new(bits, granularity, compression)?)
 }
 
 /// What a valid header describes.
 enum Described {
-    Tensor { coding: Coding, params: Option<QParams> },
+    Tensor { coding: Coding, params: Option<QParams>, raw_len: u64 },
     Control,
 }
 
@@ -236,64 +407,28 @@ fn too_large(what: &'static str, limit: u64, got: u64) -> FrameError {
     FrameError::TooLarge { what, limit, got }
 }
 
-fn require_zero(value: u64, field: &'static str) -> Result<(), FrameError> {
-    if value == 0 { Ok(()) } else { Err(FrameError::NonZeroReserved { field }) }
-}
-
 /// Validates every header field against the format and `limits`. No allocation.
-fn validate(h: &RawHeader, limits: &Limits) -> Result<Described, FrameError> {
-    if h.version != VERSION {
-        return Err(FrameError::UnsupportedVersion { got: h.version, supported: VERSION });
-    }
+fn validate(h: &Fields, limits: &Limits) -> Result<Described, FrameError> {
     if h.flags != 0 {
         return Err(FrameError::UnknownFlags { got: h.flags });
     }
-    require_zero(h.reserved0.into(), "reserved@30")?;
-    require_zero(u32::from_le_bytes([h.reserved1[0], h.reserved1[1], h.reserved1[2], 0]).into(), "reserved@53")?;
-    require_zero(h.reserved2.into(), "reserved@72")?;
     if h.payload_len > limits.max_payload_bytes {
         return Err(too_large("payload", limits.max_payload_bytes, h.payload_len));
     }
-    if h.raw_len > limits.max_payload_bytes {
-        return Err(too_large("raw payload", limits.max_payload_bytes, h.raw_len));
-    }
-    let kind = match h.kind {
-        k if k == FrameKind::Tensor.code() => FrameKind::Tensor,
-        k if k == FrameKind::Control.code() => FrameKind::Control,
-        got => return Err(FrameError::UnknownKind { got }),
-    };
-    if kind == FrameKind::Control {
-        for (value, field) in [
-            (h.bits, "bits"),
-            (h.granularity, "granularity"),
-            (h.compression, "compression"),
-            (h.rank, "rank"),
-            (h.zero_point, "zero point"),
-        ] {
-            require_zero(value.into(), field)?;
-        }
-        require_zero(h.dims.iter().map(|&d| u64::from(d)).sum(), "dims")?;
-        require_zero(h.scale.into(), "scale")?;
-        if h.raw_len != h.payload_len {
-            return Err(FrameError::LengthMismatch { expected: h.raw_len, got: h.payload_len });
+    if h.kind == KIND_CONTROL {
+        if h.rank != 0 {
+            return Err(FrameError::NonZeroReserved { field: "rank" });
         }
         return Ok(Described::Control);
     }
-
-    let bits = Bits::from_code(h.bits).ok_or(FrameError::UnknownField { field: "bits", got: h.bits })?;
-    let granularity = Granularity::from_code(h.granularity)
-        .ok_or(FrameError::UnknownField { field: "granularity", got: h.granularity })?;
-    let compression = Compression::from_code(h.compression)
-        .ok_or(FrameError::UnknownField { field: "compression", got: h.compression })?;
-    let coding = Coding::new(bits, granularity, compression)?;
+    let coding = h.coding;
 
     let rank = usize::from(h.rank);
     let max_rank = limits.max_rank.min(MAX_RANK);
     if rank > max_rank {
         return Err(too_large("rank", max_rank as u64, rank as u64));
     }
-    let (dims, unused) = h.dims.split_at(rank);
-    require_zero(unused.iter().map(|&d| u64::from(d)).sum(), "dims")?;
+    let dims = h.dims.get(..rank).unwrap_or_default();
     let mut elements: u64 = 1;
     for &d in dims {
         let d = u64::from(d);
@@ -307,109 +442,113 @@ fn validate(h: &RawHeader, limits: &Limits) -> Result<Described, FrameError> {
             return Err(too_large("elements", limits.max_elements, elements));
         }
     }
-    let channels = match (granularity, dims) {
+    let channels = match (coding.granularity(), dims) {
         (Granularity::PerTensor, _) => 0,
         (Granularity::PerChannel, [_, c, _, _] | [c, _, _]) => u64::from(*c),
         (Granularity::PerChannel, _) => return Err(CodecError::PerChannelRank { rank }.into()),
     };
-    let expected = tensor::raw_len(elements, channels, coding).unwrap_or(u64::MAX);
-    if expected != h.raw_len {
-        return Err(FrameError::ShapeMismatch { expected, got: h.raw_len });
+    let raw_len = tensor::raw_len(elements, channels, coding).unwrap_or(u64::MAX);
+    if raw_len > limits.max_payload_bytes {
+        return Err(too_large("raw payload", limits.max_payload_bytes, raw_len));
     }
-    match compression {
-        Compression::None if h.payload_len != h.raw_len => {
-            return Err(FrameError::LengthMismatch { expected: h.raw_len, got: h.payload_len });
+    match coding.compression() {
+        Compression::None if h.payload_len != raw_len => {
+            return Err(FrameError::LengthMismatch { expected: raw_len, got: h.payload_len });
         }
-        Compression::Lz4 if h.raw_len > tensor::lz4_max_expansion(h.payload_len) => {
-            return Err(too_large("lz4 expansion", tensor::lz4_max_expansion(h.payload_len), h.raw_len));
+        Compression::Lz4 if raw_len > tensor::lz4_max_expansion(h.payload_len) => {
+            return Err(too_large("lz4 expansion", tensor::lz4_max_expansion(h.payload_len), raw_len));
         }
         _ => {}
     }
-    let params = match (bits.qmax(), granularity) {
-        (Some(qmax), Granularity::PerTensor) => {
-            let p = QParams { scale: f32::from_bits(h.scale), zero_point: h.zero_point };
+    let params = match (coding.bits().qmax(), h.params) {
+        (Some(qmax), Some((scale, zero_point))) => {
+            let p = QParams { scale: f32::from_bits(scale), zero_point };
             Some(p.validate(qmax, None)?)
         }
-        _ => {
-            require_zero(h.scale.into(), "scale")?;
-            require_zero(h.zero_point.into(), "zero point")?;
-            None
-        }
+        _ => None,
     };
-    Ok(Described::Tensor { coding, params })
-}
-
-/// The header at the start of `buf`, unvalidated: `BadMagic` as soon as the bytes seen differ
-/// from the magic (even before a whole header is in), `Incomplete` while fewer than
-/// [`HEADER_LEN`] bytes are there.
-fn read_header(buf: &[u8]) -> Result<(&[u8; HEADER_LEN], RawHeader), FrameError> {
-    let prefix = buf.get(..buf.len().min(MAGIC.len())).unwrap_or_default();
-    if MAGIC.get(..prefix.len()) != Some(prefix) {
-        let mut got = [0u8; 4];
-        if let Some(dst) = got.get_mut(..prefix.len()) {
-            dst.copy_from_slice(prefix);
-        }
-        return Err(FrameError::BadMagic { got });
-    }
-    let Some(bytes) = buf.first_chunk::<HEADER_LEN>() else {
-        return Err(FrameError::Incomplete);
-    };
-    Ok((bytes, RawHeader::read(bytes)))
+    Ok(Described::Tensor { coding, params, raw_len })
 }
 
 /// The provenance ([`FrameMeta`]: frame id, plan epoch, model id, point) that the header at the
-/// start of `buf` declares, read without validating anything but the magic — for answering a
-/// frame that failed [`check`] or [`parse`] with an error naming its frame id. `Incomplete`
-/// while the header is not all there, `BadMagic` when the bytes are not a frame at all. Like
-/// [`check`], O(1) and allocation-free.
+/// start of `buf` declares, read without validating anything after it but the magic and
+/// version — for answering a frame that failed [`check`] or [`parse`] with an error naming its
+/// frame id. `Incomplete` while the fields are not all there, `BadMagic` when the bytes are not
+/// a frame at all, `UnsupportedVersion` for another version's frame. Like [`check`], cheap and
+/// allocation-free.
 pub fn peek_meta(buf: &[u8]) -> Result<FrameMeta, FrameError> {
-    read_header(buf).map(|(_, header)| header.meta)
+    let mut r = Reader { buf, pos: 0 };
+    read_prefix(&mut r)?;
+    let _type = r.byte()?;
+    read_meta(&mut r)
 }
 
 /// Makes the frame at the start of `frame` declare a payload of `len` bytes, leaving its CRC
 /// and payload as they are: a frame that lies about its size. For fault injection (a peer
 /// declaring more than any receiver accepts must be refused by [`check`] before anything is
-/// buffered). `Incomplete` if `frame` does not hold a whole header; the magic is not checked.
-pub fn declare_payload_len(frame: &mut [u8], len: u64) -> Result<(), FrameError> {
-    let Some(bytes) = frame.first_chunk_mut::<HEADER_LEN>() else {
-        return Err(FrameError::Incomplete);
-    };
-    let mut header = RawHeader::read(bytes);
-    header.payload_len = len;
-    *bytes = header.to_bytes();
+/// buffered). The length is a varint, so the header may grow or shrink; bytes after the header
+/// move with it. Errors as [`peek_meta`] when `frame` does not start with a whole header.
+pub fn declare_payload_len(frame: &mut Vec<u8>, len: u64) -> Result<(), FrameError> {
+    let fields = read_fields(frame)?;
+    let mut h = HeaderBytes::new();
+    h.varint(len);
+    let (start, end) = fields.payload_len_at;
+    frame.splice(start..end, h.bytes().iter().copied());
     Ok(())
 }
 
+/// Recomputes the CRC of the frame at the start of `frame` over its header and the payload
+/// bytes present (up to the declared length), as if the frame had been sent so: lets a fuzzer
+/// or a fault test reach the checks behind the CRC. Errors as [`peek_meta`] when `frame` does
+/// not start with a whole header it can read.
+pub fn refresh_crc(frame: &mut [u8]) -> Result<(), FrameError> {
+    let f = read_fields(frame)?;
+    let end = usize::try_from(f.payload_len).map_or(frame.len(), |p| f.len.saturating_add(p).min(frame.len()));
+    let crc_at = f.len - 4;
+    let header = frame.get(..crc_at).unwrap_or_default();
+    let payload = frame.get(f.len..end).unwrap_or_default();
+    let crc = crc(header, payload).to_le_bytes();
+    if let Some(dst) = frame.get_mut(crc_at..f.len) {
+        dst.copy_from_slice(&crc);
+    }
+    Ok(())
+}
+
+/// A validated header: its fields, what it describes and the frame's total length.
+struct Checked {
+    fields: Fields,
+    described: Described,
+    total: usize,
+}
+
 /// Header-level validation shared by [`check`] and [`parse`].
-fn check_header<'a>(
-    buf: &'a [u8],
-    limits: &Limits,
-) -> Result<(&'a [u8; HEADER_LEN], RawHeader, Described, usize), FrameError> {
-    let (bytes, header) = read_header(buf)?;
-    let described = validate(&header, limits)?;
-    let total = usize::try_from(header.payload_len).ok().and_then(|p| p.checked_add(HEADER_LEN)).ok_or(too_large(
+fn check_header(buf: &[u8], limits: &Limits) -> Result<Checked, FrameError> {
+    let fields = read_fields(buf)?;
+    let described = validate(&fields, limits)?;
+    let total = usize::try_from(fields.payload_len).ok().and_then(|p| p.checked_add(fields.len)).ok_or(too_large(
         "payload",
         usize::MAX as u64,
-        header.payload_len,
+        fields.payload_len,
     ))?;
     if buf.len() < total {
         return Err(FrameError::Incomplete);
     }
-    Ok((bytes, header, described, total))
+    Ok(Checked { fields, described, total })
 }
 
 /// Is there a complete, plausible frame at the start of `buf`? Returns its total length.
 ///
-/// Looks at the header only (O(1), allocation-free): magic, version, kind, flags, reserved
-/// fields, enum codes, rank/dims/elements/payload sizes against `limits`, raw length against
-/// shape and coding. `Err(Incomplete)` means "read more"; the CRC is verified by [`parse`].
+/// Looks at the header only (at most [`MAX_HEADER_LEN`] bytes, allocation-free): magic,
+/// version, kind, flags, varints, coding, rank/dims/elements/payload sizes against `limits`,
+/// payload length against shape and coding. `Err(Incomplete)` means "read more"; the CRC is
+/// verified by [`parse`].
 pub fn check(buf: &[u8], limits: &Limits) -> Result<usize, FrameError> {
-    check_header(buf, limits).map(|(_, _, _, total)| total)
+    check_header(buf, limits).map(|c| c.total)
 }
 
-fn crc(header: &[u8; HEADER_LEN], payload: &[u8]) -> u32 {
+fn crc(header: &[u8], payload: &[u8]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
-    hasher.update(header.get(..CRC_OFFSET).unwrap_or_default());
+    hasher.update(header);
     hasher.update(payload);
     hasher.finalize()
 }
@@ -417,33 +556,32 @@ fn crc(header: &[u8; HEADER_LEN], payload: &[u8]) -> u32 {
 /// Parses the frame at the start of `buf` (bytes after it are ignored): [`check`], CRC, then an
 /// owned [`Frame`]. The only allocation is the payload copy, bounded by `limits`.
 pub fn parse(buf: &[u8], limits: &Limits) -> Result<Frame, FrameError> {
-    let (header_bytes, header, described, total) = check_header(buf, limits)?;
-    let payload = buf.get(HEADER_LEN..total).ok_or(FrameError::Incomplete)?;
-    let computed = crc(header_bytes, payload);
-    if computed != header.crc {
-        return Err(FrameError::Checksum { expected: header.crc, got: computed });
+    let Checked { fields, described, total } = check_header(buf, limits)?;
+    let header = buf.get(..fields.len - 4).ok_or(FrameError::Incomplete)?;
+    let payload = buf.get(fields.len..total).ok_or(FrameError::Incomplete)?;
+    let computed = crc(header, payload);
+    if computed != fields.crc {
+        return Err(FrameError::Checksum { expected: fields.crc, got: computed });
     }
     let body = match described {
         Described::Control => Body::Control(Control::decode(payload)?),
-        Described::Tensor { coding, params } => {
-            let rank = usize::from(header.rank);
+        Described::Tensor { coding, params, raw_len } => {
             let mut dims = [0usize; MAX_RANK];
-            for (d, &h) in dims.iter_mut().zip(&header.dims) {
+            for (d, &h) in dims.iter_mut().zip(&fields.dims) {
                 *d = h as usize;
             }
-            let shape = Shape::new(dims.get(..rank).unwrap_or_default())?;
+            let shape = Shape::new(dims.get(..usize::from(fields.rank)).unwrap_or_default())?;
             Body::Tensor(EncodedTensor {
                 shape,
                 coding,
                 params,
                 // ≤ max_payload_bytes, which fit in memory as a payload.
-                raw_len: usize::try_from(header.raw_len)
-                    .map_err(|_| too_large("raw payload", usize::MAX as u64, header.raw_len))?,
+                raw_len: usize::try_from(raw_len).map_err(|_| too_large("raw payload", usize::MAX as u64, raw_len))?,
                 payload: payload.to_vec(),
             })
         }
     };
-    Ok(Frame { meta: header.meta, body })
+    Ok(Frame { meta: fields.meta, body })
 }
 
 /// Appends `frame` to `out`; returns the number of bytes written. On error `out` is left as it
@@ -455,107 +593,139 @@ pub fn write(frame: &Frame, out: &mut Vec<u8>) -> Result<usize, FrameError> {
     }
 }
 
+/// The header fields of a tensor frame.
+fn tensor_fields(meta: &FrameMeta, t: &EncodedTensor) -> Fields {
+    let coding = t.coding();
+    let mut f = Fields {
+        kind: KIND_TENSOR,
+        // Shape guarantees rank ≤ 4 and every dim ≤ u32::MAX.
+        rank: t.shape().rank() as u8,
+        meta: *meta,
+        coding,
+        params: t.params().map(|p| (p.scale.to_bits(), p.zero_point)),
+        payload_len: t.payload().len() as u64,
+        ..Fields::default()
+    };
+    for (slot, &d) in f.dims.iter_mut().zip(t.shape().dims()) {
+        *slot = d as u32;
+    }
+    f
+}
+
+/// Header length of the tensor frame `meta` + `t` would make (CRC included).
+pub fn tensor_header_len(meta: &FrameMeta, t: &EncodedTensor) -> usize {
+    header_bytes(&tensor_fields(meta, t)).len + 4
+}
+
 /// Appends a tensor frame; returns the number of bytes written ([`EncodedTensor::wire_len`]).
 /// Infallible: an [`EncodedTensor`] is valid by construction.
 pub fn write_tensor(meta: &FrameMeta, t: &EncodedTensor, out: &mut Vec<u8>) -> usize {
-    let coding = t.coding();
-    let mut header = RawHeader {
-        magic: MAGIC,
-        version: VERSION,
-        kind: FrameKind::Tensor.code(),
-        meta: *meta,
-        bits: coding.bits().code(),
-        granularity: coding.granularity().code(),
-        compression: coding.compression().code(),
-        // Shape guarantees rank ≤ 4 and every dim ≤ u32::MAX.
-        rank: t.shape().rank() as u8,
-        raw_len: t.raw_len() as u64,
-        ..RawHeader::default()
-    };
-    for (slot, &d) in header.dims.iter_mut().zip(t.shape().dims()) {
-        *slot = d as u32;
-    }
-    if let Some(p) = t.params() {
-        header.scale = p.scale.to_bits();
-        header.zero_point = p.zero_point;
-    }
+    let header = header_bytes(&tensor_fields(meta, t));
+    let crc = crc(header.bytes(), t.payload());
     let start = out.len();
-    out.resize(start + HEADER_LEN, 0);
+    out.extend_from_slice(header.bytes());
+    out.extend_from_slice(&crc.to_le_bytes());
     out.extend_from_slice(t.payload());
-    finish(header, start, out)
+    out.len() - start
 }
 
 /// Appends a control frame; returns the number of bytes written. On error (a bound exceeded)
 /// `out` is left as it was.
 pub fn write_control(meta: &FrameMeta, msg: &Control, out: &mut Vec<u8>) -> Result<usize, FrameError> {
-    let header = RawHeader {
-        magic: MAGIC,
-        version: VERSION,
-        kind: FrameKind::Control.code(),
-        meta: *meta,
-        ..RawHeader::default()
-    };
     let start = out.len();
-    out.resize(start + HEADER_LEN, 0);
     if let Err(e) = msg.encode(out) {
         out.truncate(start);
         return Err(e.into());
     }
-    let mut header = header;
-    header.raw_len = (out.len() - start - HEADER_LEN) as u64;
-    Ok(finish(header, start, out))
-}
-
-/// Fills in the lengths and CRC of the header reserved at `out[start..]`, payload after it.
-fn finish(mut header: RawHeader, start: usize, out: &mut [u8]) -> usize {
-    // The caller reserved HEADER_LEN bytes at `start`, so the split point is in bounds.
-    let (head, payload) = out.split_at_mut(start + HEADER_LEN);
-    header.payload_len = payload.len() as u64;
-    header.crc = crc(&header.to_bytes(), payload);
-    if let Some(dst) = head.get_mut(start..) {
-        dst.copy_from_slice(&header.to_bytes());
-    }
-    HEADER_LEN + payload.len()
+    let payload = out.get(start..).unwrap_or_default();
+    let fields = Fields { kind: KIND_CONTROL, meta: *meta, payload_len: payload.len() as u64, ..Fields::default() };
+    let header = header_bytes(&fields);
+    let crc = crc(header.bytes(), payload).to_le_bytes();
+    // The payload is encoded first (its length is in the header); the header goes in front.
+    out.splice(start..start, header.bytes().iter().chain(&crc).copied());
+    Ok(out.len() - start)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn reader(buf: &[u8]) -> Reader<'_> {
+        Reader { buf, pos: 0 }
+    }
+
     #[test]
-    fn header_layout_offsets() {
-        // Every byte after the magic holds (offset - 3), so any misplaced field shows up.
-        let h = RawHeader {
-            magic: MAGIC,
-            version: 0x0201,
-            kind: 3,
-            flags: 4,
-            meta: FrameMeta {
-                frame_id: 0x0c0b_0a09_0807_0605,
-                plan_epoch: 0x100f_0e0d,
-                model_id: 0x1413_1211,
-                point: 0x1615,
-            },
-            bits: 0x17,
-            granularity: 0x18,
-            compression: 0x19,
-            rank: 0x1a,
-            reserved0: 0x1c1b,
-            dims: [0x201f_1e1d, 0x2423_2221, 0x2827_2625, 0x2c2b_2a29],
-            scale: 0x302f_2e2d,
-            zero_point: 0x31,
-            reserved1: [0x32, 0x33, 0x34],
-            raw_len: 0x3c3b_3a39_3837_3635,
-            payload_len: 0x4443_4241_403f_3e3d,
-            reserved2: 0x4847_4645,
-            crc: 0x4c4b_4a49,
+    fn max_header_len_is_the_sum_of_the_longest_fields() {
+        // 2 + 1 + 1 + 10 + 5 + 5 + 3 + 1 + 4 × 5 + 5 + 10 + 4.
+        assert_eq!(MAX_HEADER_LEN, 67);
+        let worst = Fields {
+            kind: KIND_TENSOR,
+            rank: 4,
+            meta: FrameMeta { frame_id: u64::MAX, plan_epoch: u32::MAX, model_id: u32::MAX, point: u16::MAX },
+            coding: Coding::Q8_LZ4,
+            dims: [u32::MAX; 4],
+            params: Some((u32::MAX, u8::MAX)),
+            payload_len: u64::MAX,
+            ..Fields::default()
         };
-        let bytes = h.to_bytes();
-        assert_eq!(&bytes[0..4], b"TNDM");
-        for (i, &b) in bytes.iter().enumerate().skip(4) {
-            assert_eq!(b as usize, i - 3, "offset {i}");
+        let h = header_bytes(&worst);
+        assert_eq!(h.len + 4, MAX_HEADER_LEN);
+        let mut bytes = h.bytes().to_vec();
+        bytes.extend_from_slice(&[1, 2, 3, 4]);
+        let back = read_fields(&bytes).unwrap();
+        assert_eq!(
+            (back.meta, back.dims, back.params, back.payload_len),
+            (worst.meta, worst.dims, worst.params, u64::MAX)
+        );
+        assert_eq!(back.len, MAX_HEADER_LEN);
+    }
+
+    #[test]
+    fn varints_round_trip_at_every_width_boundary() {
+        for bits in [16u32, 32, 64] {
+            let max = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+            let mut values = vec![0, 1, 127, 128, 16_383, 16_384, max];
+            values.extend((1..bits / 7 + 1).map(|k| (1u64 << (7 * k)).min(max)));
+            for v in values {
+                let mut h = HeaderBytes::new();
+                h.varint(v);
+                let mut r = reader(h.bytes());
+                assert_eq!(r.varint(bits, "x").unwrap(), v, "{v} in {bits} bits");
+                assert_eq!(r.pos, h.len);
+                // Cut short: Incomplete.
+                for k in 0..h.len {
+                    assert!(matches!(reader(&h.bytes()[..k]).varint(bits, "x"), Err(FrameError::Incomplete)));
+                }
+            }
         }
-        assert_eq!(RawHeader::read(&bytes), h);
-        assert_eq!(CRC_OFFSET, 76);
+    }
+
+    #[test]
+    fn bad_varints_are_refused() {
+        let cases: [(&[u8], u32); 5] = [
+            (&[0x80, 0x00], 32),                                                 // 0 with a redundant group
+            (&[0xff, 0xff, 0x04], 16),                                           // 2^16 + … overflows u16
+            (&[0xff, 0xff, 0xff, 0xff, 0x10], 32),                               // 2^32 overflows u32
+            (&[0x80, 0x80, 0x80, 0x80, 0x80, 0x01], 32),                         // six bytes for a u32
+            (&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02], 64), // 2^64
+        ];
+        for (bytes, bits) in cases {
+            assert!(
+                matches!(reader(bytes).varint(bits, "x"), Err(FrameError::BadVarint { field: "x" })),
+                "{bytes:02x?}"
+            );
+        }
+    }
+
+    #[test]
+    fn coding_bytes_round_trip() {
+        for coding in Coding::all().into_iter().chain(Coding::IMAGE) {
+            let quality = match coding.compression() {
+                Compression::Jpeg { quality } => Some(quality),
+                _ => None,
+            };
+            assert_eq!(coding_of(coding_byte(coding), quality).unwrap(), coding);
+        }
+        assert_eq!(coding_byte(Coding::Q8_LZ4), 0b0000_1010);
     }
 }

@@ -15,7 +15,7 @@
 //! - [`tensor`] — [`Shape`], [`EncodedTensor`] and [`Codec`], the reusable scratch state that
 //!   runs quantise → pack → lz4 (or zstd with feature `zstd`) and the reverse. The free functions
 //!   [`encode`], [`decode`] and [`decode_into`] wrap a fresh [`Codec`].
-//! - [`frame`] — the 80-byte little-endian header and [`frame::check`] (header-only,
+//! - [`frame`] — the compact version-2 header (varints, ≤ 67 B, 24 B for a small q8 frame) and [`frame::check`] (header-only,
 //!   allocation-free, limits enforced, `Incomplete` means "read more") → [`frame::parse`] (CRC,
 //!   owned [`Frame`]) / [`frame::write`] ([`frame::write_tensor`] and [`frame::write_control`]
 //!   write without building a [`Frame`]).
@@ -36,10 +36,11 @@ pub mod tensor;
 
 #[cfg(feature = "zstd")]
 mod compress;
+mod image_stage;
 mod quant;
 
 pub use coding::{Bits, Coding, Compression, Granularity};
-pub use control::{Control, ErrorCode, PlanResult, RejectCode};
+pub use control::{ClassProb, Control, ErrorCode, PlanResult, RejectCode, ResultSpec};
 pub use error::{CodecError, ControlError, FrameError};
 pub use frame::{Body, Frame, FrameKind, FrameMeta, Limits};
 pub use quant::{MAX_QUANT_ABS, QParams};

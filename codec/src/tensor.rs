@@ -19,7 +19,7 @@ use crate::coding::{Bits, Coding, Compression, Granularity};
 use crate::error::CodecError;
 use crate::quant::{self, QParams, Range};
 
-/// Largest supported rank (dims are inline in the fixed frame header).
+/// Largest supported rank (the frame header's rank field holds 0..=4).
 pub const MAX_RANK: usize = 4;
 
 /// Bytes of per-channel parameters per channel (f32 scale + u8 zero point).
@@ -186,9 +186,10 @@ impl EncodedTensor {
         &self.payload
     }
 
-    /// Bytes on the wire as a tensor frame (header + payload).
-    pub fn wire_len(&self) -> usize {
-        crate::frame::HEADER_LEN.saturating_add(self.payload.len())
+    /// Bytes on the wire as a tensor frame with provenance `meta` (header + payload); the
+    /// header's varints make it depend on the frame id, epoch, model id and point.
+    pub fn wire_len(&self, meta: &crate::frame::FrameMeta) -> usize {
+        crate::frame::tensor_header_len(meta, self).saturating_add(self.payload.len())
     }
 }
 
@@ -242,6 +243,9 @@ impl Codec {
         if !compression.is_available() {
             return Err(CodecError::CompressionUnavailable { compression });
         }
+        if compression.is_image() && !coding.applies_to(shape.dims()) {
+            return Err(CodecError::ImageShape { shape: shape.dims().to_vec() });
+        }
         let layout = match coding.granularity() {
             Granularity::PerTensor => None,
             Granularity::PerChannel => Some(shape.channels().ok_or(CodecError::PerChannelRank { rank: shape.rank() })?),
@@ -286,7 +290,7 @@ impl Codec {
         // 2. Raw payload: straight into the output when there is no lossless stage.
         let raw = match compression {
             Compression::None => &mut out.payload,
-            Compression::Lz4 | Compression::Zstd => &mut self.raw,
+            Compression::Lz4 | Compression::Zstd | Compression::Png | Compression::Jpeg { .. } => &mut self.raw,
         };
         write_raw(data, coding, params, layout, &self.channel_params, &mut self.levels, raw);
         let raw_len = raw.len();
@@ -305,6 +309,9 @@ impl Codec {
             Compression::Zstd => {
                 #[cfg(feature = "zstd")]
                 self.zstd.compress(&self.raw, &mut out.payload)?;
+            }
+            Compression::Png | Compression::Jpeg { .. } => {
+                crate::image_stage::encode(&self.raw, &shape, compression, &mut self.levels, &mut out.payload)?;
             }
         }
         out.shape = shape;
@@ -343,6 +350,16 @@ impl Codec {
                 }
                 #[cfg(not(feature = "zstd"))]
                 return Err(CodecError::CompressionUnavailable { compression: Compression::Zstd });
+            }
+            Compression::Png | Compression::Jpeg { .. } => {
+                crate::image_stage::decode(
+                    &t.payload,
+                    &t.shape,
+                    coding.compression(),
+                    &mut self.levels,
+                    &mut self.raw,
+                )?;
+                &self.raw
             }
         };
         if raw.len() != t.raw_len {

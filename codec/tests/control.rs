@@ -1,9 +1,11 @@
 //! Control protocol: round trips (bare and framed), garbage refused.
 
 use proptest::prelude::*;
-use tandem_codec::control::{MAX_DEVICE_ID_LEN, MAX_LOGITS, MAX_REASON_LEN, MAX_TOKEN_LEN};
+use tandem_codec::control::{MAX_DEVICE_ID_LEN, MAX_LOGITS, MAX_REASON_LEN, MAX_TOKEN_LEN, MAX_TOP_K};
 use tandem_codec::frame::{self, Limits};
-use tandem_codec::{Body, Coding, Control, ControlError, ErrorCode, Frame, FrameError, PlanResult, RejectCode};
+use tandem_codec::{
+    Body, ClassProb, Coding, Control, ControlError, ErrorCode, Frame, FrameError, PlanResult, RejectCode, ResultSpec,
+};
 
 use crate::common::meta;
 
@@ -36,8 +38,13 @@ fn control() -> impl Strategy<Value = Control> {
         Just(ErrorCode::Internal),
     ];
     prop_oneof![
-        (any::<u16>(), "[a-z0-9-]{0,64}", prop::option::of("[ -~]{0,256}"))
-            .prop_map(|(protocol_version, device_id, token)| Control::Hello { protocol_version, device_id, token }),
+        (any::<u16>(), "[a-z0-9-]{0,64}", prop::option::of("[ -~]{0,256}"), 1u8..=MAX_TOP_K as u8, any::<bool>())
+            .prop_map(|(protocol_version, device_id, token, top_k, logits)| Control::Hello {
+                protocol_version,
+                device_id,
+                token,
+                results: ResultSpec { top_k, logits }
+            }),
         (any::<u16>(), any::<u64>())
             .prop_map(|(protocol_version, session_id)| Control::HelloAck { protocol_version, session_id }),
         (reject, "\\PC{0,60}").prop_map(|(code, reason)| Control::Reject { code, reason }),
@@ -47,14 +54,14 @@ fn control() -> impl Strategy<Value = Control> {
         (
             any::<u64>(),
             any::<u32>(),
-            any::<u16>(),
-            0.0f32..1.0,
+            prop::collection::vec((any::<u16>(), 0.0f32..1.0), 1..=MAX_TOP_K),
             prop::collection::vec(-50.0f32..50.0, 0..20),
             any::<u32>(),
             any::<u32>()
         )
-            .prop_map(|(frame_id, epoch, class, confidence, logits, edge_decode_us, edge_infer_us)| {
-                Control::InferResult { frame_id, epoch, class, confidence, logits, edge_decode_us, edge_infer_us }
+            .prop_map(|(frame_id, epoch, top, logits, edge_decode_us, edge_infer_us)| {
+                let top = top.into_iter().map(|(class, p)| ClassProb { class, p }).collect();
+                Control::InferResult { frame_id, epoch, top, logits, edge_decode_us, edge_infer_us }
             }),
         (any::<u64>(), code).prop_map(|(frame_id, code)| Control::FrameError { frame_id, code }),
         (any::<u32>(), any::<u64>(), 0u32..5000)
@@ -123,14 +130,29 @@ fn garbage_control_payloads_are_errors() {
 #[test]
 fn oversized_fields_are_refused_before_sending() {
     let msgs = [
-        Control::Hello { protocol_version: 1, device_id: "x".repeat(MAX_DEVICE_ID_LEN + 1), token: None },
-        Control::Hello { protocol_version: 1, device_id: String::new(), token: Some("t".repeat(MAX_TOKEN_LEN + 1)) },
+        Control::Hello {
+            protocol_version: 1,
+            device_id: "x".repeat(MAX_DEVICE_ID_LEN + 1),
+            token: None,
+            results: ResultSpec::default(),
+        },
+        Control::Hello {
+            protocol_version: 1,
+            device_id: String::new(),
+            token: Some("t".repeat(MAX_TOKEN_LEN + 1)),
+            results: ResultSpec::default(),
+        },
+        Control::Hello {
+            protocol_version: 1,
+            device_id: String::new(),
+            token: None,
+            results: ResultSpec { top_k: MAX_TOP_K as u8 + 1, logits: false },
+        },
         Control::Reject { code: RejectCode::Other, reason: "r".repeat(MAX_REASON_LEN + 1) },
         Control::InferResult {
             frame_id: 0,
             epoch: 0,
-            class: 0,
-            confidence: 0.0,
+            top: vec![ClassProb { class: 0, p: 1.0 }],
             logits: vec![0.0; MAX_LOGITS + 1],
             edge_decode_us: 0,
             edge_infer_us: 0,
@@ -151,5 +173,5 @@ fn error_codes_have_stable_labels() {
     assert_eq!(ErrorCode::StalePlan.as_str(), "stale_plan");
     let e = FrameError::Checksum { expected: 1, got: 2 };
     assert_eq!(ErrorCode::from(&e), ErrorCode::Checksum);
-    assert_eq!(ErrorCode::from(&FrameError::BadMagic { got: *b"HTTP" }), ErrorCode::Malformed);
+    assert_eq!(ErrorCode::from(&FrameError::BadMagic { got: *b"HT" }), ErrorCode::Malformed);
 }

@@ -3,6 +3,8 @@
 
 mod common;
 mod control;
+mod corpus;
 mod frame;
+mod image;
 mod regression;
 mod roundtrip;

@@ -118,7 +118,7 @@ proptest! {
             return Ok(());
         };
         let buf = tensor_frame(enc.clone());
-        prop_assert_eq!(buf.len(), enc.wire_len());
+        prop_assert_eq!(buf.len(), enc.wire_len(&crate::common::meta()));
         prop_assert_eq!(frame::check(&buf, &Limits::default()).unwrap(), buf.len());
         let parsed = frame::parse(&buf, &Limits::default()).unwrap();
         prop_assert_eq!(parsed.meta, crate::common::meta());

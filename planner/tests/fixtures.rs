@@ -65,10 +65,17 @@ pub fn profiles(slowdown: f64) -> Profiles {
 /// Two choices whose latencies cross at exactly 10 Mbit/s (RTT 0): all-local, and offloading at
 /// pool1.
 pub fn crossover_profiles() -> Profiles {
-    // Offload total at bandwidth B (bit/s), RTT 0: 10 + (12_340 + 160)·8·1000 / B = 10 + 1e8 / B ms.
+    // Offload total at bandwidth B (bit/s), RTT 0: 10 + (12_452 + 48)·8·1000 / B = 10 + 1e8 / B ms
+    // (48 B: the result message, `RESULT_MESSAGE_BYTES`).
     // Local: 20 ms. Equal at B = 1e7 = 10 Mbit/s.
     // device_ms 4 + encode 0.5 + decode 0.5 + edge 5 = 10 ms of compute.
-    let mut pool1 = point(1, "pool1", 4.0, 5.0, vec![coding("q8-lz4", CodingClass::Lossy, 12_340.0).times(0.5, 0.5)]);
+    let mut pool1 = point(
+        1,
+        "pool1",
+        4.0,
+        5.0,
+        vec![coding("q8-lz4", CodingClass::Lossy, 12_500.0 - tandem_planner::RESULT_MESSAGE_BYTES).times(0.5, 0.5)],
+    );
     pool1.elements = 4096;
     let edge = profile(Role::Edge, 1, vec![model(0, "vgg16", ModelKind::Original, 0.9, vec![pool1, end(2, 20.0)])]);
     same_machine(&edge)

@@ -21,8 +21,8 @@ fn profiles() -> Profiles {
     same_machine(&profile(Role::Edge, 1, vec![model(0, "original", ModelKind::Original, 0.9, points)]))
 }
 
-/// 1 kB at 1 Mbit/s = 8 ms, + 4 ms RTT + 1.28 ms result + 2.75 ms of coding and edge work
-/// = 16.03 ms: slower than the profiled 10 ms of local inference.
+/// 1 kB at 1 Mbit/s = 8 ms, + 4 ms RTT + 0.384 ms result (48 B) + 2.75 ms of coding and edge
+/// work = 15.134 ms: slower than the profiled 10 ms of local inference.
 fn link() -> LinkState {
     LinkState::mbps(1.0, 4.0)
 }
@@ -120,8 +120,8 @@ fn a_calibrated_slow_device_makes_the_planner_offload() {
 
     let slow = Calibration { device_scale: 2.0, ..Calibration::IDENTITY };
     let offload = select_plan(&p.calibrated(slow), &link(), FLOOR).expect("feasible");
-    assert!(!offload.is_local(), "20 ms locally loses to 16.03 ms offloaded: {offload:?}");
-    assert!((offload.predicted.total_ms - 16.03).abs() < 1e-9, "{offload:?}");
+    assert!(!offload.is_local(), "20 ms locally loses to 15.134 ms offloaded: {offload:?}");
+    assert!((offload.predicted.total_ms - 15.134).abs() < 1e-9, "{offload:?}");
 
     // The planner re-prices its current plan on a new calibration, and then switches.
     let mut planner = Planner::new(p, Hysteresis::default()).expect("valid hysteresis");
@@ -170,7 +170,7 @@ fn differs_compares_scales_relatively() {
 #[test]
 fn a_plan_that_cannot_keep_up_with_the_camera_is_avoided() {
     let p = profiles();
-    // Local: one 10 ms stage. Offload: 16.03 ms end to end, but its slowest stage is the 8 ms
+    // Local: one 10 ms stage. Offload: 15.134 ms end to end, but its slowest stage is the 8 ms
     // transfer, so it sustains 125 frames a second where local sustains 100.
     let offload = select_sustainable(&p, &link(), FLOOR, 9.0).expect("feasible");
     assert!(!offload.is_local(), "{offload:?}");

@@ -115,6 +115,10 @@ pub fn coding_accuracy(
             let per_image = dims[1] * dims[2] * dims[3];
             let values = to_vec(act)?;
             for (k, &coding) in lossy.iter().enumerate() {
+                // A coding this point's shape cannot take (an image coding past the input).
+                if !coding.applies_to(&[1, dims[1], dims[2], dims[3]]) {
+                    continue;
+                }
                 let mut coded = Vec::with_capacity(values.len());
                 for img in values.chunks_exact(per_image) {
                     let ctx = |source| ProfileError::Codec {
@@ -138,7 +142,8 @@ pub fn coding_accuracy(
     let lossless_accuracy = frac(lossless_correct);
     let mut out = Vec::with_capacity(sorted.len() * codings.len());
     for (slot, &p) in sorted.iter().enumerate() {
-        for &coding in codings {
+        let shape: Vec<usize> = [1].iter().chain(&all_points[p].shape).copied().collect();
+        for &coding in codings.iter().filter(|c| c.applies_to(&shape)) {
             let accuracy = match lossy.iter().position(|&c| c == coding) {
                 Some(k) => frac(correct[slot][k]),
                 None => lossless_accuracy,

@@ -31,8 +31,9 @@ pub use dump::{DumpOptions, DumpedTensor, dump_tensors, read_tensor, write_tenso
 pub use error::{ProfileError, Result};
 pub use exec::{Activation, activations, compute_threads, machine_description};
 pub use profile::{
-    DEFAULT_ACCURACY_IMAGES, DEFAULT_IMAGES, DEFAULT_RUNS, DEFAULT_WARMUP, ProfileOptions, coding_class,
-    default_codings, load_member, load_test_set, model_kind, profile_series, profile_series_on, raw_frame_bytes,
+    DEFAULT_ACCURACY_IMAGES, DEFAULT_IMAGES, DEFAULT_RUNS, DEFAULT_WARMUP, PROFILE_FRAME_ID, ProfileOptions,
+    coding_class, default_codings, load_member, load_test_set, model_kind, profile_meta, profile_series,
+    profile_series_on, raw_frame_bytes,
 };
 /// Re-exported so that callers name codings and profiles without depending on those crates.
 pub use tandem_codec as codec;

@@ -7,8 +7,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
-use tandem_codec::frame::HEADER_LEN;
-use tandem_codec::{Codec, Coding, Compression, EncodedTensor};
+use tandem_codec::{Codec, Coding, Compression, EncodedTensor, FrameMeta};
 use tandem_models::checkpoint;
 use tandem_models::data::{self, DataSource, Dataset};
 use tandem_models::series::{Member, MemberKind, Series};
@@ -324,6 +323,11 @@ fn profile_member(
     for image in &acts {
         for act in image {
             for (k, &coding) in codings.iter().enumerate() {
+                // A point whose shape cannot take the coding (an image coding past the input)
+                // simply has no such coding.
+                if !coding.applies_to(&act.shape) {
+                    continue;
+                }
                 let ctx = |source| ProfileError::Codec {
                     model: member.name.clone(),
                     point: points[act.point].name.clone(),
@@ -347,7 +351,7 @@ fn profile_member(
                 }
                 let decode_ms = median(&times);
                 let s = &mut sums[act.point][k];
-                s.bytes += encoded.wire_len() as f64;
+                s.bytes += encoded.wire_len(&profile_meta(member.id, act.point)) as f64;
                 s.encode_ms += encode_ms;
                 s.decode_ms += decode_ms;
             }
@@ -373,9 +377,11 @@ fn profile_member(
             let codings = if p == end {
                 Vec::new()
             } else {
+                let shape: Vec<usize> = [1].iter().chain(&pt.shape).copied().collect();
                 codings
                     .iter()
                     .zip(&sums[p])
+                    .filter(|(coding, _)| coding.applies_to(&shape))
                     .map(|(&coding, s)| CodingCost {
                         coding: coding.to_string(),
                         class: coding_class(coding),
@@ -408,7 +414,18 @@ fn profile_member(
     })
 }
 
-/// Bytes of a raw (`f32`) frame for `elements` values: what the uncoded baseline sends.
-pub fn raw_frame_bytes(elements: usize) -> usize {
-    HEADER_LEN + 4 * elements
+/// Frame id at which frame sizes are measured: a steady-state run's (the header's varints
+/// make the size depend on it; ids 128..16 383 take two bytes, ~9 minutes at 30 frames/s).
+pub const PROFILE_FRAME_ID: u64 = 10_000;
+
+/// The provenance the profiler measures frame sizes with: [`PROFILE_FRAME_ID`], plan epoch 1.
+pub fn profile_meta(model_id: u32, point: usize) -> FrameMeta {
+    FrameMeta { frame_id: PROFILE_FRAME_ID, plan_epoch: 1, model_id, point: u16::try_from(point).unwrap_or(u16::MAX) }
+}
+
+/// Bytes of a raw (`f32`) frame of a `[1, C, H, W]` tensor at `point` of model `model_id`,
+/// with [`profile_meta`]: what the uncoded baseline sends.
+pub fn raw_frame_bytes(model_id: u32, point: usize, shape: &[usize]) -> Result<usize, tandem_codec::CodecError> {
+    let zeros = vec![0.0f32; shape.iter().product()];
+    Ok(tandem_codec::encode(&zeros, shape, tandem_codec::Coding::F32)?.wire_len(&profile_meta(model_id, point)))
 }

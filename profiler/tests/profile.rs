@@ -1,5 +1,5 @@
 use tandem_codec::Coding;
-use tandem_codec::frame::HEADER_LEN;
+use tandem_codec::frame::MAX_HEADER_LEN;
 use tandem_models::data::{DataSource, synthetic};
 use tandem_models::device;
 use tandem_planner::{CodingClass, ModelKind, Profile, Role, combine};
@@ -60,12 +60,15 @@ fn every_member_and_point_is_profiled_with_consistent_sizes_and_times() {
             assert_eq!(names, ["f32", "f32-lz4", "q8-lz4", "q8c-lz4", "q4-lz4", "q4c-lz4"]);
             let f32 = pp.coding("f32").expect("f32 measured");
             assert_eq!(f32.class, CodingClass::Raw);
-            assert_eq!(f32.bytes, (HEADER_LEN + 4 * pt.elements()) as f64, "{} {}", member.name, pt.name);
+            let shape: Vec<usize> = [1].iter().chain(&pt.shape).copied().collect();
+            let raw = tandem_profiler::raw_frame_bytes(member.id, pt.index, &shape).expect("f32 frame");
+            assert_eq!(f32.bytes, raw as f64, "{} {}", member.name, pt.name);
+            assert!(raw > 4 * pt.elements() && raw <= MAX_HEADER_LEN + 4 * pt.elements());
             assert_eq!(pp.coding("f32-lz4").expect("lz4").class, CodingClass::Lossless);
             let q8 = pp.coding("q8-lz4").expect("q8 measured");
             assert_eq!(q8.class, CodingClass::Lossy);
             assert!(q8.bytes < f32.bytes, "{} {}: q8 {} >= f32 {}", member.name, pt.name, q8.bytes, f32.bytes);
-            assert!(q8.bytes <= (HEADER_LEN + pt.elements() + pt.elements() / 255 + 32) as f64);
+            assert!(q8.bytes <= (MAX_HEADER_LEN + pt.elements() + pt.elements() / 255 + 32) as f64);
             for c in &pp.codings {
                 assert!(c.encode_ms >= 0.0 && c.decode_ms >= 0.0);
                 assert_eq!(c.accuracy, None, "accuracy not requested");

@@ -180,10 +180,14 @@ fn print_summary(profile: &Profile, a: &ProfileOptions, wall: f64, out: &std::pa
     println!();
     for pt in &original.points {
         print!("{:<9} {:>9.3} {:>9.3}", pt.name, pt.device_ms, pt.edge_ms);
-        for c in &pt.codings {
-            let cell = match c.accuracy {
-                Some(acc) => format!("{:.0} ({:.1}%)", c.bytes, acc * 100.0),
-                None => format!("{:.0}", c.bytes),
+        for n in &names {
+            // A point may lack a coding its shape cannot take (image codings past the input).
+            let cell = match pt.codings.iter().find(|c| c.coding == *n) {
+                Some(c) => match c.accuracy {
+                    Some(acc) => format!("{:.0} ({:.1}%)", c.bytes, acc * 100.0),
+                    None => format!("{:.0}", c.bytes),
+                },
+                None => "-".into(),
             };
             print!(" {cell:>17}");
         }

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, TrySendError};
 use tandem_codec::control::PROTOCOL_VERSION;
-use tandem_codec::{Body, Control, ErrorCode, FrameError, Limits, PlanResult, RejectCode};
+use tandem_codec::{Body, Control, ErrorCode, FrameError, Limits, PlanResult, RejectCode, ResultSpec};
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
@@ -42,6 +42,8 @@ pub(crate) enum AuthedIo {
 pub(crate) struct Authed {
     pub io: AuthedIo,
     pub device_id: String,
+    /// What the device's results carry (its `Hello`).
+    pub results: ResultSpec,
 }
 
 /// How a pending connection's handshake ended, for the accept loop's [`super::admission`].
@@ -119,7 +121,9 @@ pub(crate) async fn handshake(
             None => {
                 let (rd, wr) = stream.into_split();
                 match hello(FrameReader::new(rd, hello_limits(s.limits)), wr, peer, &s, &m, deadline).await {
-                    Ok((r, w, device_id)) => HandshakeEnd::Authed(Authed { io: AuthedIo::Plain(r, w), device_id }),
+                    Ok((r, w, (device_id, results))) => {
+                        HandshakeEnd::Authed(Authed { io: AuthedIo::Plain(r, w), device_id, results })
+                    }
                     Err(e) => e.into_end(Writer::Plain),
                 }
             }
@@ -127,7 +131,9 @@ pub(crate) async fn handshake(
                 Ok(stream) => {
                     let (rd, wr) = tokio::io::split(stream);
                     match hello(FrameReader::new(rd, hello_limits(s.limits)), wr, peer, &s, &m, deadline).await {
-                        Ok((r, w, device_id)) => HandshakeEnd::Authed(Authed { io: AuthedIo::Tls(r, w), device_id }),
+                        Ok((r, w, (device_id, results))) => {
+                            HandshakeEnd::Authed(Authed { io: AuthedIo::Tls(r, w), device_id, results })
+                        }
                         Err(e) => e.into_end(Writer::Tls),
                     }
                 }
@@ -159,7 +165,7 @@ async fn hello<R, W>(
     s: &EdgeSettings,
     m: &EdgeMetrics,
     deadline: tokio::time::Instant,
-) -> Result<(FrameReader<R>, W, String), HelloEnd<W>>
+) -> Result<(FrameReader<R>, W, (String, ResultSpec)), HelloEnd<W>>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -215,19 +221,20 @@ pub(crate) async fn session(
     stop: watch::Receiver<bool>,
     slot: OwnedSemaphorePermit,
 ) {
-    let Authed { io, device_id } = authed;
+    let Authed { io, device_id, results } = authed;
     match io {
-        AuthedIo::Plain(rd, wr) => serve(rd, wr, device_id, peer, session_id, shared, stop, slot).await,
-        AuthedIo::Tls(rd, wr) => serve(rd, wr, device_id, peer, session_id, shared, stop, slot).await,
+        AuthedIo::Plain(rd, wr) => serve(rd, wr, device_id, results, peer, session_id, shared, stop, slot).await,
+        AuthedIo::Tls(rd, wr) => serve(rd, wr, device_id, results, peer, session_id, shared, stop, slot).await,
     }
 }
 
-/// The `Hello` verdict: the device id, or the reason and the reply (`Bye` = close silently).
+/// The `Hello` verdict: the device id and what its results carry, or the reason and the reply
+/// (`Bye` = close silently).
 fn check_hello(
     read: Result<Option<Read>, crate::wire::ReadError>,
     s: &EdgeSettings,
     m: &EdgeMetrics,
-) -> Result<String, (RejectReason, Control)> {
+) -> Result<(String, ResultSpec), (RejectReason, Control)> {
     let reject = |reason, code, text: String| Err((reason, Control::Reject { code, reason: text }));
     match read {
         Ok(Some(Read::Frame { frame, wire_len })) => {
@@ -240,9 +247,9 @@ fn check_hello(
                         format!("protocol {protocol_version} not supported (this edge speaks {PROTOCOL_VERSION})"),
                     )
                 }
-                Body::Control(Control::Hello { device_id, token, .. }) => match (&s.token, token) {
-                    (None, _) => Ok(device_id),
-                    (Some(want), Some(got)) if want.matches(&got) => Ok(device_id),
+                Body::Control(Control::Hello { device_id, token, results, .. }) => match (&s.token, token) {
+                    (None, _) => Ok((device_id, results)),
+                    (Some(want), Some(got)) if want.matches(&got) => Ok((device_id, results)),
                     (Some(_), Some(_)) => {
                         reject(RejectReason::Unauthorized, RejectCode::BadToken, "wrong token".into())
                     }
@@ -252,6 +259,11 @@ fn check_hello(
                 },
                 _ => reject(RejectReason::Handshake, RejectCode::Other, "expected Hello".into()),
             }
+        }
+        // A device speaking another frame-header version (a v1 `TNDM` header included): say so,
+        // in this edge's version, naming both.
+        Ok(Some(Read::Bad { error: error @ FrameError::UnsupportedVersion { .. }, .. })) => {
+            reject(RejectReason::Protocol, RejectCode::UnsupportedProtocol, error.to_string())
         }
         Ok(Some(Read::Bad { error, .. })) => {
             reject(RejectReason::Handshake, RejectCode::Other, format!("bad frame: {error}"))
@@ -266,6 +278,7 @@ async fn serve<R, W>(
     mut reader: FrameReader<R>,
     wr: W,
     device_id: String,
+    results: ResultSpec,
     peer: SocketAddr,
     session_id: u64,
     shared: Shared,
@@ -284,7 +297,7 @@ async fn serve<R, W>(
     }
     m.accepted.inc();
     m.connections.inc();
-    tracing::info!(session_id, %device_id, %peer, "device connected");
+    tracing::info!(session_id, %device_id, %peer, top_k = results.top_k, logits = results.logits, "device connected");
 
     let mut epoch: Option<u32> = None;
     loop {
@@ -341,7 +354,14 @@ async fn serve<R, W>(
                             _ = stopped(&mut stop) => break,
                         };
                         let Ok(permit) = permit else { break };
-                        let job = Job { meta: frame.meta, tensor, received_at, reply: outbox.clone(), _permit: permit };
+                        let job = Job {
+                            meta: frame.meta,
+                            tensor,
+                            results,
+                            received_at,
+                            reply: outbox.clone(),
+                            _permit: permit,
+                        };
                         if let Err(e) = shared.jobs.try_send(job) {
                             // Permits equal the queue's capacity, so Full cannot happen;
                             // Disconnected means the pool is shutting down.

@@ -1,6 +1,6 @@
 use std::time::Instant;
 
-use tandem_codec::{Control, EncodedTensor, ErrorCode, FrameMeta, PlanResult};
+use tandem_codec::{Control, EncodedTensor, ErrorCode, FrameMeta, PlanResult, ResultSpec};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 use tandem_engine::Segment;
@@ -15,6 +15,8 @@ use tandem_engine::Segment;
 pub(crate) struct Job {
     pub meta: FrameMeta,
     pub tensor: EncodedTensor,
+    /// What the result carries (the session's `Hello`).
+    pub results: ResultSpec,
     pub received_at: Instant,
     /// The connection's outbox. Workers use `try_send` (DropNewest, counted): one device that
     /// does not read its replies must not stall the pool.

@@ -3,14 +3,13 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
-use tandem_codec::{Codec, Control, ErrorCode};
+use tandem_codec::{ClassProb, Codec, Control, ErrorCode, FrameMeta, ResultSpec};
 use tokio::sync::{mpsc, oneshot};
 
 use super::msg::{Job, StoreMsg};
 use crate::error::ActorError;
 use crate::faults;
 use crate::metrics::EdgeMetrics;
-use crate::models::classify;
 use crate::supervise::{self, Budget, Restarts};
 use crate::types::{Stage, Supervised};
 use tandem_engine::Segment;
@@ -119,17 +118,8 @@ impl Worker {
         let infer = t3.saturating_duration_since(t2);
         self.metrics.stage(Stage::EdgeDecode, decode.as_secs_f64());
         self.metrics.stage(Stage::EdgeInfer, infer.as_secs_f64());
-        let (class, confidence) = classify(&logits);
         let us = |d: std::time::Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
-        Ok(Control::InferResult {
-            frame_id: meta.frame_id,
-            epoch: meta.plan_epoch,
-            class: u16::try_from(class).unwrap_or(u16::MAX),
-            confidence,
-            logits,
-            edge_decode_us: us(decode),
-            edge_infer_us: us(infer),
-        })
+        Ok(result_message(&meta, logits, job.results, us(decode), us(infer)))
     }
 }
 
@@ -142,5 +132,52 @@ fn send(reply: &mpsc::Sender<Control>, msg: Control, metrics: &EdgeMetrics) {
         }
         // The connection is gone; its device has counted the frame as link_down.
         Err(mpsc::error::TrySendError::Closed(_)) => {}
+    }
+}
+
+/// The answer to one frame: the softmax and the top-k computed here, at the edge; the logits
+/// only when the device asked for them. Pure.
+fn result_message(meta: &FrameMeta, logits: Vec<f32>, spec: ResultSpec, decode_us: u32, infer_us: u32) -> Control {
+    Control::InferResult {
+        frame_id: meta.frame_id,
+        epoch: meta.plan_epoch,
+        top: ClassProb::top_k(&logits, usize::from(spec.top_k)),
+        logits: if spec.logits { logits } else { Vec::new() },
+        edge_decode_us: decode_us,
+        edge_infer_us: infer_us,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tandem_codec::frame;
+
+    use super::*;
+
+    fn framed(msg: &Control) -> usize {
+        let mut buf = Vec::new();
+        frame::write_control(&FrameMeta::default(), msg, &mut buf).expect("frame")
+    }
+
+    #[test]
+    fn a_default_result_fits_the_planners_result_size_and_logits_are_opt_in() {
+        // A long run's frame id and epoch, a slow edge's times: the larger varints.
+        let meta = FrameMeta { frame_id: 1_000_000, plan_epoch: 1_000, model_id: 3, point: 6 };
+        let logits: Vec<f32> = (0..10).map(|i| i as f32 * 0.3 - 1.0).collect();
+        let top3 = result_message(&meta, logits.clone(), ResultSpec::default(), 20_000, 200_000);
+        let Control::InferResult { top, logits: sent, .. } = &top3 else { panic!("a result") };
+        assert_eq!((top.len(), sent.len()), (3, 0));
+        assert_eq!(top.first().map(|c| c.class), Some(9));
+        let bytes = framed(&top3);
+        assert!(bytes as f64 <= tandem_planner::RESULT_MESSAGE_BYTES, "{bytes} B");
+        assert!(bytes as f64 >= 0.75 * tandem_planner::RESULT_MESSAGE_BYTES, "{bytes} B: the constant is stale");
+        let full = result_message(&meta, logits, ResultSpec { top_k: 3, logits: true }, 20_000, 200_000);
+        let with_logits = framed(&full);
+        assert_eq!(with_logits, bytes + 40, "10 f32 logits");
+        // A 1000-class model: 4 KB more per result with logits, nothing more without.
+        let many: Vec<f32> = (0..1000).map(|i| (i % 17) as f32).collect();
+        assert_eq!(framed(&result_message(&meta, many.clone(), ResultSpec::default(), 20_000, 200_000)), bytes);
+        let big = framed(&result_message(&meta, many, ResultSpec { top_k: 3, logits: true }, 20_000, 200_000));
+        assert!(big > 4_000, "{big}");
     }
 }

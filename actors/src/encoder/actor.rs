@@ -88,7 +88,7 @@ impl Encoder {
         let meta =
             FrameMeta { frame_id, plan_epoch: plan.epoch, model_id: plan.choice.model_id, point: plan.choice.point };
         let frame = Frame { meta, body: Body::Tensor(std::mem::take(scratch)) };
-        let mut bytes = Vec::with_capacity(frame::HEADER_LEN + tensor.len());
+        let mut bytes = Vec::with_capacity(frame::MAX_HEADER_LEN + tensor.len());
         let written = frame::write(&frame, &mut bytes);
         if let Body::Tensor(t) = frame.body {
             *scratch = t;

@@ -1,5 +1,5 @@
 //! The encoder: quantise + compress the head tensor with the plan's coding and frame it
-//! (80-byte header carrying frame id, plan epoch, model id and point), on its own thread.
+//! (compact header carrying frame id, plan epoch, model id and point), on its own thread.
 //! Output goes to the link's bounded inbox with `blocking_send` (Block: the backpressure path).
 
 mod actor;

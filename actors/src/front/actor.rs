@@ -2,6 +2,8 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
+use tandem_codec::ClassProb;
+use tandem_codec::control::MAX_TOP_K;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -231,6 +233,7 @@ impl Front {
             plan,
             class: u16::try_from(class).unwrap_or(u16::MAX),
             confidence,
+            top: ClassProb::top_k(&logits, MAX_TOP_K),
             logits,
             label,
             timeline,
@@ -279,6 +282,7 @@ impl Front {
                 plan,
                 class: u16::try_from(class).unwrap_or(u16::MAX),
                 confidence,
+                top: ClassProb::top_k(&tensor, MAX_TOP_K),
                 logits: tensor,
                 label,
                 timeline,

@@ -66,7 +66,11 @@ pub struct FrameResult {
     pub class: u16,
     /// Softmax probability of `class`.
     pub confidence: f32,
-    /// The logits.
+    /// The most probable classes, most probable first: the edge's top-k (its session's
+    /// `ResultSpec::top_k`), or for local results the first `MAX_TOP_K` of the logits.
+    pub top: Vec<tandem_codec::ClassProb>,
+    /// Every logit: local results always; edge results only when the device asked for them
+    /// (`link.result_logits`), else empty.
     pub logits: Vec<f32>,
     /// Ground-truth label when the source has one.
     pub label: Option<u8>,

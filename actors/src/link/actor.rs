@@ -58,6 +58,8 @@ pub struct LinkSettings {
     pub token: Option<Token>,
     /// Run the session over TLS, trusting these CAs for this server name; `None` = plain TCP.
     pub tls: Option<ClientTls>,
+    /// What the edge's results should carry (sent in `Hello`).
+    pub results: tandem_codec::ResultSpec,
 }
 
 type Writer = FrameWriter<WriteHalf<Stream>>;
@@ -523,7 +525,7 @@ impl Link {
                 s.probe.on_reply(seq, Instant::now());
                 true
             }
-            Control::InferResult { frame_id, class, confidence, logits, edge_decode_us, edge_infer_us, .. } => {
+            Control::InferResult { frame_id, top, logits, edge_decode_us, edge_infer_us, .. } => {
                 let now = Instant::now();
                 let Some(InFlight { frame, wire_len, sample }) = s.in_flight.remove(&frame_id) else {
                     tracing::debug!(frame_id, "late result ignored (already dropped)");
@@ -547,8 +549,10 @@ impl Link {
                         frame_id,
                         origin: Origin::Edge,
                         plan: frame.plan,
-                        class,
-                        confidence,
+                        // A result carries at least one class (checked when decoded).
+                        class: top.first().map_or(0, |c| c.class),
+                        confidence: top.first().map_or(0.0, |c| c.p),
+                        top,
                         logits,
                         label: frame.label,
                         timeline,
@@ -611,7 +615,7 @@ fn recv_fault() -> bool {
 
 /// Apply a [`faults::LINK_SEND`] action to a frame about to be written; false = the connection
 /// is to be treated as lost (after the first half of the frame went out).
-async fn inject_send_fault(fault: &str, bytes: &mut [u8], wr: &mut Writer) -> bool {
+async fn inject_send_fault(fault: &str, bytes: &mut Vec<u8>, wr: &mut Writer) -> bool {
     match fault {
         "corrupt" => {
             if let Some(b) = bytes.last_mut() {

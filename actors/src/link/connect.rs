@@ -12,8 +12,8 @@
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use tandem_codec::Control;
 use tandem_codec::control::PROTOCOL_VERSION;
+use tandem_codec::{Control, FrameError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
@@ -59,6 +59,7 @@ async fn handshake(s: &LinkSettings, stream: &mut Stream) -> Result<u64, Connect
         protocol_version: PROTOCOL_VERSION,
         device_id: s.device_id.clone(),
         token: s.token.as_ref().map(|t| t.expose().to_owned()),
+        results: s.results,
     };
     // The writer's own timeout is the handshake's: whichever fires, it is a handshake timeout.
     match FrameWriter::new(&mut *stream, s.handshake_timeout).control(&hello).await {
@@ -83,6 +84,11 @@ async fn handshake(s: &LinkSettings, stream: &mut Stream) -> Result<u64, Connect
             }
             other => Err(ConnectError::Handshake(format!("unexpected handshake reply {other:?}"))),
         },
+        // An edge answering in another frame-header version (a v1 edge's `Reject` of our
+        // header, say): a version mismatch only an upgrade cures.
+        Ok(Some(Read::Bad { error: FrameError::UnsupportedVersion { expected, got }, .. })) => {
+            Err(ConnectError::FrameVersion { expected, got })
+        }
         Ok(Some(Read::Bad { error, .. })) => {
             let hint = if s.tls.is_none() { " (does the edge expect TLS?)" } else { "" };
             Err(ConnectError::Handshake(format!("bad handshake frame: {error}{hint}")))

@@ -68,6 +68,16 @@ pub enum ConnectError {
         /// Its reason, as sent (bounded).
         reason: String,
     },
+    /// The edge's reply is in another frame-header version than this device's.
+    #[error(
+        "the edge answers in frame header version {got}, this device speaks version {expected} — the device and the edge run incompatible versions"
+    )]
+    FrameVersion {
+        /// This build's version.
+        expected: u16,
+        /// The edge's.
+        got: u16,
+    },
     /// The handshake failed otherwise (connection closed, unexpected or corrupt reply).
     #[error("handshake: {0}")]
     Handshake(String),
@@ -93,6 +103,7 @@ impl ConnectError {
             ConnectError::Rejected { code: RejectCode::UnsupportedProtocol, .. } => ConnectFailure::Protocol,
             ConnectError::Rejected { code: RejectCode::Busy, .. } => ConnectFailure::Busy,
             ConnectError::Rejected { .. } => ConnectFailure::Rejected,
+            ConnectError::FrameVersion { .. } => ConnectFailure::Protocol,
             ConnectError::Handshake(_) => ConnectFailure::Handshake,
         }
     }

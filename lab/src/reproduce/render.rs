@@ -73,10 +73,8 @@ pub fn render(
     let _ =
         writeln!(md, "**Elements at each split point** (the paper's main table; accuracies on the full test set):\n");
     md.push_str(&elements_table(series, original));
-    let _ = writeln!(
-        md,
-        "\n**Transmission at the pool points, bytes on the wire per image** (80-byte frame header included):\n"
-    );
+    let _ =
+        writeln!(md, "\n**Transmission at the pool points, bytes on the wire per image** (frame header included):\n");
     md.push_str(&transmission_table(series, profiles));
     if !measured.is_empty() {
         let _ = writeln!(
