@@ -2,6 +2,8 @@
 //! difference, with every disagreeing image named. Pure; `tandem eval --compare-engine` feeds it
 //! burn's and ONNX Runtime's logits.
 
+use tandem_models::train::argmax;
+
 /// The largest |Δlogit| the engines may differ by (f32 kernels summing in another order).
 pub const MAX_LOGIT_DELTA: f32 = 1e-3;
 
@@ -71,16 +73,6 @@ impl Agreement {
     pub fn holds(&self) -> bool {
         self.agreeing == self.images && self.max_delta <= MAX_LOGIT_DELTA
     }
-}
-
-fn argmax(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &v) in row.iter().enumerate() {
-        if v > row[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 #[cfg(test)]

@@ -101,9 +101,15 @@ fn classes_seen(logits: &[f32], classes: usize) -> usize {
 /// predictions depend on the image (random weights predict one class for every image, which
 /// would make argmax agreement vacuous) and its batch-norm statistics are learnt.
 fn trained_net() -> Net {
-    use tandem_models::train::{Schedule, TrainConfig, train};
     let splits = data::load(&DataSource::FashionMnist, None).expect("Fashion-MNIST");
     let spec = NetSpec::new(Arch::Vgg16, 1, 32, 10, testkit::base_widths()).expect("spec");
+    train_briefly(&spec, &splits.train.take(1280), "engine-test")
+}
+
+/// One epoch of constant-rate SGD on `train` from a seeded initialisation, in eval mode.
+fn train_briefly(spec: &NetSpec, train_set: &Dataset, label: &str) -> Net {
+    use burn::module::Module;
+    use tandem_models::train::{Schedule, TrainConfig, train};
     let dev = tandem_models::device::cpu_autodiff();
     dev.seed(5);
     let cfg = TrainConfig {
@@ -114,8 +120,7 @@ fn trained_net() -> Net {
         augment: false,
         ..TrainConfig::default()
     };
-    let (net, _) = train(Net::new(&spec, &dev), &splits.train.take(1280), &cfg, "engine-test", false).expect("train");
-    use burn::module::Module;
+    let (net, _) = train(Net::new(spec, &dev), train_set, &cfg, label, false).expect("train");
     net.valid()
 }
 
@@ -294,24 +299,11 @@ fn bad_input_and_bad_files_are_clear_errors() {
 /// shape, and ONNX Runtime and tract (whole, and head∘tail at pool3) predict what burn does.
 #[test]
 fn a_model_trained_on_64x64_colour_scenes_survives_export() {
-    use burn::module::Module;
     use tandem_models::data::ScenesConfig;
-    use tandem_models::train::{Schedule, TrainConfig, train};
     let cfg = ScenesConfig { train: Some(320), test: Some(40), ..ScenesConfig::default() };
     let splits = data::load(&DataSource::Scenes(cfg), None).expect("scenes from Fashion-MNIST");
     let spec = NetSpec::new(Arch::Vgg16, 3, 64, 10, testkit::base_widths()).expect("spec");
-    let dev = tandem_models::device::cpu_autodiff();
-    dev.seed(5);
-    let tc = TrainConfig {
-        epochs: 1.0,
-        batch_size: 32,
-        lr: 0.05,
-        schedule: Schedule::Constant,
-        augment: false,
-        ..TrainConfig::default()
-    };
-    let (net, _) = train(Net::new(&spec, &dev), &splits.train, &tc, "engine-scenes", false).expect("train");
-    let net = net.valid();
+    let net = train_briefly(&spec, &splits.train, "engine-scenes");
     let end = net.spec.end();
     let n = splits.test.len();
     let (x, shape) = batch(&splits.test, 0..n);

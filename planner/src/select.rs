@@ -249,17 +249,27 @@ pub enum Baseline {
     /// Offload only the input image, losslessly coded (raw or lossless, whichever is faster);
     /// the edge runs the unpruned model.
     InputOffload,
+    /// Offload only the input image with the best of every coding that meets the floor, lossy
+    /// ones included — with image codings profiled, what a camera does: send a JPEG and let the
+    /// edge run the unpruned model.
+    InputOffloadLossy,
     /// Everything on the device with the unpruned model (point `end`).
     LocalOnly,
 }
 
 impl Baseline {
-    pub const ALL: [Baseline; 4] =
-        [Baseline::OriginalUncoded, Baseline::OriginalCoded, Baseline::InputOffload, Baseline::LocalOnly];
+    pub const ALL: [Baseline; 5] = [
+        Baseline::OriginalUncoded,
+        Baseline::OriginalCoded,
+        Baseline::InputOffload,
+        Baseline::InputOffloadLossy,
+        Baseline::LocalOnly,
+    ];
 }
 
 /// The plan a baseline would run at `link`. Baselines obey the same accuracy floor as the planner
-/// so comparisons are like for like; only `OriginalCoded` can lose accuracy (by lossy coding),
+/// so comparisons are like for like; only `OriginalCoded` and `InputOffloadLossy` can lose
+/// accuracy (by lossy coding),
 /// the others have the original's accuracy. `None` when the baseline is infeasible (the floor is
 /// above the original, or for `InputOffload` the profiles have no `input` point).
 pub fn baseline(profiles: &Profiles, link: &LinkState, floor: AccuracyFloor, which: Baseline) -> Option<Plan> {
@@ -272,6 +282,7 @@ pub fn baseline(profiles: &Profiles, link: &LinkState, floor: AccuracyFloor, whi
                 Baseline::InputOffload => {
                     c.point.is_input() && c.coding.is_some_and(|coding| coding.class.is_lossless())
                 }
+                Baseline::InputOffloadLossy => c.point.is_input() && c.coding.is_some(),
                 Baseline::LocalOnly => c.point.is_end(),
             }
     })

@@ -51,6 +51,9 @@ fn baselines_use_the_original_model_as_defined() {
     let input = baseline(&p, &link, floor, Baseline::InputOffload).expect("feasible");
     assert_eq!((input.model_id, input.point_name.as_str()), (0, "input"));
     assert_eq!(input.coding.as_deref(), Some("png"), "smaller lossless coding wins");
+    // With only lossless input codings profiled, the lossy input baseline is the same plan.
+    let any = baseline(&p, &link, floor, Baseline::InputOffloadLossy).expect("feasible");
+    assert!(any.same_choice(&input), "{any:?}");
 
     let uncoded = baseline(&p, &link, floor, Baseline::OriginalUncoded).expect("feasible");
     assert_eq!(uncoded.model_id, 0);
@@ -129,6 +132,13 @@ fn a_profile_built_to_need_a_split_gets_all_three_regimes() {
     assert_eq!((middle.model_id, middle.point_name.as_str()), (1, "pool4"), "{middle:?}");
     let low = at(0.01);
     assert!(low.is_local(), "{low:?}");
+    // The camera's baseline: the unpruned model behind a JPEG input (the profile has no lossless
+    // input coding, so the lossless input-offload baseline does not exist).
+    let link = LinkState::mbps(3.0, 2.0);
+    let jpeg = baseline(&p, &link, floor, Baseline::InputOffloadLossy).expect("feasible");
+    assert_eq!((jpeg.model_id, jpeg.point_name.as_str(), jpeg.coding.as_deref()), (0, "input", Some("jpeg90")));
+    assert_eq!(baseline(&p, &link, floor, Baseline::InputOffload), None);
+    assert!(jpeg.predicted.total_ms > middle.predicted.total_ms, "{jpeg:?} vs {middle:?}");
     // The unpruned model's best split at the middle bandwidth is slower than the step-2 split.
     let unpruned = baseline(&p, &LinkState::mbps(3.0, 2.0), floor, Baseline::OriginalCoded).expect("feasible");
     assert!(unpruned.predicted.total_ms > middle.predicted.total_ms, "{unpruned:?} vs {middle:?}");

@@ -36,7 +36,19 @@ pub const DEFAULT_ACCURACY_IMAGES: usize = 200;
 /// The codings profiled by default: raw f32 (the paper's baseline), lossless lz4, and 8-/4-bit
 /// quantisation per tensor and per channel with lz4.
 pub fn default_codings() -> Vec<Coding> {
-    vec![Coding::F32, Coding::F32_LZ4, Coding::Q8_LZ4, Coding::Q8C_LZ4, Coding::Q4_LZ4, Coding::Q4C_LZ4]
+    let mut codings = vec![
+        Coding::F32,
+        Coding::F32_LZ4,
+        Coding::Q8_LZ4,
+        Coding::Q8C_LZ4,
+        Coding::Q4_LZ4,
+        Coding::Q4C_LZ4,
+        Coding::PNG,
+    ];
+    // The camera's codings (measured only where a point's shape is an image: the input).
+    // 50, 75 and 90 are in JPEG's 1..=100, so none is dropped.
+    codings.extend([50, 75, 90].into_iter().filter_map(|q| Coding::jpeg(q).ok()));
+    codings
 }
 
 /// What to measure and how hard.

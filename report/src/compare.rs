@@ -52,6 +52,7 @@ pub fn baseline_name(b: Baseline) -> &'static str {
         Baseline::OriginalUncoded => "original, best split, uncoded",
         Baseline::OriginalCoded => "original, best split, coded",
         Baseline::InputOffload => "original, offload input",
+        Baseline::InputOffloadLossy => "original, offload input, lossy (JPEG)",
         Baseline::LocalOnly => "original, all on device",
     }
 }

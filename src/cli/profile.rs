@@ -46,7 +46,7 @@ pub struct ProfileArgs {
     #[arg(long)]
     accuracy_images: Option<usize>,
     /// Codings to measure, comma-separated (f32 is always added), or `all`.
-    #[arg(long, default_value = "f32,f32-lz4,q8-lz4,q8c-lz4,q4-lz4,q4c-lz4")]
+    #[arg(long, default_value = "f32,f32-lz4,q8-lz4,q8c-lz4,q4-lz4,q4c-lz4,png,jpeg50,jpeg75,jpeg90")]
     codings: String,
     /// Data set of the test images (default: the one the series was pruned on).
     #[arg(long)]

@@ -136,6 +136,7 @@ fn ratios_table(bandwidths_mbps: &[f64], measured: &[Measured]) -> Table {
         "vs unpruned best split (uncoded)",
         "vs unpruned best split (coded)",
         "vs input offload",
+        "vs input offload, lossy (JPEG)",
         "vs all on device",
     ]);
     for &mbps in bandwidths_mbps {
@@ -147,6 +148,7 @@ fn ratios_table(bandwidths_mbps: &[f64], measured: &[Measured]) -> Table {
             cell(Baseline::OriginalUncoded),
             cell(Baseline::OriginalCoded),
             cell(Baseline::InputOffload),
+            cell(Baseline::InputOffloadLossy),
             cell(Baseline::LocalOnly),
         ]);
     }
