@@ -64,9 +64,38 @@ fn soak_a_minute(name: &str, extra: &[&str]) -> (std::path::PathBuf, std::path::
 #[test]
 #[cfg(target_os = "linux")]
 fn a_one_minute_soak_over_a_varying_link_leaks_nothing_and_loses_no_frame() {
-    let (dir, _, out) = soak_a_minute("soak", &[]);
+    let (dir, out_dir, out) = soak_a_minute("soak", &[]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "tandem soak failed ({}):\n{text}", out.status);
+    assert!(text.contains("verdict: PASS"), "{text}");
+
+    let verdict: toml::Table =
+        toml::from_str(&std::fs::read_to_string(out_dir.join("verdict.toml")).expect("verdict.toml"))
+            .expect("verdict parses");
+    assert_eq!(verdict.get("passed").and_then(toml::Value::as_bool), Some(true), "{verdict:#?}");
+    let frames = table(&verdict, "frames");
+    assert_eq!(int(frames, "unaccounted"), 0, "{frames:#?}");
+    assert_eq!(int(frames, "captured"), int(frames, "results") + int(frames, "dropped"), "{frames:#?}");
+    assert!(int(frames, "results") > 0, "{frames:#?}");
+    for role in ["edge", "device"] {
+        let p = table(&verdict, role);
+        assert!(float(p, "growth_pct") < 5.0, "{role}: {p:#?}");
+        assert!(int(p, "fds_max") - int(p, "fds_min") <= 2, "{role}: {p:#?}");
+        // One sample a second over the judged 10..60 s (generous: the machine may be loaded).
+        assert!(int(p, "samples") >= 30, "{role}: {p:#?}");
+    }
+
+    let csv = std::fs::read_to_string(out_dir.join("soak.csv")).expect("soak.csv");
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("time_s,process,rss_kib,fds"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert!(
+        rows.iter().all(|r| r.len() == 4
+            && (r[1] == "edge" || r[1] == "device")
+            && r[2].parse::<u64>().is_ok_and(|kib| kib > 0)),
+        "{csv}"
+    );
+    assert!(rows.iter().any(|r| r[1] == "edge") && rows.iter().any(|r| r[1] == "device"), "{csv}");
     // The figures, for `cargo test … soak -- --nocapture`.
     println!("{text}");
     let _ = std::fs::remove_dir_all(&dir);
