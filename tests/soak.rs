@@ -61,6 +61,18 @@ fn soak_a_minute(name: &str, extra: &[&str]) -> (std::path::PathBuf, std::path::
     (dir, out_dir, out)
 }
 
+/// The soak's `verdict.toml`, checked to say it passed with every frame accounted for.
+fn passed_verdict(out_dir: &Path) -> toml::Table {
+    let verdict: toml::Table =
+        toml::from_str(&std::fs::read_to_string(out_dir.join("verdict.toml")).expect("verdict.toml"))
+            .expect("verdict parses");
+    assert_eq!(verdict.get("passed").and_then(toml::Value::as_bool), Some(true), "{verdict:#?}");
+    let frames = table(&verdict, "frames");
+    assert_eq!(int(frames, "unaccounted"), 0, "{frames:#?}");
+    assert_eq!(int(frames, "captured"), int(frames, "results") + int(frames, "dropped"), "{frames:#?}");
+    verdict
+}
+
 #[test]
 #[cfg(target_os = "linux")]
 fn a_one_minute_soak_over_a_varying_link_leaks_nothing_and_loses_no_frame() {
@@ -69,13 +81,8 @@ fn a_one_minute_soak_over_a_varying_link_leaks_nothing_and_loses_no_frame() {
     assert!(out.status.success(), "tandem soak failed ({}):\n{text}", out.status);
     assert!(text.contains("verdict: PASS"), "{text}");
 
-    let verdict: toml::Table =
-        toml::from_str(&std::fs::read_to_string(out_dir.join("verdict.toml")).expect("verdict.toml"))
-            .expect("verdict parses");
-    assert_eq!(verdict.get("passed").and_then(toml::Value::as_bool), Some(true), "{verdict:#?}");
+    let verdict = passed_verdict(&out_dir);
     let frames = table(&verdict, "frames");
-    assert_eq!(int(frames, "unaccounted"), 0, "{frames:#?}");
-    assert_eq!(int(frames, "captured"), int(frames, "results") + int(frames, "dropped"), "{frames:#?}");
     assert!(int(frames, "results") > 0, "{frames:#?}");
     for role in ["edge", "device"] {
         let p = table(&verdict, role);
@@ -112,13 +119,8 @@ fn a_faulted_minute_injects_every_kind_recovers_from_each_and_loses_no_frame() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "tandem soak --faults failed ({}):\n{text}", out.status);
 
-    let verdict: toml::Table =
-        toml::from_str(&std::fs::read_to_string(out_dir.join("verdict.toml")).expect("verdict.toml"))
-            .expect("verdict parses");
-    assert_eq!(verdict.get("passed").and_then(toml::Value::as_bool), Some(true), "{verdict:#?}");
+    let verdict = passed_verdict(&out_dir);
     let frames = table(&verdict, "frames");
-    assert_eq!(int(frames, "unaccounted"), 0, "{frames:#?}");
-    assert_eq!(int(frames, "captured"), int(frames, "results") + int(frames, "dropped"), "{frames:#?}");
     assert!(int(frames, "edge") > 0, "{frames:#?}");
 
     let faults = verdict.get("faults").and_then(toml::Value::as_array).expect("[[faults]] in the verdict");

@@ -308,8 +308,8 @@ async fn downstream_half(
 mod tests {
     use super::*;
 
-    /// An upstream that echoes everything back, and a client through the proxy.
-    async fn echo_through_proxy() -> (ChaosProxy, TcpStream) {
+    /// An upstream on loopback that echoes everything back; its address.
+    async fn spawn_echo() -> SocketAddr {
         let echo = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let echo_addr = echo.local_addr().unwrap();
         tokio::spawn(async move {
@@ -320,6 +320,12 @@ mod tests {
                 });
             }
         });
+        echo_addr
+    }
+
+    /// An upstream that echoes everything back, and a client through the proxy.
+    async fn echo_through_proxy() -> (ChaosProxy, TcpStream) {
+        let echo_addr = spawn_echo().await;
         let proxy = ChaosProxy::start().await.unwrap();
         let client = TcpStream::connect(proxy.addr()).await.unwrap();
         // Set after the connection arrived: the relay waits for it.
@@ -413,16 +419,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_command_with_no_connection_waits_for_the_next_one() {
-        let echo = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let echo_addr = echo.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((mut s, _)) = echo.accept().await {
-                tokio::spawn(async move {
-                    let (mut r, mut w) = s.split();
-                    let _ = tokio::io::copy(&mut r, &mut w).await;
-                });
-            }
-        });
+        let echo_addr = spawn_echo().await;
         let mut proxy = ChaosProxy::start().await.unwrap();
         proxy.set_upstream(echo_addr);
         proxy.corrupt().unwrap();
