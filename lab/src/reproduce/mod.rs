@@ -80,6 +80,9 @@ pub fn run(tandem: &Tandem, a: &ReproduceOptions) -> anyhow::Result<()> {
         if let Some(d) = &cfg.train.dataset {
             train.extend(strings(&["--dataset", d]));
         }
+        if let Some(lr) = cfg.train.lr {
+            train.extend(strings(&["--lr", &lr.to_string()]));
+        }
         tandem.stage(&train)?;
     }
     timings.push(("train", t.elapsed().as_secs_f64()));
