@@ -77,8 +77,14 @@ impl Default for ProfileSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MeasureSection {
-    /// Device emulated this many times slower than this machine (the paper: 10).
-    pub slowdown: f64,
+    /// Device emulated this many times slower than this machine (the paper: 10, the default).
+    /// At most one of `slowdown` and `board_gmacs`.
+    pub slowdown: Option<f64>,
+    /// The emulated board's throughput, GMAC/s (a Raspberry Pi 4: 10.3, RESULTS §10b). R is then
+    /// derived on each run: this host's throughput on the device profile (the original model,
+    /// whole, timed on the run config's device threads) divided by the board's, so the device
+    /// stands for the same board on whichever CPU the reproduction runs.
+    pub board_gmacs: Option<f64>,
     /// One-way delay of the shaped link, each direction, ms (RTT = twice this).
     pub delay_ms: u64,
     /// Bandwidths measured on the runtime, Mbit/s.
@@ -92,12 +98,43 @@ pub struct MeasureSection {
 impl Default for MeasureSection {
     fn default() -> Self {
         MeasureSection {
-            slowdown: 10.0,
+            slowdown: None,
+            board_gmacs: None,
             delay_ms: 2,
             bandwidths_mbps: vec![1.0, 5.0, 20.0],
             duration_s: 8.0,
             run_config: "configs/demo.toml".into(),
         }
+    }
+}
+
+/// The paper's R when a config names neither `slowdown` nor `board_gmacs`.
+pub const PAPER_SLOWDOWN: f64 = 10.0;
+
+/// How much slower than this machine the device is emulated, and where the figure came from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Slowdown {
+    /// R: device work is stretched (runtime) and priced (planner) R times.
+    pub r: f64,
+    /// With `board_gmacs`: (this host's measured GMAC/s, the board's GMAC/s).
+    pub derived_from: Option<(f64, f64)>,
+}
+
+impl MeasureSection {
+    /// R for this run: the config's fixed figure, or this host's throughput `host_gmacs` (asked
+    /// for only when the config names a board) over the board's. A host slower than the board
+    /// cannot emulate it (R would be below 1): an error naming both figures.
+    pub fn slowdown(&self, host_gmacs: impl FnOnce() -> anyhow::Result<f64>) -> anyhow::Result<Slowdown> {
+        let Some(board) = self.board_gmacs else {
+            return Ok(Slowdown { r: self.slowdown.unwrap_or(PAPER_SLOWDOWN), derived_from: None });
+        };
+        let host = host_gmacs()?;
+        let r = host / board;
+        anyhow::ensure!(
+            r.is_finite() && r >= 1.0,
+            "this host runs the device's model at {host:.2} GMAC/s, no faster than the board it should emulate ({board} GMAC/s): it cannot stand for that board"
+        );
+        Ok(Slowdown { r, derived_from: Some((host, board)) })
     }
 }
 
@@ -129,8 +166,18 @@ impl ReproduceConfig {
         );
         let m = &c.measure;
         anyhow::ensure!(
-            (1.0..=1000.0).contains(&m.slowdown),
+            m.slowdown.is_none_or(|r| (1.0..=1000.0).contains(&r)),
             "{}: measure.slowdown must be in [1, 1000]",
+            path.display()
+        );
+        anyhow::ensure!(
+            m.board_gmacs.is_none_or(|g| g.is_finite() && (0.001..=100_000.0).contains(&g)),
+            "{}: measure.board_gmacs must be in [0.001, 100000] GMAC/s",
+            path.display()
+        );
+        anyhow::ensure!(
+            m.slowdown.is_none() || m.board_gmacs.is_none(),
+            "{}: [measure] takes `slowdown` (a fixed R) or `board_gmacs` (R derived from this host), not both",
             path.display()
         );
         anyhow::ensure!(
@@ -188,6 +235,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_slowdown_is_fixed_or_derived_from_the_board() {
+        let fixed = MeasureSection { slowdown: Some(6.5), ..MeasureSection::default() };
+        let never = || -> anyhow::Result<f64> { panic!("a fixed R needs no host figure") };
+        assert_eq!(fixed.slowdown(never).unwrap(), Slowdown { r: 6.5, derived_from: None });
+        assert_eq!(MeasureSection::default().slowdown(never).unwrap().r, PAPER_SLOWDOWN);
+        let board = MeasureSection { board_gmacs: Some(10.0), ..MeasureSection::default() };
+        let s = board.slowdown(|| Ok(65.0)).unwrap();
+        assert_eq!(s, Slowdown { r: 6.5, derived_from: Some((65.0, 10.0)) });
+        let err = board.slowdown(|| Ok(5.0)).unwrap_err().to_string();
+        assert!(err.contains("5.00 GMAC/s") && err.contains("10 GMAC/s"), "{err}");
+        assert!(board.slowdown(|| anyhow::bail!("no profile")).is_err());
+    }
+
+    #[test]
     fn the_configs_in_the_repository_load() {
         for name in ["paper-vgg16", "paper-alexnet", "paper-scenes"] {
             // The repository root: the configs' paths are relative to it.
@@ -209,5 +270,8 @@ mod tests {
         assert!(format!("{:#}", ReproduceConfig::load(&p).unwrap_err()).contains("slowdwn"));
         std::fs::write(&p, format!("{base}[prune]\npreset = \"fast\"\n[measure]\nslowdown = 0.5\n")).unwrap();
         assert!(ReproduceConfig::load(&p).is_err());
+        std::fs::write(&p, format!("{base}[prune]\npreset = \"fast\"\n[measure]\nslowdown = 6\nboard_gmacs = 10.3\n"))
+            .unwrap();
+        assert!(format!("{:#}", ReproduceConfig::load(&p).unwrap_err()).contains("not both"));
     }
 }

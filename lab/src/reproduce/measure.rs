@@ -109,6 +109,7 @@ pub fn measure(
     series: &Series,
     profiles: &Profiles,
     profile_flags: &[String],
+    slowdown: f64,
 ) -> anyhow::Result<Vec<Measured>> {
     let m = &cfg.measure;
     let links = dir.join("links");
@@ -175,7 +176,7 @@ pub fn measure(
                 Some(s) => s.clone(),
                 None => {
                     let mut fixed = common.clone();
-                    fixed.extend(strings(&["--fixed-plan", "--plan", &choice, "--slowdown", &m.slowdown.to_string()]));
+                    fixed.extend(strings(&["--fixed-plan", "--plan", &choice, "--slowdown", &slowdown.to_string()]));
                     let out = runs.join(format!("{mbps}mbit-{}.json", choice.replace(':', "_")));
                     let s = run_measured(tandem, &fixed, &out)?;
                     seen.insert(choice.clone(), s.clone());

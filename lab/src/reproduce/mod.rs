@@ -27,6 +27,26 @@ use crate::Tandem;
 use crate::exe::strings;
 use config::{ReproduceConfig, check_stages_match};
 
+/// This host's throughput on the device's threads, GMAC/s: the original model, whole, as the
+/// device profile timed it (MACs from the series manifest).
+fn host_gmacs(device_profile: &Path, series: &Series) -> anyhow::Result<f64> {
+    let profile = crate::profiles::read_profile(device_profile)?;
+    let original = series.original().context("the series has no original model")?;
+    let whole = profile
+        .models
+        .iter()
+        .find(|m| m.model_id == original.id)
+        .and_then(|m| m.points.last())
+        .with_context(|| format!("{} has no whole-model time for the original model", device_profile.display()))?;
+    anyhow::ensure!(
+        whole.device_ms > 0.0,
+        "{}: the original model's time is {} ms",
+        device_profile.display(),
+        whole.device_ms
+    );
+    Ok(original.macs as f64 / (whole.device_ms * 1e-3) / 1e9)
+}
+
 /// What `tandem reproduce` was asked to do.
 #[derive(Clone, Debug)]
 pub struct ReproduceOptions {
@@ -140,26 +160,35 @@ pub fn run(tandem: &Tandem, a: &ReproduceOptions) -> anyhow::Result<()> {
 
     stage(4, "report with the predicted tables and charts");
     let m = &cfg.measure;
+    let series = Series::load(&dir.join("series")).with_context(|| format!("loading {}", path("series")))?;
+    let slowdown = m.slowdown(|| host_gmacs(&dir.join("profile-device.toml"), &series))?;
+    match slowdown.derived_from {
+        Some((host, board)) => println!(
+            "  device emulated {:.2}× slower: this host runs the original model at {host:.2} GMAC/s on the device's threads, the board at {board} GMAC/s",
+            slowdown.r
+        ),
+        None => println!("  device emulated {}× slower (the config's figure)", slowdown.r),
+    }
     let rtt = format!("{}ms", 2 * m.delay_ms);
-    let slowdown = m.slowdown.to_string();
+    let r = slowdown.r;
+    let slowdown_arg = r.to_string();
     let profile_flags = strings(&[
         "--device-profile",
         &path("profile-device.toml"),
         "--edge-profile",
         &path("profile-edge.toml"),
         "--slowdown",
-        &slowdown,
+        &slowdown_arg,
     ]);
     let mut report = strings(&["report", "--series", &path("series"), "--rtt", &rtt, "--out", &path("report")]);
     report.extend(profile_flags.iter().cloned());
     tandem.stage(&report)?;
 
-    let series = Series::load(&dir.join("series")).with_context(|| format!("loading {}", path("series")))?;
     let profiles = crate::profiles::load_profiles(
         None,
         Some(&dir.join("profile-device.toml")),
         Some(&dir.join("profile-edge.toml")),
-        Some(m.slowdown),
+        Some(r),
     )?;
     let measured = if a.no_measure {
         Vec::new()
@@ -167,19 +196,19 @@ pub fn run(tandem: &Tandem, a: &ReproduceOptions) -> anyhow::Result<()> {
         stage(
             5,
             &format!(
-                "end-to-end latency on the runtime: device emulated {}×, {} bandwidths",
-                m.slowdown,
+                "end-to-end latency on the runtime: device emulated {:.2}×, {} bandwidths",
+                r,
                 m.bandwidths_mbps.len()
             ),
         );
         let t = Instant::now();
-        let rows = measure::measure(tandem, &cfg, &dir, &series, &profiles, &profile_flags)?;
+        let rows = measure::measure(tandem, &cfg, &dir, &series, &profiles, &profile_flags, r)?;
         timings.push(("measure", t.elapsed().as_secs_f64()));
         rows
     };
 
     let date = render::today();
-    let made = render::Made { config: &a.config, timings: &timings, date: &date };
+    let made = render::Made { config: &a.config, timings: &timings, date: &date, slowdown };
     let section = render::render(&cfg, &made, &series, &profiles, &measured)?;
     let out = dir.join("reproduce.md");
     std::fs::write(&out, &section).with_context(|| format!("writing {}", out.display()))?;

@@ -12,7 +12,7 @@ use tandem_report::Table;
 use tandem_report::compare::baseline_name;
 use tandem_report::document::{best_step2, elements_table, step1_model};
 
-use super::config::ReproduceConfig;
+use super::config::{ReproduceConfig, Slowdown};
 use super::measure::{ADAPTIVE, Measured};
 
 /// What the section says about how it was made.
@@ -23,6 +23,8 @@ pub struct Made<'a> {
     pub timings: &'a [(&'a str, f64)],
     /// The date of the run, `YYYY-MM-DD` (UTC).
     pub date: &'a str,
+    /// R, and how it was found.
+    pub slowdown: Slowdown,
 }
 
 /// The markdown section for `cfg`.
@@ -39,12 +41,19 @@ pub fn render(
     let _ = writeln!(md, "### {}\n", cfg.title);
     let _ = writeln!(
         md,
-        "`tandem reproduce --config {}` on {}, {} (UTC). Stage times: {}. Device emulated **{}×** slower than this machine in the runtime and in the planner; link shaped in-process, {} ms each way.\n",
+        "`tandem reproduce --config {}` on {}, {} (UTC). Stage times: {}. Device emulated **{}×** slower than this machine in the runtime and in the planner{}; link shaped in-process, {} ms each way.\n",
         made.config.display(),
         profiles.edge().machine,
         made.date,
         made.timings.iter().map(|(s, t)| format!("{s} {t:.0} s")).collect::<Vec<_>>().join(", "),
-        m.slowdown,
+        format_slowdown(made.slowdown.r),
+        match made.slowdown.derived_from {
+            Some((host, board)) => format!(
+                " (this host ran the original model at {host:.1} GMAC/s on {} device thread(s); the board it stands for runs {board} GMAC/s)",
+                profiles.device().threads
+            ),
+            None => String::new(),
+        },
         m.delay_ms
     );
     let _ = write!(
@@ -229,6 +238,11 @@ pub fn today() -> String {
 fn date_of(t: time::OffsetDateTime) -> String {
     let d = t.date();
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// R as the prose gives it: a config's round figure as written, a derived one to two decimals.
+fn format_slowdown(r: f64) -> String {
+    if (r - r.round()).abs() < 1e-9 { format!("{r}") } else { format!("{r:.2}") }
 }
 
 #[cfg(test)]
