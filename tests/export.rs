@@ -88,3 +88,42 @@ fn eval_compares_the_engine_with_burn_image_by_image() {
     assert!(stdout.contains("vs burn: argmax agreement 150/150 (100.000 %)"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn eval_defaults_to_the_data_set_the_card_names() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("eval-default-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // The tiny series' cards say `synthetic`.
+    let series = tandem_actors::testkit::tiny_series(&dir).expect("tiny series");
+    let model = series.dir_of(&dir, series.member(0).expect("member 0"));
+    let eval = |extra: &[&str]| {
+        let json = dir.join("eval.json");
+        let out = Command::new(TANDEM)
+            .args(["eval", "--limit", "50", "--predictions-out"])
+            .arg(&json)
+            .arg("--model-dir")
+            .arg(&model)
+            .args(extra)
+            .output()
+            .expect("run tandem eval");
+        (out, json)
+    };
+    let classes = |extra: &[&str]| -> Vec<usize> {
+        let (out, json) = eval(extra);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = tandem_actors::report::read_json(&json).expect("eval json");
+        serde_json::from_value(v["classes"].clone()).expect("classes")
+    };
+    let default = classes(&[]);
+    assert_eq!(default, classes(&["--dataset", "synthetic"]), "the default is the card's data set");
+    assert_ne!(default, classes(&["--dataset", "fashion-mnist"]), "other images, other predictions");
+    // A card naming a data set this build cannot load is a clear error, not Fashion-MNIST.
+    let card = model.join("model.toml");
+    let text = std::fs::read_to_string(&card).expect("card");
+    assert!(text.contains("dataset = \"synthetic\""), "{text}");
+    std::fs::write(&card, text.replace("dataset = \"synthetic\"", "dataset = \"holiday-photos\"")).expect("card");
+    let (out, _) = eval(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("holiday-photos") && err.contains("--dataset"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -20,9 +20,9 @@ pub struct EvalArgs {
     /// Model directory (model.toml + weights.safetensors).
     #[arg(long)]
     model_dir: PathBuf,
-    /// Data set the model was trained on.
-    #[arg(long, default_value = "fashion-mnist")]
-    dataset: DataSource,
+    /// Data set to evaluate on [default: the one the model card says it was trained on].
+    #[arg(long)]
+    dataset: Option<DataSource>,
     /// Data directory.
     #[arg(long)]
     data: Option<PathBuf>,
@@ -49,11 +49,27 @@ pub struct InfoArgs {
     model_dir: PathBuf,
 }
 
+/// The data set a model directory's card says it was trained on (`--dataset`'s default).
+pub fn card_dataset(model_dir: &std::path::Path) -> anyhow::Result<DataSource> {
+    let card = checkpoint::read_card(model_dir).with_context(|| format!("reading {}", model_dir.display()))?;
+    card.provenance.dataset.parse::<DataSource>().with_context(|| {
+        format!(
+            "{}: its card names the data set {:?}, which this build cannot load; pass --dataset",
+            model_dir.display(),
+            card.provenance.dataset
+        )
+    })
+}
+
 pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     let dev = a.compute.device(false)?;
     let (net, card) =
         checkpoint::load(&a.model_dir, &dev).with_context(|| format!("loading {}", a.model_dir.display()))?;
-    let test = data::load_test(&a.dataset, a.data.as_deref())?;
+    let dataset = match &a.dataset {
+        Some(d) => d.clone(),
+        None => card_dataset(&a.model_dir)?,
+    };
+    let test = data::load_test(&dataset, a.data.as_deref())?;
     let test = match a.limit {
         Some(n) => test.take(n),
         None => test,

@@ -26,9 +26,10 @@ pub struct PruneArgs {
     /// Continue an interrupted run from OUT/series.toml.
     #[arg(long)]
     resume: bool,
-    /// Data set the model was trained on.
-    #[arg(long, default_value = "fashion-mnist")]
-    dataset: DataSource,
+    /// Data set to prune on (fine-tuning, ranking, the budget's accuracy) [default: the one the
+    /// model card says it was trained on].
+    #[arg(long)]
+    dataset: Option<DataSource>,
     /// Data directory.
     #[arg(long)]
     data: Option<PathBuf>,
@@ -45,7 +46,11 @@ pub fn run(a: PruneArgs) -> anyhow::Result<()> {
         None => PruneConfig::preset(&a.preset)?,
     };
     let dev = a.compute.device(false)?;
-    let splits = data::load(&a.dataset, a.data.as_deref()).context("loading the data set")?;
+    let dataset = match a.dataset {
+        Some(d) => d,
+        None => super::info::card_dataset(&a.model_dir)?,
+    };
+    let splits = data::load(&dataset, a.data.as_deref()).with_context(|| format!("loading the data set {dataset}"))?;
     let started = Instant::now();
     let mut say = |line: &str| println!("[{:>6.0} s] {line}", started.elapsed().as_secs_f64());
     let series = prune_on(&dev, &a.model_dir, &a.out, &cfg, &splits, a.resume, true, &mut say)?;
