@@ -49,26 +49,30 @@ pub struct InfoArgs {
     model_dir: PathBuf,
 }
 
-/// The data set a model directory's card says it was trained on (`--dataset`'s default).
-pub fn card_dataset(model_dir: &std::path::Path) -> anyhow::Result<DataSource> {
-    let card = checkpoint::read_card(model_dir).with_context(|| format!("reading {}", model_dir.display()))?;
-    card.provenance.dataset.parse::<DataSource>().with_context(|| {
-        format!(
-            "{}: its card names the data set {:?}, which this build cannot load; pass --dataset",
-            model_dir.display(),
-            card.provenance.dataset
-        )
-    })
+/// `--dataset` as given, else the data set `card` (read from `model_dir`) says the model was
+/// trained on.
+pub fn dataset_or_card(
+    given: Option<DataSource>,
+    card: &checkpoint::ModelCard,
+    model_dir: &std::path::Path,
+) -> anyhow::Result<DataSource> {
+    let Some(d) = given else {
+        return card.provenance.dataset.parse::<DataSource>().with_context(|| {
+            format!(
+                "{}: its card names the data set {:?}, which this build cannot load; pass --dataset",
+                model_dir.display(),
+                card.provenance.dataset
+            )
+        });
+    };
+    Ok(d)
 }
 
 pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     let dev = a.compute.device(false)?;
     let (net, card) =
         checkpoint::load(&a.model_dir, &dev).with_context(|| format!("loading {}", a.model_dir.display()))?;
-    let dataset = match &a.dataset {
-        Some(d) => d.clone(),
-        None => card_dataset(&a.model_dir)?,
-    };
+    let dataset = dataset_or_card(a.dataset.clone(), &card, &a.model_dir)?;
     let test = data::load_test(&dataset, a.data.as_deref())?;
     let test = match a.limit {
         Some(n) => test.take(n),

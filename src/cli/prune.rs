@@ -46,10 +46,9 @@ pub fn run(a: PruneArgs) -> anyhow::Result<()> {
         None => PruneConfig::preset(&a.preset)?,
     };
     let dev = a.compute.device(false)?;
-    let dataset = match a.dataset {
-        Some(d) => d,
-        None => super::info::card_dataset(&a.model_dir)?,
-    };
+    let card = tandem_models::checkpoint::read_card(&a.model_dir)
+        .with_context(|| format!("reading {}", a.model_dir.display()))?;
+    let dataset = super::info::dataset_or_card(a.dataset.clone(), &card, &a.model_dir)?;
     let splits = data::load(&dataset, a.data.as_deref()).with_context(|| format!("loading the data set {dataset}"))?;
     let started = Instant::now();
     let mut say = |line: &str| println!("[{:>6.0} s] {line}", started.elapsed().as_secs_f64());

@@ -22,6 +22,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use tandem_models::series::Series;
+use tandem_planner::{Profile, ProfileSource, build_profiles};
 
 use crate::Tandem;
 use crate::exe::strings;
@@ -29,21 +30,15 @@ use config::{ReproduceConfig, check_stages_match};
 
 /// This host's throughput on the device's threads, GMAC/s: the original model, whole, as the
 /// device profile timed it (MACs from the series manifest).
-fn host_gmacs(device_profile: &Path, series: &Series) -> anyhow::Result<f64> {
-    let profile = crate::profiles::read_profile(device_profile)?;
+fn host_gmacs(profile: &Profile, path: &Path, series: &Series) -> anyhow::Result<f64> {
     let original = series.original().context("the series has no original model")?;
     let whole = profile
         .models
         .iter()
         .find(|m| m.model_id == original.id)
         .and_then(|m| m.points.last())
-        .with_context(|| format!("{} has no whole-model time for the original model", device_profile.display()))?;
-    anyhow::ensure!(
-        whole.device_ms > 0.0,
-        "{}: the original model's time is {} ms",
-        device_profile.display(),
-        whole.device_ms
-    );
+        .with_context(|| format!("{} has no whole-model time for the original model", path.display()))?;
+    anyhow::ensure!(whole.device_ms > 0.0, "{}: the original model's time is {} ms", path.display(), whole.device_ms);
     Ok(original.macs as f64 / (whole.device_ms * 1e-3) / 1e9)
 }
 
@@ -161,13 +156,17 @@ pub fn run(tandem: &Tandem, a: &ReproduceOptions) -> anyhow::Result<()> {
     stage(4, "report with the predicted tables and charts");
     let m = &cfg.measure;
     let series = Series::load(&dir.join("series")).with_context(|| format!("loading {}", path("series")))?;
-    let slowdown = m.slowdown(|| host_gmacs(&dir.join("profile-device.toml"), &series))?;
+    // Each profile is read once: the raw device profile gives this host's throughput, then both
+    // are combined with the R it implies.
+    let (device_path, edge_path) = (dir.join("profile-device.toml"), dir.join("profile-edge.toml"));
+    let device_profile = crate::profiles::read_profile(&device_path)?;
+    let slowdown = m.slowdown(|| host_gmacs(&device_profile, &device_path, &series))?;
+    let shown = render::format_slowdown(slowdown.r);
     match slowdown.derived_from {
         Some((host, board)) => println!(
-            "  device emulated {:.2}× slower: this host runs the original model at {host:.2} GMAC/s on the device's threads, the board at {board} GMAC/s",
-            slowdown.r
+            "  device emulated {shown}× slower: this host runs the original model at {host:.2} GMAC/s on the device's threads, the board at {board} GMAC/s"
         ),
-        None => println!("  device emulated {}× slower (the config's figure)", slowdown.r),
+        None => println!("  device emulated {shown}× slower (the config's figure)"),
     }
     let rtt = format!("{}ms", 2 * m.delay_ms);
     let r = slowdown.r;
@@ -184,20 +183,18 @@ pub fn run(tandem: &Tandem, a: &ReproduceOptions) -> anyhow::Result<()> {
     report.extend(profile_flags.iter().cloned());
     tandem.stage(&report)?;
 
-    let profiles = crate::profiles::load_profiles(
-        None,
-        Some(&dir.join("profile-device.toml")),
-        Some(&dir.join("profile-edge.toml")),
+    let profiles = build_profiles(
+        ProfileSource::Pair { device: device_profile, edge: crate::profiles::read_profile(&edge_path)? },
         Some(r),
-    )?;
+    )
+    .context("combining the device and edge profiles")?;
     let measured = if a.no_measure {
         Vec::new()
     } else {
         stage(
             5,
             &format!(
-                "end-to-end latency on the runtime: device emulated {:.2}×, {} bandwidths",
-                r,
+                "end-to-end latency on the runtime: device emulated {shown}×, {} bandwidths",
                 m.bandwidths_mbps.len()
             ),
         );

@@ -241,7 +241,7 @@ fn date_of(t: time::OffsetDateTime) -> String {
 }
 
 /// R as the prose gives it: a config's round figure as written, a derived one to two decimals.
-fn format_slowdown(r: f64) -> String {
+pub(super) fn format_slowdown(r: f64) -> String {
     if (r - r.round()).abs() < 1e-9 { format!("{r}") } else { format!("{r:.2}") }
 }
 
