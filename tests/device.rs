@@ -50,11 +50,26 @@ fn cuda_without_the_feature_is_refused_with_the_rebuild_command() {
     assert!(!out.exists(), "nothing is written when the device is refused");
 }
 
+#[cfg(not(feature = "libtorch"))]
+#[test]
+fn libtorch_without_the_feature_is_refused_with_the_rebuild_command() {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("device-libtorch-{}", std::process::id()));
+    let run = train("libtorch", &out);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "a clean error exit, not a panic (101) or a signal:\n{stderr}");
+    assert!(stderr.contains("built without the `libtorch` feature"), "{stderr}");
+    assert!(stderr.contains("cargo build --release --features libtorch"), "{stderr}");
+    assert!(!out.exists(), "nothing is written when the device is refused");
+}
+
 #[test]
 fn an_unknown_device_is_a_usage_error() {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("device-unknown");
     let run = train("tpu", &out);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("cpu") && stderr.contains("cuda") && stderr.contains("wgpu"), "{stderr}");
+    assert!(
+        stderr.contains("cpu") && stderr.contains("cuda") && stderr.contains("wgpu") && stderr.contains("libtorch"),
+        "{stderr}"
+    );
 }

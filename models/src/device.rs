@@ -41,13 +41,17 @@ pub enum DeviceKind {
     /// burn's wgpu backend on the best Vulkan adapter (`CUBECL_WGPU_DEFAULT_DEVICE` picks
     /// another); `wgpu` feature.
     Wgpu,
+    /// burn's LibTorch backend on the CPU (PyTorch's own kernels through tch); `libtorch`
+    /// feature, built against an installed PyTorch (`LIBTORCH_USE_PYTORCH=1`). For comparing
+    /// training speed with PyTorch (docs/RESULTS.md §1b); burn 0.22 marks it deprecated.
+    Libtorch,
 }
 
 impl DeviceKind {
     /// Every kind, in `--device` order.
-    pub const ALL: [DeviceKind; 3] = [DeviceKind::Cpu, DeviceKind::Cuda, DeviceKind::Wgpu];
+    pub const ALL: [DeviceKind; 4] = [DeviceKind::Cpu, DeviceKind::Cuda, DeviceKind::Wgpu, DeviceKind::Libtorch];
     /// The names `--device` accepts, in the order of [`DeviceKind::ALL`].
-    pub const NAMES: [&'static str; 3] = ["cpu", "cuda", "wgpu"];
+    pub const NAMES: [&'static str; 4] = ["cpu", "cuda", "wgpu", "libtorch"];
 
     /// The `--device` name.
     pub fn name(self) -> &'static str {
@@ -55,6 +59,7 @@ impl DeviceKind {
             DeviceKind::Cpu => "cpu",
             DeviceKind::Cuda => "cuda",
             DeviceKind::Wgpu => "wgpu",
+            DeviceKind::Libtorch => "libtorch",
         }
     }
 
@@ -64,12 +69,13 @@ impl DeviceKind {
             DeviceKind::Cpu => true,
             DeviceKind::Cuda => cfg!(feature = "cuda"),
             DeviceKind::Wgpu => cfg!(feature = "wgpu"),
+            DeviceKind::Libtorch => cfg!(feature = "libtorch"),
         }
     }
 
     /// Whether the backend runs asynchronously on an accelerator.
     pub fn is_gpu(self) -> bool {
-        self != DeviceKind::Cpu
+        matches!(self, DeviceKind::Cuda | DeviceKind::Wgpu)
     }
 }
 
@@ -100,6 +106,7 @@ pub fn device(kind: DeviceKind, autodiff: bool) -> Result<Device> {
         DeviceKind::Cpu => cpu(),
         DeviceKind::Cuda => cuda()?,
         DeviceKind::Wgpu => wgpu()?,
+        DeviceKind::Libtorch => libtorch()?,
     };
     Ok(if autodiff { plain.autodiff() } else { plain })
 }
@@ -139,6 +146,17 @@ fn wgpu() -> Result<Device> {
 #[cfg(not(feature = "wgpu"))]
 fn wgpu() -> Result<Device> {
     Err(not_built(DeviceKind::Wgpu))
+}
+
+#[cfg(feature = "libtorch")]
+#[allow(deprecated)] // burn 0.22 deprecates burn-tch; kept as the measured PyTorch-kernel comparison.
+fn libtorch() -> Result<Device> {
+    Ok(Device::libtorch())
+}
+
+#[cfg(not(feature = "libtorch"))]
+fn libtorch() -> Result<Device> {
+    Err(not_built(DeviceKind::Libtorch))
 }
 
 #[allow(dead_code)] // Unused in a binary built with every backend.

@@ -1,4 +1,4 @@
-//! `--device cpu|cuda|wgpu`: the compute device of the offline commands (train, prune, eval,
+//! `--device cpu|cuda|wgpu|libtorch`: the compute device of the offline commands (train, prune, eval,
 //! bench). The online runtime (`edge`, `device`, `run`) and `profile` always run on the CPU.
 
 use burn::tensor::Device;
@@ -10,7 +10,8 @@ use tandem_models::device::{self, DeviceKind};
 #[derive(Args, Debug, Clone)]
 pub struct ComputeArgs {
     /// Compute device. `cuda` and `wgpu` (Vulkan) need a binary built with `--features cuda` or
-    /// `--features wgpu` and a GPU driver at run time.
+    /// `--features wgpu` and a GPU driver at run time; `libtorch` (PyTorch's CPU kernels, faster
+    /// training) one built with `--features libtorch` against PyTorch 2.9.0 (README).
     #[arg(
         long = "device",
         value_name = "DEVICE",
