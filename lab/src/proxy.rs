@@ -215,6 +215,9 @@ async fn upstream_half(
     let mut commands_open = true;
     loop {
         let n = tokio::select! {
+            // Biased: a command queued before bytes arrive arms the very next read (unbiased,
+            // select could pick the read first, and the fault then took effect a chunk late).
+            biased;
             _ = cut.cancelled() => break,
             _ = ended.cancelled() => return,
             c = commands.recv(), if armed.is_none() && commands_open => {
