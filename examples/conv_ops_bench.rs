@@ -17,17 +17,16 @@ use burn::tensor::{Distribution, Tensor};
 use std::time::Instant;
 use tandem_models::zoo::{Arch, NetSpec, Unit, scaled_widths};
 
+/// Median of `runs` timed calls of `f` after one untimed warm-up call.
 fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
     f();
-    let mut t: Vec<f64> = (0..runs)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
+    let mut times = tandem_planner::LatencyHistogram::new();
+    for _ in 0..runs {
+        let s = Instant::now();
+        f();
+        times.record_ms(s.elapsed().as_secs_f64() * 1e3);
+    }
+    times.percentiles().p50
 }
 
 fn main() -> anyhow::Result<()> {

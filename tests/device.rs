@@ -38,28 +38,28 @@ fn train_on_the_cpu_device_writes_a_model_directory() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
+/// `tandem train --device KIND` in a binary built without KIND's feature: a clean error exit that
+/// names the feature and the rebuild command, and nothing written.
+fn assert_refused_without_its_feature(kind: &str) {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("device-{kind}-{}", std::process::id()));
+    let run = train(kind, &out);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "a clean error exit, not a panic (101) or a signal:\n{stderr}");
+    assert!(stderr.contains(&format!("built without the `{kind}` feature")), "{stderr}");
+    assert!(stderr.contains(&format!("cargo build --release --features {kind}")), "{stderr}");
+    assert!(!out.exists(), "nothing is written when the device is refused");
+}
+
 #[cfg(not(feature = "cuda"))]
 #[test]
 fn cuda_without_the_feature_is_refused_with_the_rebuild_command() {
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("device-cuda-{}", std::process::id()));
-    let run = train("cuda", &out);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(1), "a clean error exit, not a panic (101) or a signal:\n{stderr}");
-    assert!(stderr.contains("built without the `cuda` feature"), "{stderr}");
-    assert!(stderr.contains("cargo build --release --features cuda"), "{stderr}");
-    assert!(!out.exists(), "nothing is written when the device is refused");
+    assert_refused_without_its_feature("cuda");
 }
 
 #[cfg(not(feature = "libtorch"))]
 #[test]
 fn libtorch_without_the_feature_is_refused_with_the_rebuild_command() {
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("device-libtorch-{}", std::process::id()));
-    let run = train("libtorch", &out);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(1), "a clean error exit, not a panic (101) or a signal:\n{stderr}");
-    assert!(stderr.contains("built without the `libtorch` feature"), "{stderr}");
-    assert!(stderr.contains("cargo build --release --features libtorch"), "{stderr}");
-    assert!(!out.exists(), "nothing is written when the device is refused");
+    assert_refused_without_its_feature("libtorch");
 }
 
 #[test]
