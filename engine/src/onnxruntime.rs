@@ -81,6 +81,12 @@ pub fn load(candidates: &[PathBuf]) -> Result<(ort::environment::Environment, Pa
 }
 
 /// A session for `model` (ONNX bytes) with `threads` intra-op threads, fully optimised.
+///
+/// Its threads block when idle instead of spinning (ONNX Runtime's default is to spin for a
+/// while after each run). A process holds many sessions — a profile prepares a head and a tail
+/// per point, a device its head and whole model, an edge a tail per plan and worker — each with
+/// its own pool; spinning pools of sessions that just ran took the cores from the one running
+/// next, and on two cores that made some segments 10–30× slower than alone (docs/RESULTS.md §9c).
 pub fn session(env: &ort::environment::Environment, model: &[u8], threads: usize) -> Result<Session, EngineError> {
     let rt = |e: String| EngineError::Runtime(e);
     Session::builder(env)
@@ -90,6 +96,10 @@ pub fn session(env: &ort::environment::Environment, model: &[u8], threads: usize
         .with_intra_threads(threads.max(1))
         .map_err(|e| rt(e.to_string()))?
         .with_inter_threads(1)
+        .map_err(|e| rt(e.to_string()))?
+        .with_intra_op_spinning(false)
+        .map_err(|e| rt(e.to_string()))?
+        .with_inter_op_spinning(false)
         .map_err(|e| rt(e.to_string()))?
         .commit_from_memory(model)
         .map_err(|e| rt(e.to_string()))
