@@ -6,7 +6,7 @@ use tandem_models::checkpoint::{self, ModelCard, Provenance};
 use tandem_models::data::{BatchIter, synthetic};
 use tandem_models::device;
 use tandem_models::params::ParamMap;
-use tandem_models::prune::rank::{TaylorVariant, taylor_raw, taylor_scores};
+use tandem_models::prune::rank::{BatchNormMode, TaylorVariant, taylor_raw, taylor_scores};
 use tandem_models::prune::surgery::remove_filters;
 use tandem_models::prune::{PruneConfig, prune};
 use tandem_models::series::{MemberKind, Series};
@@ -84,7 +84,7 @@ fn taylor_scores_order_channels_like_the_loss_change() {
     let data = synthetic(1, 10, 16, 4, 9);
     let batch = || BatchIter::sequential(&data.train, 16).next().expect("batch");
     let conv = 2;
-    let raw = taylor_raw(&net, [batch()], Some(&[conv]), TaylorVariant::Signed).expect("rank");
+    let raw = taylor_raw(&net, [batch()], Some(&[conv]), TaylorVariant::Signed, BatchNormMode::Eval).expect("rank");
     assert!(raw[0].is_empty(), "unranked layers stay empty");
     let v = &raw[conv];
     let loss = |scale: Option<usize>| -> f64 {
@@ -120,9 +120,33 @@ fn taylor_scores_order_channels_like_the_loss_change() {
     by_loss.sort_by(|&a, &b| measured[a].total_cmp(&measured[b]));
     assert_eq!(by_taylor, by_loss, "taylor {v:?} vs measured {measured:?}");
     // Normalised scores are |v| / ‖v‖.
-    let s = taylor_scores(&net, [batch()], Some(&[conv]), TaylorVariant::Signed).expect("rank");
+    let s = taylor_scores(&net, [batch()], Some(&[conv]), TaylorVariant::Signed, BatchNormMode::Eval).expect("rank");
     let norm: f64 = s[conv].iter().map(|x| x * x).sum::<f64>();
     assert!((norm - 1.0).abs() < 1e-9);
+}
+
+/// Train-mode ranking normalises with each batch's statistics: on a net whose running statistics
+/// are far from the batch's, it ranks differently from eval mode — and, like eval mode, it leaves
+/// the net (running statistics included) exactly as it was.
+#[test]
+fn train_mode_ranking_uses_batch_statistics_and_changes_nothing() {
+    let spec = tiny(Arch::Vgg16, 1);
+    let net = randomised(&spec, 11).valid();
+    let before = ParamMap::from_module(&net).expect("read");
+    let data = synthetic(1, 10, 16, 4, 9);
+    let batch = || BatchIter::sequential(&data.train, 16).next().expect("batch");
+    let eval = taylor_raw(&net, [batch()], None, TaylorVariant::Signed, BatchNormMode::Eval).expect("eval rank");
+    let train = taylor_raw(&net, [batch()], None, TaylorVariant::Signed, BatchNormMode::Train).expect("train rank");
+    let again = taylor_raw(&net, [batch()], None, TaylorVariant::Signed, BatchNormMode::Train).expect("train rank");
+    assert_eq!(train, again, "a train-mode pass must not change what the next one sees");
+    let differing = (0..spec.widths.len())
+        .filter(|&c| eval[c].iter().zip(&train[c]).any(|(a, b)| (a - b).abs() > 1e-6 * (1.0 + a.abs())))
+        .count();
+    assert!(differing > 0, "train-mode ranking gave eval mode's scores: batch statistics unused");
+    let after = ParamMap::from_module(&net).expect("read");
+    for (name, a) in &before.0 {
+        assert_eq!(a.data, after.0[name].data, "ranking changed {name}");
+    }
 }
 
 fn tiny_config() -> PruneConfig {

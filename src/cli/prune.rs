@@ -6,7 +6,7 @@ use clap::Args;
 use std::path::PathBuf;
 use std::time::Instant;
 use tandem_models::data::{self, DataSource};
-use tandem_models::prune::{PruneConfig, prune_on};
+use tandem_models::prune::{PruneConfig, Steps, prune_on};
 use tandem_models::series::{MemberKind, Series};
 
 #[derive(Args, Debug)]
@@ -26,6 +26,10 @@ pub struct PruneArgs {
     /// Continue an interrupted run from OUT/series.toml.
     #[arg(long)]
     resume: bool,
+    /// Stop after step 1 (and its final fine-tune): for comparing step-1 settings
+    /// (docs/RESULTS.md §2b). `--resume` without it later adds step 2.
+    #[arg(long)]
+    step1_only: bool,
     /// Data set to prune on (fine-tuning, ranking, the budget's accuracy) [default: the one the
     /// model card says it was trained on].
     #[arg(long)]
@@ -52,7 +56,8 @@ pub fn run(a: PruneArgs) -> anyhow::Result<()> {
     let splits = data::load(&dataset, a.data.as_deref()).with_context(|| format!("loading the data set {dataset}"))?;
     let started = Instant::now();
     let mut say = |line: &str| println!("[{:>6.0} s] {line}", started.elapsed().as_secs_f64());
-    let series = prune_on(&dev, &a.model_dir, &a.out, &cfg, &splits, a.resume, true, &mut say)?;
+    let steps = if a.step1_only { Steps::Step1Only } else { Steps::Both };
+    let series = prune_on(&dev, &a.model_dir, &a.out, &cfg, &splits, a.resume, true, steps, &mut say)?;
     println!(
         "series of {} models in {} ({:.0} s on {})\n",
         series.members.len(),

@@ -25,7 +25,7 @@ use crate::series::{MANIFEST, MANIFEST_VERSION, Member, MemberKind, Series};
 use crate::train::{Schedule, TrainConfig, evaluate};
 use crate::zoo::{Net, NetSpec};
 use burn::tensor::Device;
-use rank::TaylorVariant;
+use rank::{BatchNormMode, TaylorVariant};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
@@ -40,6 +40,17 @@ pub struct RankConfig {
     pub images: usize,
     /// Batch size of the ranking pass.
     pub batch_size: usize,
+    /// Batch norm during the pass: `eval` (running statistics) or `train` (each batch's own, as
+    /// the authors' code). Default `eval`.
+    #[serde(default)]
+    pub batch_norm: BatchNormMode,
+    /// Seed of the ranking subset's shuffle; iteration i draws with `seed + i`. Default 7919.
+    #[serde(default = "default_rank_seed")]
+    pub seed: u64,
+}
+
+fn default_rank_seed() -> u64 {
+    7919
 }
 
 /// Step 1 settings.
@@ -100,7 +111,13 @@ impl PruneConfig {
             preset: "paper".into(),
             budget: 0.018,
             eval_images: 0,
-            rank: RankConfig { variant: TaylorVariant::Signed, images: 0, batch_size: 32 },
+            rank: RankConfig {
+                variant: TaylorVariant::Signed,
+                images: 0,
+                batch_size: 32,
+                batch_norm: BatchNormMode::Eval,
+                seed: default_rank_seed(),
+            },
             step1: Step1Config { fraction: 1.0 / 16.0, max_iters: 15, finetune: ft.clone(), final_epochs: 3.0 },
             step2: Step2Config { points: 16, families: Vec::new(), finetune: ft },
         }
@@ -114,7 +131,13 @@ impl PruneConfig {
             preset: "fast".into(),
             budget: 0.018,
             eval_images: 5000,
-            rank: RankConfig { variant: TaylorVariant::Signed, images: 1024, batch_size: 64 },
+            rank: RankConfig {
+                variant: TaylorVariant::Signed,
+                images: 1024,
+                batch_size: 64,
+                batch_norm: BatchNormMode::Eval,
+                seed: default_rank_seed(),
+            },
             step1: Step1Config {
                 fraction: 1.0 / 16.0,
                 max_iters: 15,
@@ -199,16 +222,20 @@ impl<'a> Run<'a> {
     pub fn rank(&self, net: &Net, layers: Option<&[usize]>, iteration_seed: u64) -> Result<Vec<Vec<f64>>> {
         let cfg = &self.cfg.rank;
         let subset = if cfg.images == 0 { self.data.train.len() } else { cfg.images };
-        let iter =
-            BatchIter::shuffled(&self.data.train, cfg.batch_size, 7919 + iteration_seed, crate::data::Augment::None)
-                .scan(0usize, move |n, b| {
-                    if *n >= subset {
-                        return None;
-                    }
-                    *n += b.len;
-                    Some(b)
-                });
-        rank::taylor_scores(net, iter, layers, cfg.variant)
+        let iter = BatchIter::shuffled(
+            &self.data.train,
+            cfg.batch_size,
+            cfg.seed + iteration_seed,
+            crate::data::Augment::None,
+        )
+        .scan(0usize, move |n, b| {
+            if *n >= subset {
+                return None;
+            }
+            *n += b.len;
+            Some(b)
+        });
+        rank::taylor_scores(net, iter, layers, cfg.variant, cfg.batch_norm)
     }
 
     /// Apply surgery, fine-tune and evaluate: the body of every pruning iteration.
@@ -270,6 +297,17 @@ impl<'a> Run<'a> {
     }
 }
 
+/// Which steps a pruning run performs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Steps {
+    /// Step 1, then step 2: the whole series.
+    #[default]
+    Both,
+    /// Step 1 only (with its final fine-tune), for studying step 1; a later `--resume` without it
+    /// adds step 2.
+    Step1Only,
+}
+
 /// Run (or resume) 2-step pruning of the model in `base_dir` into the series directory `out`, on
 /// the CPU.
 pub fn prune(
@@ -281,7 +319,7 @@ pub fn prune(
     progress: bool,
     report: Report,
 ) -> Result<Series> {
-    prune_on(&crate::device::cpu(), base_dir, out, cfg, data, resume, progress, report)
+    prune_on(&crate::device::cpu(), base_dir, out, cfg, data, resume, progress, Steps::Both, report)
 }
 
 /// [`prune`] on `device` (a plain device from [`crate::device::device`]; training and ranking use
@@ -295,6 +333,7 @@ pub fn prune_on(
     data: &Splits,
     resume: bool,
     progress: bool,
+    steps: Steps,
     report: Report,
 ) -> Result<Series> {
     cfg.validate()?;
@@ -362,16 +401,18 @@ pub fn prune_on(
             card.provenance.wall_s,
             &base_dir.display().to_string(),
         )?;
-        return finish(run, report);
+        return finish(run, steps, report);
     };
     let run = Run { dir: out, cfg, data, eval_set, series, progress, device };
-    finish(run, report)
+    finish(run, steps, report)
 }
 
-fn finish(mut run: Run, report: Report) -> Result<Series> {
+fn finish(mut run: Run, steps: Steps, report: Report) -> Result<Series> {
     if !run.series.step1_done {
         step1::run(&mut run, report)?;
     }
-    step2::run(&mut run, report)?;
+    if steps == Steps::Both {
+        step2::run(&mut run, report)?;
+    }
     Ok(run.series)
 }

@@ -7,8 +7,11 @@
 //! exactly Σ_{h,w} a·∂L/∂a for example b, channel c. Summing the gate gradient over b gives the
 //! authors' signed sum; taking |·| per example first gives Molchanov's paper variant.
 //!
-//! Ranking runs on a frozen copy (eval-mode batch norm, no parameter gradients), so it is a pure
-//! function of (model, batches): it changes nothing, not even batch-norm running statistics.
+//! Ranking runs on a copy of the model, so it is a pure function of (model, batches): it changes
+//! nothing, not even batch-norm running statistics. [`BatchNormMode`] says whether that copy's
+//! batch norm uses its running statistics (eval mode, frozen: no parameter gradients) or each
+//! batch's own statistics (train mode, as the authors' PyTorch code ranks after `model.train()`;
+//! the copy's running statistics move and are thrown away with it).
 
 use crate::data::Batch;
 use crate::error::{ModelError, Result};
@@ -29,6 +32,17 @@ pub enum TaylorVariant {
     PerExampleAbs,
 }
 
+/// How batch norm behaves during the ranking pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BatchNormMode {
+    /// Running statistics, as at inference (a frozen copy).
+    #[default]
+    Eval,
+    /// Each batch's statistics, as during training (the authors' code).
+    Train,
+}
+
 /// Per-filter Taylor scores for the convs in `layers` (all convs when `None`), normalised per
 /// layer to unit L2 norm. Layers not ranked get an empty vector.
 pub fn taylor_scores(
@@ -36,8 +50,9 @@ pub fn taylor_scores(
     batches: impl IntoIterator<Item = Batch>,
     layers: Option<&[usize]>,
     variant: TaylorVariant,
+    batch_norm: BatchNormMode,
 ) -> Result<Vec<Vec<f64>>> {
-    let raw = taylor_raw(net, batches, layers, variant)?;
+    let raw = taylor_raw(net, batches, layers, variant, batch_norm)?;
     Ok(raw.into_iter().map(|v| normalise(&v)).collect())
 }
 
@@ -53,6 +68,7 @@ pub fn taylor_raw(
     batches: impl IntoIterator<Item = Batch>,
     layers: Option<&[usize]>,
     variant: TaylorVariant,
+    batch_norm: BatchNormMode,
 ) -> Result<Vec<Vec<f64>>> {
     let spec = net.spec.clone();
     let n_convs = spec.widths.len();
@@ -67,7 +83,13 @@ pub fn taylor_raw(
     }
     // Rank on the device the model lives on, with autodiff for the gate gradients.
     let ad = net.devices().into_iter().next().unwrap_or_else(crate::device::cpu).autodiff();
-    let model = net.valid().to_device(&ad).freeze();
+    // `valid()` copies the running statistics into new state, so a train-mode pass cannot write
+    // through to `net`; it also turns the batch norms' training flags off, and `train()` turns
+    // them back on.
+    let model = match batch_norm {
+        BatchNormMode::Eval => net.valid().to_device(&ad).freeze(),
+        BatchNormMode::Train => net.valid().train().to_device(&ad),
+    };
     let loss_fn = CrossEntropyLossConfig::new().init(&ad);
     let mut acc: Vec<Vec<f64>> =
         (0..n_convs).map(|c| if wanted[c] { vec![0.0; spec.widths[c]] } else { Vec::new() }).collect();
