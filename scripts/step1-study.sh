@@ -50,8 +50,13 @@ open(dst, "w").write(text)
 PY
     rm -rf "$run"
     echo "== $mode seed $seed: $(date -u +%FT%TZ)"
-    "$tandem" prune --model-dir "$base" --config "$cfg" --out "$run" --step1-only 2>&1 | tee "$run.log" | grep -E "step 1|original" || true
-    [ -f "$run/series.toml" ] || { echo "$run: no series.toml (see $run.log)" >&2; exit 1; }
+    set +e
+    "$tandem" prune --model-dir "$base" --config "$cfg" --out "$run" --step1-only 2>&1 | tee "$run.log" |
+      grep --line-buffered -E "step 1|original"
+    status=${PIPESTATUS[0]}
+    set -e
+    # Only a run that ended well is marked done (and summarised).
+    [ "$status" -eq 0 ] || { echo "$run: tandem prune failed (exit $status), see $run.log" >&2; exit 1; }
     touch "$run/done"
   done
 done

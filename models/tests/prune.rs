@@ -134,10 +134,11 @@ fn train_mode_ranking_uses_batch_statistics_and_changes_nothing() {
     let net = randomised(&spec, 11).valid();
     let before = ParamMap::from_module(&net).expect("read");
     let data = synthetic(1, 10, 16, 4, 9);
-    let batch = || BatchIter::sequential(&data.train, 16).next().expect("batch");
-    let eval = taylor_raw(&net, [batch()], None, TaylorVariant::Signed, BatchNormMode::Eval).expect("eval rank");
-    let train = taylor_raw(&net, [batch()], None, TaylorVariant::Signed, BatchNormMode::Train).expect("train rank");
-    let again = taylor_raw(&net, [batch()], None, TaylorVariant::Signed, BatchNormMode::Train).expect("train rank");
+    // Two batches per pass: a pass accumulates over several backward passes.
+    let batches = || BatchIter::sequential(&data.train, 8).take(2);
+    let eval = taylor_raw(&net, batches(), None, TaylorVariant::Signed, BatchNormMode::Eval).expect("eval rank");
+    let train = taylor_raw(&net, batches(), None, TaylorVariant::Signed, BatchNormMode::Train).expect("train rank");
+    let again = taylor_raw(&net, batches(), None, TaylorVariant::Signed, BatchNormMode::Train).expect("train rank");
     assert_eq!(train, again, "a train-mode pass must not change what the next one sees");
     let differing = (0..spec.widths.len())
         .filter(|&c| eval[c].iter().zip(&train[c]).any(|(a, b)| (a - b).abs() > 1e-6 * (1.0 + a.abs())))

@@ -85,11 +85,9 @@ pub fn taylor_raw(
     let ad = net.devices().into_iter().next().unwrap_or_else(crate::device::cpu).autodiff();
     // `valid()` copies the running statistics into new state, so a train-mode pass cannot write
     // through to `net`; it also turns the batch norms' training flags off, and `train()` turns
-    // them back on.
-    let model = match batch_norm {
-        BatchNormMode::Eval => net.valid().to_device(&ad).freeze(),
-        BatchNormMode::Train => net.valid().train().to_device(&ad),
-    };
+    // them back on. A train-mode copy has parameters that require grad, and burn's autodiff
+    // consumes their graph nodes on each backward, so it is made afresh for every batch.
+    let frozen = (batch_norm == BatchNormMode::Eval).then(|| net.valid().to_device(&ad).freeze());
     let loss_fn = CrossEntropyLossConfig::new().init(&ad);
     let mut acc: Vec<Vec<f64>> =
         (0..n_convs).map(|c| if wanted[c] { vec![0.0; spec.widths[c]] } else { Vec::new() }).collect();
@@ -104,6 +102,14 @@ pub fn taylor_raw(
         let gates: Vec<Option<Tensor<4>>> = (0..n_convs)
             .map(|c| wanted[c].then(|| Tensor::<4>::ones([b, spec.widths[c], 1, 1], &ad).require_grad()))
             .collect();
+        let fresh;
+        let model = match &frozen {
+            Some(m) => m,
+            None => {
+                fresh = net.valid().train().to_device(&ad);
+                &fresh
+            }
+        };
         let out = model.forward_tapped(x, 0, spec.end(), &mut |c, tap, t| match (tap, &gates[c]) {
             (Tap::ConvOut, Some(g)) => t * g.clone(),
             _ => t,
