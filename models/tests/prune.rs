@@ -7,6 +7,7 @@ use tandem_models::data::{BatchIter, synthetic};
 use tandem_models::device;
 use tandem_models::params::ParamMap;
 use tandem_models::prune::rank::{BatchNormMode, TaylorVariant, taylor_raw, taylor_scores};
+use tandem_models::prune::schedule::log_schedule;
 use tandem_models::prune::surgery::remove_filters;
 use tandem_models::prune::{PruneConfig, prune};
 use tandem_models::series::{MemberKind, Series};
@@ -208,9 +209,17 @@ fn prune_produces_a_series_and_resumes_after_interruption() {
     assert_eq!(full.step2_done, vec![2, 12]);
     let fam =
         |c: u32| full.members.iter().filter(|m| matches!(m.kind, MemberKind::Step2 { conv, .. } if conv == c)).count();
-    assert!(fam(2) >= 2 && fam(12) >= 2, "{n:?}");
-    // Widths shrink along the family and MACs/elements are consistent with the spec.
+    // With a budget that never binds, a family holds one member per schedule width below the
+    // kept step-1 width. That width depends on step 1's global ranking, whose near-ties can fall
+    // either way when parallel tests change how the backend splits its reductions (conv 2 kept
+    // 2 of 4 filters in one run in five): the count is checked against it, not fixed.
     let start = full.step1_final().expect("kept").clone();
+    for c in [2u32, 12] {
+        let width = start.widths[c as usize];
+        let want = log_schedule(width, cfg.step2.points).len() - 1;
+        assert_eq!(fam(c), want, "conv {c} from width {width}: {n:?}");
+    }
+    // Widths shrink along the family and MACs/elements are consistent with the spec.
     let last12 =
         full.members.iter().rev().find(|m| matches!(m.kind, MemberKind::Step2 { conv: 12, .. })).expect("member");
     assert_eq!(last12.widths[12], 1);
