@@ -86,7 +86,7 @@ pub fn load(candidates: &[PathBuf]) -> Result<(ort::environment::Environment, Pa
 /// while after each run). A process holds many sessions — a profile prepares a head and a tail
 /// per point, a device its head and whole model, an edge a tail per plan and worker — each with
 /// its own pool; spinning pools of sessions that just ran took the cores from the one running
-/// next, and on two cores that made some segments 10–30× slower than alone (docs/RESULTS.md §9c).
+/// next, and on two cores that made some segments 10–60× slower than alone (docs/RESULTS.md §9b).
 pub fn session(env: &ort::environment::Environment, model: &[u8], threads: usize) -> Result<Session, EngineError> {
     let rt = |e: String| EngineError::Runtime(e);
     Session::builder(env)

@@ -44,7 +44,7 @@ pub struct RankConfig {
     /// the authors' code). Default `eval`.
     #[serde(default)]
     pub batch_norm: BatchNormMode,
-    /// Seed of the ranking subset's shuffle; iteration i draws with `seed + i`. Default 7919.
+    /// Seed of the ranking subset's shuffle; iteration i draws with `seed + i` (wrapping). Default 7919.
     #[serde(default = "default_rank_seed")]
     pub seed: u64,
 }
@@ -225,7 +225,7 @@ impl<'a> Run<'a> {
         let iter = BatchIter::shuffled(
             &self.data.train,
             cfg.batch_size,
-            cfg.seed + iteration_seed,
+            cfg.seed.wrapping_add(iteration_seed),
             crate::data::Augment::None,
         )
         .scan(0usize, move |n, b| {
