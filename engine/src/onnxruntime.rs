@@ -14,6 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use ort::environment::GlobalThreadPoolOptions;
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 
@@ -55,11 +56,15 @@ pub fn default_candidates() -> Vec<PathBuf> {
     )
 }
 
-/// The process-wide ONNX Runtime environment. `ort` loads one library per process, so the first
-/// successful load fixes it; later calls return the same environment.
-static ENV: OnceLock<ort::environment::Environment> = OnceLock::new();
+/// The process-wide ONNX Runtime environment and the size of its shared intra-op pool. `ort` loads
+/// one library per process, so the first successful load fixes it; later calls return the same.
+static ENV: OnceLock<(ort::environment::Environment, usize)> = OnceLock::new();
 
 /// Load ONNX Runtime from the first existing candidate.
+///
+/// The environment owns one intra-op thread pool for the whole process, of
+/// [`crate::default_threads`] threads, whose idle threads spin for a moment after a run (ONNX
+/// Runtime's default): every session at that thread count runs on it ([`session`]).
 pub fn load(candidates: &[PathBuf]) -> Result<(ort::environment::Environment, PathBuf), EngineError> {
     let Some(path) = candidates.iter().find(|p| p.is_file()) else {
         let tried = candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
@@ -68,41 +73,65 @@ pub fn load(candidates: &[PathBuf]) -> Result<(ort::environment::Environment, Pa
             problem: format!("not found (tried {tried}; `bash scripts/setup.sh` installs it)"),
         });
     };
-    if let Some(env) = ENV.get() {
+    if let Some((env, _)) = ENV.get() {
         return Ok((env.clone(), path.clone()));
     }
     let lib = |problem: String| EngineError::Library { path: path.clone(), problem };
-    let env = ort::init_from(path)
-        .map_err(|e| lib(e.to_string()))?
+    let builder = ort::init_from(path).map_err(|e| lib(e.to_string()))?;
+    // After `init_from` the library is loaded and its version checked, so the threading options
+    // (whose `Default` would panic on a failed allocation inside ONNX Runtime) can be created.
+    let threads = crate::default_threads();
+    let pool = GlobalThreadPoolOptions::default()
+        .with_intra_threads(threads)
+        .and_then(|o| o.with_inter_threads(1))
+        .and_then(|o| o.with_spin_control(true))
+        .map_err(|e| lib(format!("configuring the thread pool: {e}")))?;
+    let env = builder
         .with_name("tandem")
+        .with_global_thread_pool(pool)
         .build()
         .map_err(|e| lib(format!("creating the environment: {e}")))?;
-    Ok((ENV.get_or_init(|| env).clone(), path.clone()))
+    Ok((ENV.get_or_init(|| (env, threads)).0.clone(), path.clone()))
+}
+
+/// The size of the process's shared intra-op pool, once ONNX Runtime is loaded.
+pub fn pool_threads() -> Option<usize> {
+    ENV.get().map(|(_, n)| *n)
 }
 
 /// A session for `model` (ONNX bytes) with `threads` intra-op threads, fully optimised.
 ///
-/// Its threads block when idle instead of spinning (ONNX Runtime's default is to spin for a
-/// while after each run). A process holds many sessions — a profile prepares a head and a tail
-/// per point, a device its head and whole model, an edge a tail per plan and worker — each with
-/// its own pool; spinning pools of sessions that just ran took the cores from the one running
-/// next, and on two cores that made some segments 10–60× slower than alone (docs/RESULTS.md §9b).
+/// At the shared pool's size the session runs on the process's one pool ([`load`]), whose threads
+/// spin briefly when idle, so back-to-back runs find them awake. At any other count (one thread,
+/// as the edge's workers and the device's `engine_threads = 1` use) it gets its own pool with
+/// spinning off. Spinning per-session pools were the bug of docs/RESULTS.md §9b: a process holds
+/// many sessions (a profile 38 per member, a device its head and whole model, an edge a tail per
+/// plan and worker), and the pools of sessions that had just run spun on the two cores while the
+/// next one ran, making some segments 10–60× slower than alone. One shared pool has no other pool
+/// to steal from.
 pub fn session(env: &ort::environment::Environment, model: &[u8], threads: usize) -> Result<Session, EngineError> {
     let rt = |e: String| EngineError::Runtime(e);
-    Session::builder(env)
+    let threads = threads.max(1);
+    let builder = Session::builder(env)
         .map_err(|e| rt(e.to_string()))?
         .with_optimization_level(GraphOptimizationLevel::All)
-        .map_err(|e| rt(e.to_string()))?
-        .with_intra_threads(threads.max(1))
-        .map_err(|e| rt(e.to_string()))?
-        .with_inter_threads(1)
-        .map_err(|e| rt(e.to_string()))?
-        .with_intra_op_spinning(false)
-        .map_err(|e| rt(e.to_string()))?
-        .with_inter_op_spinning(false)
-        .map_err(|e| rt(e.to_string()))?
-        .commit_from_memory(model)
-        .map_err(|e| rt(e.to_string()))
+        .map_err(|e| rt(e.to_string()))?;
+    let mut builder = if pool_threads() == Some(threads) {
+        builder
+    } else {
+        builder
+            .with_independent_thread_pool()
+            .map_err(|e| rt(e.to_string()))?
+            .with_intra_threads(threads)
+            .map_err(|e| rt(e.to_string()))?
+            .with_inter_threads(1)
+            .map_err(|e| rt(e.to_string()))?
+            .with_intra_op_spinning(false)
+            .map_err(|e| rt(e.to_string()))?
+            .with_inter_op_spinning(false)
+            .map_err(|e| rt(e.to_string()))?
+    };
+    builder.commit_from_memory(model).map_err(|e| rt(e.to_string()))
 }
 
 /// Run `session` on one `[N, C, H, W]` input; the output and its shape.

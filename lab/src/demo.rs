@@ -94,8 +94,11 @@ pub fn run(tandem: &Tandem, a: &DemoOptions) -> anyhow::Result<()> {
     let edge_profile = a.dir.join("profile-edge.toml");
     let device_profile = a.dir.join("profile-device.toml");
     let series_arg = series_dir.display().to_string();
+    // Each role is profiled on as many threads as the live stage's runtime will use.
+    let run_cfg: tandem_actors::config::DemoConfig = tandem_actors::config::load(&a.run_config)
+        .with_context(|| format!("reading {}", a.run_config.display()))?;
     if !edge_profile.is_file() {
-        tandem.stage(&[
+        let args = crate::exe::strings(&[
             "profile",
             "--series",
             &series_arg,
@@ -105,12 +108,13 @@ pub fn run(tandem: &Tandem, a: &DemoOptions) -> anyhow::Result<()> {
             "100",
             "--out",
             &edge_profile.display().to_string(),
-        ])?;
+        ]);
+        tandem.stage(&[args, crate::profiles::threads_args("edge", &run_cfg)].concat())?;
     } else {
         println!("  reusing {}", edge_profile.display());
     }
     if !device_profile.is_file() {
-        tandem.stage(&[
+        let args = crate::exe::strings(&[
             "profile",
             "--series",
             &series_arg,
@@ -118,7 +122,8 @@ pub fn run(tandem: &Tandem, a: &DemoOptions) -> anyhow::Result<()> {
             "device",
             "--out",
             &device_profile.display().to_string(),
-        ])?;
+        ]);
+        tandem.stage(&[args, crate::profiles::threads_args("device", &run_cfg)].concat())?;
     } else {
         println!("  reusing {}", device_profile.display());
     }

@@ -9,6 +9,18 @@ use std::path::Path;
 use anyhow::Context;
 use tandem_planner::{Profile, ProfileSource, Profiles, build_profiles};
 
+/// `tandem profile`'s `--threads` for `role` (`"device"` or `"edge"`), so that a profile times the
+/// sessions the runtime of `run` will run: the device's `engine_threads` (every core when unset:
+/// no flag), the edge's cores split between its workers ([`tandem_actors::edge::worker_threads`]).
+pub fn threads_args(role: &str, run: &tandem_actors::config::DemoConfig) -> Vec<String> {
+    let threads = match role {
+        "device" => run.device.engine_threads,
+        "edge" => Some(tandem_actors::edge::worker_threads(run.edge.workers)),
+        _ => None,
+    };
+    threads.map(|n| vec!["--threads".to_string(), n.to_string()]).unwrap_or_default()
+}
+
 /// Read and validate a profile TOML file.
 pub fn read_profile(path: &Path) -> anyhow::Result<Profile> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -29,4 +41,27 @@ pub fn load_profiles(
         _ => anyhow::bail!("give either --profile P, or both --device-profile and --edge-profile"),
     };
     build_profiles(source, slowdown).context("combining the device and edge profiles")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tandem_actors::config::{DemoConfig, DeviceConfig, EdgeConfig};
+
+    #[test]
+    fn profiles_are_timed_at_the_runtimes_thread_counts() {
+        let run = |workers, engine_threads| DemoConfig {
+            edge: EdgeConfig { workers, ..EdgeConfig::default() },
+            device: DeviceConfig { engine_threads, ..DeviceConfig::default() },
+            ..DemoConfig::default()
+        };
+        let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+        // The edge splits the cores between its workers, at least one thread each.
+        assert_eq!(threads_args("edge", &run(1, None)), ["--threads", &cores.to_string()]);
+        assert_eq!(threads_args("edge", &run(64, None)), ["--threads", "1"]);
+        assert_eq!(threads_args("edge", &run(2, None)), ["--threads", &(cores / 2).max(1).to_string()]);
+        // The device: its configured count, or no flag (every core, the profiler's default).
+        assert_eq!(threads_args("device", &run(2, Some(1))), ["--threads", "1"]);
+        assert!(threads_args("device", &run(2, None)).is_empty());
+    }
 }

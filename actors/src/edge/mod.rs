@@ -26,4 +26,4 @@ mod store;
 mod worker;
 
 pub use admission::{Admission, AdmissionRules};
-pub use server::{EdgeHandle, EdgeServer, EdgeSettings};
+pub use server::{EdgeHandle, EdgeServer, EdgeSettings, worker_threads};

@@ -10,6 +10,13 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
 use super::admission::{Admission, AdmissionRules};
+
+/// Intra-op threads of each of `workers` edge workers: each runs its own session of a tail, and
+/// the cores are split between them (at least one each). `tandem profile --role edge` is timed at
+/// this count too, so the edge's prices are for the sessions it runs.
+pub fn worker_threads(workers: usize) -> usize {
+    (tandem_engine::default_threads() / workers.max(1)).max(1)
+}
 use super::conn::{self, HandshakeEnd, Shared};
 use super::msg::StoreMsg;
 use super::{store, worker};
@@ -73,11 +80,10 @@ impl EdgeServer {
         settings: EdgeSettings,
         metrics: EdgeMetrics,
     ) -> Result<EdgeHandle, ActorError> {
-        // Each worker runs its own session of a tail; the cores are split between them.
         let workers = settings.workers.max(1);
         let engine = tandem_engine::Engine::open(&tandem_engine::EngineOptions {
             choice: settings.engine,
-            threads: (tandem_engine::default_threads() / workers).max(1),
+            threads: worker_threads(workers),
             ..tandem_engine::EngineOptions::default()
         })
         .map_err(|source| ActorError::Engine { model_id: u32::MAX, source })?;

@@ -118,7 +118,7 @@ pub fn run(tandem: &Tandem, a: &ReproduceOptions) -> anyhow::Result<()> {
 
     stage(3, "profile every model and split point (device and edge: this machine)");
     let t = Instant::now();
-    // The device profile is timed on as many threads as the runtime's device will use.
+    // Each role is profiled on as many threads as its runtime will use.
     let run_cfg: tandem_actors::config::DemoConfig = tandem_actors::config::load(&cfg.measure.run_config)
         .with_context(|| format!("reading {}", cfg.measure.run_config.display()))?;
     for (role, accuracy) in [("edge", cfg.profile.accuracy_images), ("device", 0)] {
@@ -127,10 +127,7 @@ pub fn run(tandem: &Tandem, a: &ReproduceOptions) -> anyhow::Result<()> {
             println!("  reusing {out}");
             continue;
         }
-        let threads = match (role, run_cfg.device.engine_threads) {
-            ("device", Some(n)) => strings(&["--threads", &n.to_string()]),
-            _ => Vec::new(),
-        };
+        let threads = crate::profiles::threads_args(role, &run_cfg);
         tandem.stage(
             &[
                 &strings(&[
