@@ -95,8 +95,8 @@ pub fn run(tandem: &Tandem, a: &DemoOptions) -> anyhow::Result<()> {
     let device_profile = a.dir.join("profile-device.toml");
     let series_arg = series_dir.display().to_string();
     // Each role is profiled on as many threads as the live stage's runtime will use.
-    let run_cfg: tandem_actors::config::DemoConfig = tandem_actors::config::load(&a.run_config)
-        .with_context(|| format!("reading {}", a.run_config.display()))?;
+    let run_cfg: tandem_actors::config::DemoConfig =
+        tandem_actors::config::load(&a.run_config).with_context(|| format!("reading {}", a.run_config.display()))?;
     if !edge_profile.is_file() {
         let args = crate::exe::strings(&[
             "profile",
