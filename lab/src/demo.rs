@@ -109,7 +109,7 @@ pub fn run(tandem: &Tandem, a: &DemoOptions) -> anyhow::Result<()> {
             "--out",
             &edge_profile.display().to_string(),
         ]);
-        tandem.stage(&[args, crate::profiles::threads_args("edge", &run_cfg)].concat())?;
+        tandem.stage(&[args, crate::profiles::threads_args(tandem_planner::Role::Edge, &run_cfg)].concat())?;
     } else {
         println!("  reusing {}", edge_profile.display());
     }
@@ -123,7 +123,7 @@ pub fn run(tandem: &Tandem, a: &DemoOptions) -> anyhow::Result<()> {
             "--out",
             &device_profile.display().to_string(),
         ]);
-        tandem.stage(&[args, crate::profiles::threads_args("device", &run_cfg)].concat())?;
+        tandem.stage(&[args, crate::profiles::threads_args(tandem_planner::Role::Device, &run_cfg)].concat())?;
     } else {
         println!("  reusing {}", device_profile.display());
     }

@@ -7,16 +7,15 @@
 use std::path::Path;
 
 use anyhow::Context;
-use tandem_planner::{Profile, ProfileSource, Profiles, build_profiles};
+use tandem_planner::{Profile, ProfileSource, Profiles, Role, build_profiles};
 
-/// `tandem profile`'s `--threads` for `role` (`"device"` or `"edge"`), so that a profile times the
-/// sessions the runtime of `run` will run: the device's `engine_threads` (every core when unset:
-/// no flag), the edge's cores split between its workers ([`tandem_actors::edge::worker_threads`]).
-pub fn threads_args(role: &str, run: &tandem_actors::config::DemoConfig) -> Vec<String> {
+/// `tandem profile`'s `--threads` for `role`, so that a profile times the sessions the runtime of
+/// `run` will run: the device's `engine_threads` (every core when unset: no flag), the edge's
+/// cores split between its workers ([`tandem_actors::edge::worker_threads`]).
+pub fn threads_args(role: Role, run: &tandem_actors::config::DemoConfig) -> Vec<String> {
     let threads = match role {
-        "device" => run.device.engine_threads,
-        "edge" => Some(tandem_actors::edge::worker_threads(run.edge.workers)),
-        _ => None,
+        Role::Device => run.device.engine_threads,
+        Role::Edge => Some(tandem_actors::edge::worker_threads(run.edge.workers)),
     };
     threads.map(|n| vec!["--threads".to_string(), n.to_string()]).unwrap_or_default()
 }
@@ -57,11 +56,11 @@ mod tests {
         };
         let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
         // The edge splits the cores between its workers, at least one thread each.
-        assert_eq!(threads_args("edge", &run(1, None)), ["--threads", &cores.to_string()]);
-        assert_eq!(threads_args("edge", &run(64, None)), ["--threads", "1"]);
-        assert_eq!(threads_args("edge", &run(2, None)), ["--threads", &(cores / 2).max(1).to_string()]);
+        assert_eq!(threads_args(Role::Edge, &run(1, None)), ["--threads", &cores.to_string()]);
+        assert_eq!(threads_args(Role::Edge, &run(64, None)), ["--threads", "1"]);
+        assert_eq!(threads_args(Role::Edge, &run(2, None)), ["--threads", &(cores / 2).max(1).to_string()]);
         // The device: its configured count, or no flag (every core, the profiler's default).
-        assert_eq!(threads_args("device", &run(2, Some(1))), ["--threads", "1"]);
-        assert!(threads_args("device", &run(2, None)).is_empty());
+        assert_eq!(threads_args(Role::Device, &run(2, Some(1))), ["--threads", "1"]);
+        assert!(threads_args(Role::Device, &run(2, None)).is_empty());
     }
 }

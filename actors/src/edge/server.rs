@@ -10,13 +10,6 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
 use super::admission::{Admission, AdmissionRules};
-
-/// Intra-op threads of each of `workers` edge workers: each runs its own session of a tail, and
-/// the cores are split between them (at least one each). `tandem profile --role edge` is timed at
-/// this count too, so the edge's prices are for the sessions it runs.
-pub fn worker_threads(workers: usize) -> usize {
-    (tandem_engine::default_threads() / workers.max(1)).max(1)
-}
 use super::conn::{self, HandshakeEnd, Shared};
 use super::msg::StoreMsg;
 use super::{store, worker};
@@ -25,6 +18,13 @@ use crate::metrics::EdgeMetrics;
 use crate::models::ModelCache;
 use crate::security::{ServerTls, Token};
 use crate::types::RejectReason;
+
+/// Intra-op threads of each of `workers` edge workers: each runs its own session of a tail, and
+/// the cores are split between them (at least one each). `tandem profile --role edge` is timed at
+/// this count too, so the edge's prices are for the sessions it runs.
+pub fn worker_threads(workers: usize) -> usize {
+    (tandem_engine::default_threads() / workers.max(1)).max(1)
+}
 
 /// How the edge server behaves.
 #[derive(Clone, Debug, PartialEq)]

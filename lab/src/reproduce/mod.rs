@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use tandem_models::series::Series;
-use tandem_planner::{Profile, ProfileSource, build_profiles};
+use tandem_planner::{Profile, ProfileSource, Role, build_profiles};
 
 use crate::Tandem;
 use crate::exe::strings;
@@ -121,13 +121,14 @@ pub fn run(tandem: &Tandem, a: &ReproduceOptions) -> anyhow::Result<()> {
     // Each role is profiled on as many threads as its runtime will use.
     let run_cfg: tandem_actors::config::DemoConfig = tandem_actors::config::load(&cfg.measure.run_config)
         .with_context(|| format!("reading {}", cfg.measure.run_config.display()))?;
-    for (role, accuracy) in [("edge", cfg.profile.accuracy_images), ("device", 0)] {
+    for (role, accuracy) in [(Role::Edge, cfg.profile.accuracy_images), (Role::Device, 0)] {
         let out = path(&format!("profile-{role}.toml"));
         if Path::new(&out).is_file() {
             println!("  reusing {out}");
             continue;
         }
         let threads = crate::profiles::threads_args(role, &run_cfg);
+        let role = role.to_string();
         tandem.stage(
             &[
                 &strings(&[
@@ -135,7 +136,7 @@ pub fn run(tandem: &Tandem, a: &ReproduceOptions) -> anyhow::Result<()> {
                     "--series",
                     &path("series"),
                     "--role",
-                    role,
+                    &role,
                     "--images",
                     &cfg.profile.images.to_string(),
                     "--accuracy-images",
