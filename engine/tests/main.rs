@@ -161,6 +161,36 @@ fn onnxruntime_predicts_like_burn_on_fashion_mnist_for_every_member() {
     }
 }
 
+/// Sessions at the machine's core count run on the process's one shared ONNX Runtime pool; a
+/// session at one thread has its own. Both give burn's predictions, also when two callers run
+/// the same prepared segment at once on the shared pool (as the edge's workers do).
+#[test]
+fn shared_pool_and_own_pool_sessions_predict_like_burn_concurrently() {
+    let cores = tandem_engine::default_threads();
+    let shared =
+        Engine::open(&EngineOptions { choice: Choice::OnnxRuntime, threads: cores, ..EngineOptions::default() })
+            .unwrap_or_else(|e| panic!("{e} — install it with `bash scripts/setup.sh`"));
+    assert_eq!(onnxruntime::pool_threads(), Some(cores), "the shared pool has a thread per core");
+    let net = trained_net();
+    let end = net.spec.end();
+    let (x, shape) = batch(images(), 0..IMAGES);
+    let want = burn_logits(&net, x.clone(), shape);
+    let own = ort().prepare(&net, 0, end, 1).expect("own-pool segment");
+    assert_same_predictions("own pool", &want, &own.run(x.clone(), shape).expect("run").0, 10);
+    let seg = shared.prepare(&net, 0, end, 2).expect("shared-pool segment");
+    let half = IMAGES / 2;
+    let per = x.len() / IMAGES;
+    let (a, b) = (x[..half * per].to_vec(), x[half * per..].to_vec());
+    let shape_a = [half, shape[1], shape[2], shape[3]];
+    let shape_b = [IMAGES - half, shape[1], shape[2], shape[3]];
+    let (ya, yb) = std::thread::scope(|s| {
+        let ta = s.spawn(|| seg.run(a, shape_a).expect("run a").0);
+        let tb = s.spawn(|| seg.run(b, shape_b).expect("run b").0);
+        (ta.join().expect("thread a"), tb.join().expect("thread b"))
+    });
+    assert_same_predictions("shared pool, two callers", &want, &[ya, yb].concat(), 10);
+}
+
 #[test]
 fn head_then_tail_equals_whole_at_every_point() {
     let net = random_bn_net(11);
