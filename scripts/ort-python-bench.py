@@ -6,8 +6,8 @@ tandem's engine, on the same weights (`tandem bench engines --onnx-out DIR` writ
 
 Needs `pip install onnxruntime numpy` (not part of the tests). Prints a Markdown table of medians (ms)
 at 1 and 2 intra-op threads, interleaving the two settings so machine noise hits both alike.
-`--no-spin` turns off ONNX Runtime's spinning of idle pool threads, as tandem-engine's sessions do
-(docs/RESULTS.md §9b), to compare the two at the same setting.
+`--no-spin` turns off ONNX Runtime's spinning of idle pool threads, as tandem-engine did in every
+session from docs/RESULTS.md §9b to §9e (it now spins only in its one shared pool).
 """
 import argparse
 import glob
