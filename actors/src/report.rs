@@ -97,8 +97,14 @@ impl fmt::Display for ControllerReport {
         let k = self.calibration;
         write!(
             f,
-            "calibration: device x{:.3}, encode x{:.3}, edge x{:.3} ({} frames)",
-            k.device_scale, k.encode_scale, k.edge_scale, self.calibrated_frames
+            "calibration (x scale + offset): device x{:.3} {:+.2} ms, encode x{:.3} {:+.2} ms, edge x{:.3} {:+.2} ms ({} frames)",
+            k.device_scale,
+            k.device_offset_ms,
+            k.encode_scale,
+            k.encode_offset_ms,
+            k.edge_scale,
+            k.edge_offset_ms,
+            self.calibrated_frames
         )?;
         // Why each plan was in force: the latest swaps with the planner's best plans then.
         let shown = self.swaps.len().min(SWAPS_PRINTED);
@@ -272,7 +278,7 @@ mod tests {
             bandwidth_bps: Some(982_000.0),
             rtt_ms: Some(4.61),
             predicted_ms: None,
-            calibration: Calibration { device_scale: 1.412, encode_scale: 2.0, edge_scale: 0.3 },
+            calibration: Calibration { device_offset_ms: 2.5, ..Calibration::scales(1.412, 2.0, 0.3) },
             calibrated_frames: 231,
             swaps: vec![crate::controller::SwapRecord {
                 epoch: 2,
@@ -332,7 +338,12 @@ mod tests {
         let text = report().to_string();
         assert!(text.starts_with("controller: 2 swaps applied, 0 rolled back, 3 probes (15.2 kB)"), "{text}");
         assert!(text.contains("plan in force predicted NaN ms"), "{text}");
-        assert!(text.contains("calibration: device x1.412, encode x2.000, edge x0.300 (231 frames)"), "{text}");
+        assert!(
+            text.contains(
+                "calibration (x scale + offset): device x1.412 +2.50 ms, encode x2.000 +0.00 ms, edge x0.300 +0.00 ms (231 frames)"
+            ),
+            "{text}"
+        );
         assert!(
             text.contains("swap epoch 2 at 3.3 s, 0.98 Mbit/s: applied model 7 (m7) pool4 q8-lz4 23.5 ms 91.25 %"),
             "{text}"

@@ -3,6 +3,7 @@
 //! that cannot keep up with it are avoided).
 
 use proptest::prelude::*;
+use tandem_planner::calibration::MAX_POINTS;
 use tandem_planner::testkit::{self, CodingExt, coding, model, profile, same_machine};
 use tandem_planner::{
     AccuracyFloor, Calibration, Calibrator, CalibratorConfig, CodingClass, Decision, FrameCost, Hysteresis, LinkState,
@@ -35,20 +36,42 @@ fn cost(p: &Profiles, point: u16) -> PlanCost {
 const FLOOR: AccuracyFloor = AccuracyFloor::MaxLoss(0.0);
 
 #[test]
-fn identity_changes_nothing_and_a_calibration_scales_each_stage() {
+fn identity_changes_nothing_and_a_calibration_corrects_each_stage() {
     let p = profiles();
     let offload = cost(&p, 0);
     assert_eq!(Calibration::IDENTITY.apply(&offload), offload);
-    let cal = Calibration { device_scale: 2.0, encode_scale: 4.0, edge_scale: 3.0 };
+    let cal = Calibration::scales(2.0, 4.0, 3.0);
     let c = cal.apply(&offload);
     assert_eq!((c.encode_ms, c.decode_ms, c.edge_ms, c.bytes), (2.0, 0.75, 6.0, offload.bytes));
     assert_eq!(cal.apply(&cost(&p, 1)).device_ms, 20.0);
     // Only compute changes: 1.5 ms more encoding, 0.5 ms more decoding, 4 ms more edge work.
     assert!((c.at(&link()).total_ms - (offload.at(&link()).total_ms + 1.5 + 0.5 + 4.0)).abs() < 1e-9);
+
+    // Offsets are added where a stage has work, and only there: offloading the input runs no
+    // inference on the device, so its device time stays 0.
+    let cal =
+        Calibration { device_offset_ms: 3.0, encode_offset_ms: 0.5, edge_offset_ms: 1.0, ..Calibration::IDENTITY };
+    let c = cal.apply(&offload);
+    assert_eq!((c.device_ms, c.encode_ms, c.decode_ms, c.edge_ms), (0.0, 1.0, 0.25, 3.0));
+    assert_eq!(cal.apply(&cost(&p, 1)).device_ms, 13.0);
+    // Never below zero.
+    let fast = Calibration { device_offset_ms: -50.0, ..Calibration::IDENTITY };
+    assert_eq!(fast.apply(&cost(&p, 1)).device_ms, 0.0);
 }
 
 fn local_frame(p: &Profiles, device_ms: f64) -> FrameCost {
     FrameCost { profiled: cost(p, 1), device_ms, encode_ms: 0.0, edge_ms: 0.0 }
+}
+
+/// A local plan whose device work is profiled at `profiled` ms.
+fn head_frame(profiled: f64, device_ms: f64) -> FrameCost {
+    let profiled =
+        PlanCost { device_ms: profiled, encode_ms: 0.0, bytes: 0.0, decode_ms: 0.0, edge_ms: 0.0, offloads: false };
+    FrameCost { profiled, device_ms, encode_ms: 0.0, edge_ms: 0.0 }
+}
+
+fn device_price(c: &Calibration, profiled: f64) -> f64 {
+    c.apply(&head_frame(profiled, 0.0).profiled).device_ms
 }
 
 #[test]
@@ -57,7 +80,7 @@ fn the_calibrator_learns_a_slow_device_after_its_warm_up() {
     let mut cal = Calibrator::default();
     assert_eq!(cal.calibration(), Calibration::IDENTITY);
     let min = CalibratorConfig::default().min_frames;
-    // A cold first frame (50 ms), then 15 ms frames: 1.5× the profile.
+    // A cold first frame (50 ms), then 15 ms frames where the profile says 10.
     cal.observe(&local_frame(&p, 50.0));
     for _ in 1..min - 1 {
         cal.observe(&local_frame(&p, 15.0));
@@ -70,46 +93,122 @@ fn the_calibrator_learns_a_slow_device_after_its_warm_up() {
         cal.observe(&local_frame(&p, 15.0));
     }
     let c = cal.calibration();
-    assert!((c.device_scale - 1.5).abs() < 1e-3, "the cold frame is forgotten: {c:?}");
+    // One plan cannot tell a ratio from a constant: it is learned as a constant.
+    assert_eq!(c.device_scale, 1.0, "{c:?}");
+    assert!((c.device_offset_ms - 5.0).abs() < 1e-3, "the cold frame is forgotten: {c:?}");
+    assert!((device_price(&c, 10.0) - 15.0).abs() < 1e-3, "the plan that ran is priced as measured");
     assert_eq!(c.encode_scale, 1.0, "no offloaded frame seen");
-    assert_eq!(c.edge_scale, c.device_scale, "the edge's inference borrows the device's scale");
+    assert_eq!(c.encode_offset_ms, 0.0);
+    // The edge borrows the device's error as a scale (1.5×), not its constant.
+    assert!((c.edge_scale - 1.5).abs() < 1e-3 && c.edge_offset_ms == 0.0, "{c:?}");
     assert_eq!(cal.frames(), 200 + min);
 }
 
+/// RESULTS §8's case: a plan with a small device head measured 2.5 ms over its profile. As a
+/// ratio (×6) that priced the whole model at 24 ms; as a constant, at the 6.5 ms it measured.
 #[test]
-fn a_stage_with_no_profiled_work_keeps_its_scale_instead_of_forgetting_it() {
+fn a_constant_error_learned_on_a_small_head_transfers_to_the_whole_model() {
+    let mut cal = Calibrator::default();
+    for _ in 0..100 {
+        cal.observe(&head_frame(0.5, 3.0));
+    }
+    let c = cal.calibration();
+    assert!((device_price(&c, 4.0) - 6.5).abs() < 1e-6, "{c:?}");
+    // Running the whole model afterwards confirms the constant: the line through both points
+    // has slope 1.
+    for _ in 0..100 {
+        cal.observe(&head_frame(4.0, 6.5));
+    }
+    let c = cal.calibration();
+    assert!((c.device_scale - 1.0).abs() < 1e-6 && (c.device_offset_ms - 2.5).abs() < 1e-6, "{c:?}");
+}
+
+#[test]
+fn plans_of_different_work_teach_a_ratio_when_the_error_is_one() {
+    let mut cal = Calibrator::default();
+    for (profiled, measured) in [(2.0, 4.0), (10.0, 20.0)] {
+        for _ in 0..100 {
+            cal.observe(&head_frame(profiled, measured));
+        }
+    }
+    let c = cal.calibration();
+    // The ridge toward scale 1 costs a little: 1.96 and 0.26 ms instead of 2 and 0.
+    assert!(c.device_scale > 1.9 && c.device_offset_ms.abs() < 0.5, "{c:?}");
+    for (profiled, measured) in [(2.0, 4.0), (6.0, 12.0), (10.0, 20.0)] {
+        let priced = device_price(&c, profiled);
+        assert!((priced - measured).abs() < 0.05 * measured, "{profiled} ms priced {priced}, measured {measured}");
+    }
+}
+
+#[test]
+fn plans_of_nearly_equal_work_cannot_teach_a_wild_slope() {
+    let mut cal = Calibrator::default();
+    // 4.0 and 4.4 ms profiled, measured 6.5 and 8.5: an unpenalised line would have slope 5.
+    for (profiled, measured) in [(4.0, 6.5), (4.4, 8.5)] {
+        for _ in 0..100 {
+            cal.observe(&head_frame(profiled, measured));
+        }
+    }
+    let c = cal.calibration();
+    assert!(c.device_scale < 3.0, "{c:?}");
+    // A head a tenth as large is still priced below the whole model.
+    assert!(device_price(&c, 0.4) < device_price(&c, 4.0), "{c:?}");
+}
+
+#[test]
+fn a_stage_remembers_only_its_latest_plans() {
+    let mut cal = Calibrator::new(CalibratorConfig { min_frames: 1, ..CalibratorConfig::default() });
+    // An old plan with a large error, then MAX_POINTS plans of different work with none.
+    for _ in 0..20 {
+        cal.observe(&head_frame(1.0, 50.0));
+    }
+    for i in 0..MAX_POINTS {
+        let profiled = 2.0 * 1.5f64.powi(i as i32);
+        for _ in 0..20 {
+            cal.observe(&head_frame(profiled, profiled));
+        }
+    }
+    let c = cal.calibration();
+    assert!((c.device_scale - 1.0).abs() < 1e-6 && c.device_offset_ms.abs() < 1e-6, "the old plan is forgotten: {c:?}");
+}
+
+#[test]
+fn a_stage_with_no_profiled_work_keeps_what_it_learned_instead_of_forgetting_it() {
     let p = profiles();
     let mut cal = Calibrator::default();
     for _ in 0..100 {
         cal.observe(&local_frame(&p, 20.0));
     }
-    // Offloading the input: no inference on the device, 0.5 ms of encoding (measured 3×), edge
-    // work measured 2×.
+    // Offloading the input: no inference on the device, 0.5 ms of encoding (measured 1.5), edge
+    // work (2.25 ms profiled) measured 4.5.
     let offload = cost(&p, 0);
     for _ in 0..100 {
         cal.observe(&FrameCost { profiled: offload, device_ms: 0.0, encode_ms: 1.5, edge_ms: 4.5 });
     }
     let c = cal.calibration();
-    assert!((c.device_scale - 2.0).abs() < 1e-6, "the device's inference scale is kept: {c:?}");
-    assert!((c.encode_scale - 3.0).abs() < 1e-6, "{c:?}");
-    assert!((c.edge_scale - 2.0).abs() < 1e-6, "{c:?}");
+    assert!((device_price(&c, 10.0) - 20.0).abs() < 1e-6, "the device's inference is kept: {c:?}");
+    let priced = c.apply(&offload);
+    assert!((priced.encode_ms - 1.5).abs() < 1e-6, "{c:?}");
+    assert!((priced.decode_ms + priced.edge_ms - 4.5).abs() < 1e-6, "{c:?}");
 
-    // Offloaded frames only: the device's inference borrows the edge's scale.
+    // Offloaded frames only: the device's inference borrows the edge's error as a scale (2×).
     let mut edge_only = Calibrator::default();
     for _ in 0..100 {
         edge_only.observe(&FrameCost { profiled: offload, device_ms: 0.0, encode_ms: 0.5, edge_ms: 4.5 });
     }
     let c = edge_only.calibration();
-    assert!((c.device_scale - 2.0).abs() < 1e-6 && (c.edge_scale - 2.0).abs() < 1e-6, "{c:?}");
-    assert!((c.encode_scale - 1.0).abs() < 1e-6, "encoding is not inference: {c:?}");
+    assert!((c.device_scale - 2.0).abs() < 1e-6 && c.device_offset_ms == 0.0, "{c:?}");
+    assert!((device_price(&c, 10.0) - 20.0).abs() < 1e-6, "{c:?}");
+    assert!((c.encode_scale - 1.0).abs() < 1e-6 && c.encode_offset_ms.abs() < 1e-6, "encoding is not inference: {c:?}");
 
-    // With a threshold above the encoder's 0.5 ms, its frames leave the encode scale alone.
+    // With a threshold above the encoder's 0.5 ms, its frames leave the encoding alone.
     let mut strict = Calibrator::new(CalibratorConfig { min_stage_ms: 1.0, ..CalibratorConfig::default() });
     for _ in 0..100 {
         strict.observe(&FrameCost { profiled: offload, device_ms: 0.0, encode_ms: 5.0, edge_ms: 2.25 });
     }
-    assert_eq!(strict.calibration().encode_scale, 1.0);
-    assert!((strict.calibration().edge_scale - 1.0).abs() < 1e-6);
+    let c = strict.calibration();
+    assert_eq!((c.encode_scale, c.encode_offset_ms), (1.0, 0.0));
+    assert!((c.edge_scale - 1.0).abs() < 1e-6 && c.edge_offset_ms.abs() < 1e-6, "{c:?}");
 }
 
 #[test]
@@ -165,6 +264,12 @@ fn differs_compares_scales_relatively() {
     assert!(a.differs(&Calibration { device_scale: 1.1, ..a }, 0.05));
     assert!(a.differs(&Calibration { edge_scale: 0.9, ..a }, 0.05));
     assert!(a.differs(&Calibration { encode_scale: 2.0, ..a }, 0.05));
+    // Offsets: relative, and more than 0.05 ms.
+    let b = Calibration { device_offset_ms: 2.5, ..a };
+    assert!(a.differs(&b, 0.05));
+    assert!(!b.differs(&Calibration { device_offset_ms: 2.6, ..a }, 0.05));
+    assert!(b.differs(&Calibration { device_offset_ms: 3.0, ..a }, 0.05));
+    assert!(!a.differs(&Calibration { edge_offset_ms: 0.04, ..a }, 0.05));
 }
 
 #[test]

@@ -37,7 +37,7 @@ impl ControllerMetrics {
         let calibration = GaugeVec::new(
             Opts::new(
                 "tandem_calibration",
-                "Online calibration of the planner: measured / profiled compute time of device inference, device encoding and edge decoding + inference",
+                "Online calibration of the planner, measured = offset + scale x profiled compute time, for device inference, device encoding and edge decoding + inference: the *_scale terms are the slopes, the *_offset_seconds terms the per-frame constants",
             ),
             &["term"],
         )?;
@@ -66,9 +66,14 @@ impl ControllerMetrics {
 
     /// Publish the calibration in force.
     pub fn calibration(&self, c: &Calibration) {
-        for (term, v) in
-            [("device_scale", c.device_scale), ("encode_scale", c.encode_scale), ("edge_scale", c.edge_scale)]
-        {
+        for (term, v) in [
+            ("device_scale", c.device_scale),
+            ("device_offset_seconds", c.device_offset_ms / 1e3),
+            ("encode_scale", c.encode_scale),
+            ("encode_offset_seconds", c.encode_offset_ms / 1e3),
+            ("edge_scale", c.edge_scale),
+            ("edge_offset_seconds", c.edge_offset_ms / 1e3),
+        ] {
             self.calibration.with_label_values(&[term]).set(v);
         }
     }

@@ -248,7 +248,7 @@ mod tests {
             RunStats { mean_ms: 26.623, p50_ms: 25.912, captured: 180, results: 178, dropped: 2, controller: None }
         );
 
-        let calibration = Calibration { device_scale: 1.412, encode_scale: 2.0, edge_scale: 1.1 };
+        let calibration = Calibration::scales(1.412, 2.0, 1.1);
         let controller = ControllerReport {
             swaps_applied: 2,
             swaps_failed: 0,

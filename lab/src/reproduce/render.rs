@@ -88,7 +88,7 @@ pub fn render(
     if !measured.is_empty() {
         let _ = writeln!(
             md,
-            "\n**End-to-end latency measured on the runtime** (edge and device as two processes, {} s per run at the config's FPS). *Profiled* = the planner's price for the same plan and the nominal link, from the offline profiles alone. *Calibrated* = the price after online calibration: the device and edge compute scales the adaptive run at that bandwidth learned from its own frames, at its controller's final bandwidth and RTT estimate — for the fixed plans a prediction from measurements of *other* plans; for the adaptive row, the controller's own prediction for the plan it ended on:\n",
+            "\n**End-to-end latency measured on the runtime** (edge and device as two processes, {} s per run at the config's FPS). *Profiled* = the planner's price for the same plan and the nominal link, from the offline profiles alone. *Calibrated* = the price after online calibration: the device and edge compute corrections (scale and per-frame offset) the adaptive run at that bandwidth learned from its own frames, at its controller's final bandwidth and RTT estimate — for the fixed plans a prediction from measurements of *other* plans; for the adaptive row, the controller's own prediction for the plan it ended on:\n",
             m.duration_s
         );
         md.push_str(&measured_table(measured).to_string());
