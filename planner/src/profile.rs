@@ -366,6 +366,25 @@ impl Profiles {
         self.calibration = calibration;
     }
 
+    /// The same profiles with the device `factor` times slower still: every device-side time
+    /// (inference up to each point, encoding) multiplied, the edge's untouched, the device's
+    /// provenance labelled with the cumulative slowdown. For what-if questions ("on a board
+    /// 4× weaker, which plan would win?"); the calibration is kept.
+    pub fn device_slowed(&self, factor: f64) -> Result<Profiles, PlanError> {
+        if !(factor.is_finite() && factor > 0.0) {
+            return Err(PlanError::InvalidSlowdown { factor });
+        }
+        let mut out = self.clone();
+        out.device.emulated_slowdown = Some(self.device.emulated_slowdown.unwrap_or(1.0) * factor);
+        for point in out.models.iter_mut().flat_map(|m| m.points.iter_mut()) {
+            point.device_ms *= factor;
+            for coding in &mut point.codings {
+                coding.encode_ms *= factor;
+            }
+        }
+        Ok(out)
+    }
+
     /// The unpruned model.
     pub fn original(&self) -> &ModelProfile {
         // `combine` validated both profiles, so exactly one original exists.

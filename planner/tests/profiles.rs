@@ -80,6 +80,31 @@ fn slowed_labels_the_profile_emulated() {
 }
 
 #[test]
+fn slowing_the_device_of_combined_profiles_is_slowing_its_profile_first() {
+    let edge = edge_profile();
+    let direct = combine(&edge.slowed(10.0).expect("valid factor"), &edge).expect("consistent");
+    let what_if = combine(&edge.slowed(2.5).expect("valid factor"), &edge)
+        .expect("consistent")
+        .device_slowed(4.0)
+        .expect("valid factor");
+    assert_eq!(what_if.device().emulated_slowdown, Some(10.0));
+    assert_eq!(what_if.edge().emulated_slowdown, None);
+    for (a, b) in direct.models().iter().zip(what_if.models()) {
+        for (pa, pb) in a.points.iter().zip(&b.points) {
+            assert!((pa.device_ms - pb.device_ms).abs() < 1e-9, "{}: {} vs {}", pa.name, pa.device_ms, pb.device_ms);
+            assert_eq!(pa.edge_ms, pb.edge_ms, "the edge is untouched");
+            for (ca, cb) in pa.codings.iter().zip(&pb.codings) {
+                assert!((ca.encode_ms - cb.encode_ms).abs() < 1e-9);
+                assert_eq!((ca.decode_ms, ca.bytes), (cb.decode_ms, cb.bytes));
+            }
+        }
+    }
+    for factor in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        assert!(matches!(direct.device_slowed(factor), Err(PlanError::InvalidSlowdown { .. })));
+    }
+}
+
+#[test]
 fn combine_takes_each_side_from_its_profile() {
     let edge = edge_profile();
     let mut device = edge.slowed(10.0).expect("valid factor");

@@ -12,6 +12,7 @@ use crate::compare::{
     Comparison, PAPER_COMPUTATION, PAPER_END_TO_END, PAPER_TRANSMISSION, Ratios, baseline_name, ratio,
 };
 use crate::error::{ReportError, Result};
+use crate::regimes::{regime_map, regime_table};
 use crate::table::Table;
 use tandem_planner::units::{format_bandwidth, format_bytes, format_ratio};
 
@@ -77,6 +78,11 @@ impl ReportOptions {
         (0..n).map(|i| from * (to / from).powf(i as f64 / (n - 1) as f64)).collect()
     }
 }
+
+/// Device slowdowns (relative to the profiles') of the report's regime map.
+pub const REGIME_FACTORS: [f64; 6] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0];
+/// Bandwidths of the regime map, log-spaced over the sweep.
+const REGIME_BANDWIDTHS: usize = 7;
 
 /// What [`write_report`] wrote.
 #[derive(Clone, Debug, PartialEq)]
@@ -430,6 +436,20 @@ pub fn write_report(series: &Series, profiles: &Profiles, opts: &ReportOptions, 
         );
     }
     let _ = writeln!(md, "{table}");
+
+    // Regimes over device speed.
+    let _ = writeln!(md, "## Where a mid-network split would win: device speed × bandwidth\n");
+    let _ = writeln!(
+        md,
+        "The planner's choice with the device made ×k slower still than the profiles' (a board k times weaker), at RTT {} ms and the same floor. A split cell names the point and the member, and in brackets the unpruned model's best plan there (any point and coding, JPEG input included) ÷ the chosen one. Predicted from the profiles, not measured.\n",
+        opts.rtt_ms
+    );
+    let (from, to, _) = opts.sweep;
+    let regime_bps: Vec<f64> =
+        (0..REGIME_BANDWIDTHS).map(|i| from * (to / from).powf(i as f64 / (REGIME_BANDWIDTHS - 1) as f64)).collect();
+    let rows = regime_map(profiles, floor, opts.rtt_ms, &REGIME_FACTORS, &regime_bps)
+        .map_err(|source| ReportError::Profile { context: "slowing the device for the regime map".into(), source })?;
+    let _ = writeln!(md, "{}", regime_table(&rows));
 
     // Coding accuracy (if measured).
     let orig = profiles.original();

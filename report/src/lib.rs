@@ -14,6 +14,8 @@
 //!   [`charts::LogLines`]) and their plotters drawings to PNG/SVG.
 //! - [`document`]: [`write_report`] — `report.md` with the paper's main figure (elements per
 //!   point), a latency breakdown, latency against bandwidth and the headline ratios.
+//! - [`regimes`]: [`regimes::regime_map`] — the planner's regime (input offload, mid-network split,
+//!   local) over device speed × bandwidth: where a split would win.
 //! - `font`: the TrueType file chart text is drawn with (fonts-dejavu-core, or `TANDEM_FONT`).
 //! - [`error`]: [`ReportError`], what writing a report can fail with.
 
@@ -22,6 +24,7 @@ pub mod compare;
 pub mod document;
 pub mod error;
 mod font;
+pub mod regimes;
 pub mod table;
 
 pub use charts::ChartFormat;

@@ -128,3 +128,52 @@ fn pairing_and_emulation_are_labelled() {
     let c = Comparison::new(&slow, LinkState::mbps(1.0, 0.0), AccuracyFloor::MaxLoss(0.02));
     assert_eq!(c.baselines.iter().map(|(b, _)| *b).collect::<Vec<_>>(), Baseline::ALL);
 }
+
+/// A camera-like series: a 12 kB JPEG input, a step-2 member that sends 100 B at pool4 after a
+/// third of the local compute. On a fast device everything runs locally; on one 8× slower the
+/// three regimes appear across bandwidth, the split faster than the unpruned model's best.
+#[test]
+fn the_regime_map_finds_the_device_speed_at_which_a_split_wins() {
+    use tandem_report::regimes::{Regime, regime_map, regime_table};
+    let member = |id: u32, name: &str, kind, accuracy: f64, pool4_bytes: f64| {
+        let input = point(0, "input", 0.0, 1.0, vec![coded("jpeg90", CodingClass::Lossy, 12_000.0)]);
+        let pool4 = point(1, "pool4", 1.0, 0.2, vec![coded("q8-lz4", CodingClass::Lossy, pool4_bytes)]);
+        model(id, name, kind, accuracy, vec![input, pool4, end(2, 3.0)])
+    };
+    let edge = profile_of(
+        Role::Edge,
+        2,
+        vec![
+            member(0, "original", ModelKind::Original, 0.90, 2_000.0),
+            member(1, "step2-conv9-k7", ModelKind::Step2 { layer: 9, iter: 7 }, 0.89, 100.0),
+        ],
+    );
+    let profiles = tandem_planner::testkit::slowed_device(&edge, 1.0);
+    let floor = AccuracyFloor::MaxLoss(0.018);
+    let bps = [10e3, 3e6, 100e6];
+    let rows = regime_map(&profiles, floor, 2.0, &[1.0, 8.0], &bps).expect("valid factors");
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[1].factor, rows[1].slowdown), (8.0, 8.0));
+    let regimes = |r: usize| rows[r].cells.iter().map(|c| c.regime()).collect::<Vec<_>>();
+    // ×1: 3 ms locally beats any round trip (2 ms) plus work on the edge.
+    assert_eq!(regimes(0), vec![Some(Regime::Local); 3]);
+    // ×8: local 24 ms; at 3 Mbit/s the pool4 split (8 ms head + 100 B) beats a 32 ms JPEG; at
+    // 100 Mbit/s the JPEG input (0.96 ms on the wire) wins; at 10 kbit/s nothing can be sent.
+    assert_eq!(
+        regimes(1),
+        vec![Some(Regime::Local), Some(Regime::Split { point: "pool4".into() }), Some(Regime::Input)]
+    );
+    let split = &rows[1].cells[1];
+    assert_eq!(split.chosen.as_ref().map(|p| p.model_id), Some(1));
+    let speedup = split.speedup().expect("both plans exist");
+    assert!(speedup > 1.0, "the split beats the unpruned model's best plan: {speedup}");
+    // Every cell is the planner's own choice on the slowed profiles.
+    let slowed = profiles.device_slowed(8.0).expect("valid");
+    for c in &rows[1].cells {
+        assert_eq!(c.chosen, tandem_planner::select_plan(&slowed, &c.link, floor));
+    }
+    let md = regime_table(&rows);
+    assert!(md.contains("**pool4** `step2-conv9-k7`"), "{md}");
+    assert!(md.contains("A mid-network split is chosen for a device ×8 at 3 Mbit/s."), "{md}");
+    assert!(regime_map(&profiles, floor, 2.0, &[0.0], &bps).is_err());
+}

@@ -1,0 +1,147 @@
+//! Where each regime wins: the planner's choice over device speed and bandwidth.
+//!
+//! A measured reproduction answers the question for one device. Whether a mid-network split
+//! *can* win on a series — and on how weak a board — is a question for the planner: the same
+//! profiles with the device made `k` times slower still ([`Profiles::device_slowed`]), priced
+//! over a range of bandwidths. Each cell names the regime the planner picks (offload the input,
+//! split mid-network, all local) and, for a split, how much faster it is than the unpruned
+//! model's best plan there (its best split or JPEG input offload or local, any coding).
+
+use std::fmt::Write as _;
+
+use tandem_planner::units::{format_bandwidth, format_ratio};
+use tandem_planner::{AccuracyFloor, Baseline, LinkState, Plan, PlanError, Profiles, baseline, select_plan};
+
+use crate::compare::ratio;
+use crate::table::Table;
+
+/// What a plan does with the network.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Regime {
+    /// Sends the input, the edge runs the whole model.
+    Input,
+    /// Runs a head on the device and sends the tensor at this point.
+    Split { point: String },
+    /// Runs everything on the device.
+    Local,
+}
+
+impl Regime {
+    pub fn of(plan: &Plan) -> Regime {
+        if plan.is_local() {
+            Regime::Local
+        } else if plan.point_name == "input" {
+            Regime::Input
+        } else {
+            Regime::Split { point: plan.point_name.clone() }
+        }
+    }
+}
+
+/// The planner's choice at one device speed and bandwidth.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegimeCell {
+    pub link: LinkState,
+    /// `None` when no plan meets the floor.
+    pub chosen: Option<Plan>,
+    /// The unpruned model's best plan at the same link (any point and coding).
+    pub unpruned: Option<Plan>,
+}
+
+impl RegimeCell {
+    pub fn regime(&self) -> Option<Regime> {
+        self.chosen.as_ref().map(Regime::of)
+    }
+
+    /// Unpruned best ÷ chosen, end to end.
+    pub fn speedup(&self) -> Option<f64> {
+        Some(ratio(self.unpruned.as_ref()?.predicted.total_ms, self.chosen.as_ref()?.predicted.total_ms))
+    }
+}
+
+/// One device speed over every bandwidth.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegimeRow {
+    /// How much slower than the profiles' device.
+    pub factor: f64,
+    /// The device's cumulative emulated slowdown (its profile's, times `factor`).
+    pub slowdown: f64,
+    pub cells: Vec<RegimeCell>,
+}
+
+/// The planner's choices for the device `factors` times slower, at each of `bandwidths_bps`.
+pub fn regime_map(
+    profiles: &Profiles,
+    floor: AccuracyFloor,
+    rtt_ms: f64,
+    factors: &[f64],
+    bandwidths_bps: &[f64],
+) -> Result<Vec<RegimeRow>, PlanError> {
+    factors
+        .iter()
+        .map(|&factor| {
+            let slowed = profiles.device_slowed(factor)?;
+            let cells = bandwidths_bps
+                .iter()
+                .map(|&b| {
+                    let link = LinkState::new(b, rtt_ms);
+                    RegimeCell {
+                        link,
+                        chosen: select_plan(&slowed, &link, floor),
+                        unpruned: baseline(&slowed, &link, floor, Baseline::OriginalCoded),
+                    }
+                })
+                .collect();
+            Ok(RegimeRow { factor, slowdown: slowed.device().emulated_slowdown.unwrap_or(factor), cells })
+        })
+        .collect()
+}
+
+/// The map as a markdown table (rows: device speed, columns: bandwidth), with a line saying
+/// where a mid-network split is chosen.
+pub fn regime_table(rows: &[RegimeRow]) -> String {
+    let Some(first) = rows.first() else { return String::new() };
+    let mut t = Table::new(
+        std::iter::once("device".to_string()).chain(first.cells.iter().map(|c| format_bandwidth(c.link.bandwidth_bps))),
+    );
+    for row in rows {
+        let cells = row.cells.iter().map(|c| match (c.regime(), c.chosen.as_ref()) {
+            (None, _) | (_, None) => "infeasible".to_string(),
+            (Some(Regime::Input), Some(p)) => format!("input {}", p.coding.as_deref().unwrap_or("")),
+            (Some(Regime::Local), _) => "local".to_string(),
+            (Some(Regime::Split { point }), Some(p)) => format!(
+                "**{point}** `{}` {}",
+                p.model_name,
+                c.speedup().map(|s| format!("({})", format_ratio(s))).unwrap_or_default()
+            ),
+        });
+        t.row(std::iter::once(format!("×{} (R = {})", row.factor, format_r(row.slowdown))).chain(cells));
+    }
+    let mut md = t.to_string();
+    let splits: Vec<String> = rows
+        .iter()
+        .filter_map(|r| {
+            let at: Vec<String> = r
+                .cells
+                .iter()
+                .filter(|c| matches!(c.regime(), Some(Regime::Split { .. })))
+                .map(|c| format_bandwidth(c.link.bandwidth_bps))
+                .collect();
+            (!at.is_empty()).then(|| format!("×{} at {}", r.factor, at.join(", ")))
+        })
+        .collect();
+    let _ = writeln!(
+        md,
+        "\n{}",
+        if splits.is_empty() {
+            "No mid-network split is chosen anywhere on this map.".to_string()
+        } else {
+            format!("A mid-network split is chosen for a device {}.", splits.join("; "))
+        }
+    );
+    md
+}
+
+fn format_r(r: f64) -> String {
+    if (r - r.round()).abs() < 1e-9 { format!("{r:.0}") } else { format!("{r:.1}") }
+}
