@@ -129,7 +129,7 @@ pub fn run(tandem: &Tandem, a: &DemoOptions) -> anyhow::Result<()> {
     }
 
     stage(4, "adaptive split pipeline: edge and device as two processes over a shaped loopback link", &started);
-    println!("  the link runs 10 Mbit/s then drops to 1 Mbit/s (configs/links/step-10-1.toml); the device is");
+    println!("  the link visits 20, 3 and 0.3 Mbit/s, 7 s each (configs/links/high-middle-low.toml); the device is");
     println!("  emulated as {slowdown}x slower than this machine, in the runtime and the planner");
     // The series, both profiles and the emulation: what the live run and the report share.
     let (device_arg, edge_arg) = (device_profile.display().to_string(), edge_profile.display().to_string());

@@ -409,7 +409,7 @@ mod tests {
         assert!(Trace::from_toml_str("[[step]]\nat_ms = 5\nmbps = 1.0\n").is_err());
         assert!(Trace::from_toml_str("[[step]]\nat_ms = 0\nmbps = 0.0\n").is_err());
         assert!(Trace::from_toml_str("[[step]]\nat_ms = 0\nmbsp = 1.0\n").is_err());
-        for f in ["step-10-1", "ramp", "cellular"] {
+        for f in ["step-10-1", "high-middle-low", "ramp", "cellular"] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../configs/links/{f}.toml"));
             Trace::load(&path).unwrap();
         }
