@@ -72,6 +72,17 @@ impl ReportOptions {
         Ok(())
     }
 
+    /// The regime map's bandwidths: 1 and 3 of each decade within the sweep (0.1, 0.3, 1, …,
+    /// 100 Mbit/s by default).
+    pub fn regime_bps(&self) -> Vec<f64> {
+        let (from, to, _) = self.sweep;
+        let decades = from.log10().floor() as i32..=to.log10().ceil() as i32;
+        decades
+            .flat_map(|d| [1.0, 3.0].map(|m| m * 10f64.powi(d)))
+            .filter(|b| *b >= from * (1.0 - 1e-9) && *b <= to * (1.0 + 1e-9))
+            .collect()
+    }
+
     /// The sweep's bandwidths, log-spaced.
     pub fn sweep_bps(&self) -> Vec<f64> {
         let (from, to, n) = self.sweep;
@@ -81,8 +92,6 @@ impl ReportOptions {
 
 /// Device slowdowns (relative to the profiles') of the report's regime map.
 pub const REGIME_FACTORS: [f64; 6] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0];
-/// Bandwidths of the regime map, log-spaced over the sweep.
-const REGIME_BANDWIDTHS: usize = 7;
 
 /// What [`write_report`] wrote.
 #[derive(Clone, Debug, PartialEq)]
@@ -444,10 +453,7 @@ pub fn write_report(series: &Series, profiles: &Profiles, opts: &ReportOptions, 
         "The planner's choice with the device made ×k slower still than the profiles' (a board k times weaker), at RTT {} ms and the same floor. A split cell names the point and the member, and in brackets the unpruned model's best plan there (any point and coding, JPEG input included) ÷ the chosen one. Predicted from the profiles, not measured.\n",
         opts.rtt_ms
     );
-    let (from, to, _) = opts.sweep;
-    let regime_bps: Vec<f64> =
-        (0..REGIME_BANDWIDTHS).map(|i| from * (to / from).powf(i as f64 / (REGIME_BANDWIDTHS - 1) as f64)).collect();
-    let rows = regime_map(profiles, floor, opts.rtt_ms, &REGIME_FACTORS, &regime_bps)
+    let rows = regime_map(profiles, floor, opts.rtt_ms, &REGIME_FACTORS, &opts.regime_bps())
         .map_err(|source| ReportError::Profile { context: "slowing the device for the regime map".into(), source })?;
     let _ = writeln!(md, "{}", regime_table(&rows));
 

@@ -5,12 +5,14 @@
 //! profiles with the device made `k` times slower still ([`Profiles::device_slowed`]), priced
 //! over a range of bandwidths. Each cell names the regime the planner picks (offload the input,
 //! split mid-network, all local) and, for a split, how much faster it is than the unpruned
-//! model's best plan there (its best split or JPEG input offload or local, any coding).
+//! model's best plan there (its best split or JPEG input offload or local, any coding); where
+//! another regime wins, how much slower the fastest mid-network split is — how far splits are
+//! from winning.
 
 use std::fmt::Write as _;
 
 use tandem_planner::units::{format_bandwidth, format_ratio};
-use tandem_planner::{AccuracyFloor, Baseline, LinkState, Plan, PlanError, Profiles, baseline, select_plan};
+use tandem_planner::{AccuracyFloor, Baseline, LinkState, Plan, PlanError, Profiles, baseline, ranked_plans};
 
 use crate::compare::ratio;
 use crate::table::Table;
@@ -46,6 +48,8 @@ pub struct RegimeCell {
     pub chosen: Option<Plan>,
     /// The unpruned model's best plan at the same link (any point and coding).
     pub unpruned: Option<Plan>,
+    /// The fastest plan above the floor that splits mid-network (any member, point and coding).
+    pub best_split: Option<Plan>,
 }
 
 impl RegimeCell {
@@ -56,6 +60,11 @@ impl RegimeCell {
     /// Unpruned best ÷ chosen, end to end.
     pub fn speedup(&self) -> Option<f64> {
         Some(ratio(self.unpruned.as_ref()?.predicted.total_ms, self.chosen.as_ref()?.predicted.total_ms))
+    }
+
+    /// The fastest split ÷ chosen, end to end (1 when the split is the choice).
+    pub fn split_slowdown(&self) -> Option<f64> {
+        Some(ratio(self.best_split.as_ref()?.predicted.total_ms, self.chosen.as_ref()?.predicted.total_ms))
     }
 }
 
@@ -85,10 +94,13 @@ pub fn regime_map(
                 .iter()
                 .map(|&b| {
                     let link = LinkState::new(b, rtt_ms);
+                    // Every feasible plan, fastest first: the first is the planner's choice.
+                    let ranked = ranked_plans(&slowed, &link, floor, usize::MAX);
                     RegimeCell {
                         link,
-                        chosen: select_plan(&slowed, &link, floor),
+                        chosen: ranked.first().cloned(),
                         unpruned: baseline(&slowed, &link, floor, Baseline::OriginalCoded),
+                        best_split: ranked.into_iter().find(|p| matches!(Regime::of(p), Regime::Split { .. })),
                     }
                 })
                 .collect();
@@ -98,17 +110,21 @@ pub fn regime_map(
 }
 
 /// The map as a markdown table (rows: device speed, columns: bandwidth), with a line saying
-/// where a mid-network split is chosen.
+/// where a mid-network split is chosen. A cell of another regime gives, in brackets, how much
+/// slower the fastest split would be.
 pub fn regime_table(rows: &[RegimeRow]) -> String {
     let Some(first) = rows.first() else { return String::new() };
     let mut t = Table::new(
         std::iter::once("device".to_string()).chain(first.cells.iter().map(|c| format_bandwidth(c.link.bandwidth_bps))),
     );
     for row in rows {
+        let split_gap = |c: &RegimeCell| {
+            c.split_slowdown().map(|s| format!(" (split {} slower)", format_ratio(s))).unwrap_or_default()
+        };
         let cells = row.cells.iter().map(|c| match (c.regime(), c.chosen.as_ref()) {
             (None, _) | (_, None) => "infeasible".to_string(),
-            (Some(Regime::Input), Some(p)) => format!("input {}", p.coding.as_deref().unwrap_or("")),
-            (Some(Regime::Local), _) => "local".to_string(),
+            (Some(Regime::Input), Some(p)) => format!("input {}{}", p.coding.as_deref().unwrap_or(""), split_gap(c)),
+            (Some(Regime::Local), _) => format!("local{}", split_gap(c)),
             (Some(Regime::Split { point }), Some(p)) => format!(
                 "**{point}** `{}` {}",
                 p.model_name,
@@ -134,11 +150,33 @@ pub fn regime_table(rows: &[RegimeRow]) -> String {
         md,
         "\n{}",
         if splits.is_empty() {
-            "No mid-network split is chosen anywhere on this map.".to_string()
+            "No mid-network split is chosen anywhere on this map; in brackets, how much slower the fastest one is."
+                .to_string()
         } else {
             format!("A mid-network split is chosen for a device {}.", splits.join("; "))
         }
     );
+    // Where a split comes closest without winning: the split to look at.
+    let closest = rows
+        .iter()
+        .flat_map(|r| r.cells.iter().map(move |c| (r, c)))
+        .filter(|(_, c)| !matches!(c.regime(), Some(Regime::Split { .. })))
+        .filter_map(|(r, c)| Some((r, c, c.split_slowdown()?, c.best_split.as_ref()?)))
+        .min_by(|a, b| a.2.total_cmp(&b.2));
+    if let Some((r, c, gap, p)) = closest {
+        let _ = writeln!(
+            md,
+            "Closest: ×{} at {}, `{}` split at {} with {} ({:.2} ms, {} slower than the chosen {:.2} ms).",
+            r.factor,
+            format_bandwidth(c.link.bandwidth_bps),
+            p.model_name,
+            p.point_name,
+            p.coding.as_deref().unwrap_or("-"),
+            p.predicted.total_ms,
+            format_ratio(gap),
+            c.chosen.as_ref().map_or(f64::NAN, |p| p.predicted.total_ms)
+        );
+    }
     md
 }
 

@@ -175,5 +175,12 @@ fn the_regime_map_finds_the_device_speed_at_which_a_split_wins() {
     let md = regime_table(&rows);
     assert!(md.contains("**pool4** `step2-conv9-k7`"), "{md}");
     assert!(md.contains("A mid-network split is chosen for a device ×8 at 3 Mbit/s."), "{md}");
+    // Where another regime wins, the fastest split is there for comparison, and slower.
+    let local = &rows[0].cells[1];
+    assert_eq!(local.best_split.as_ref().map(|p| p.point_name.as_str()), Some("pool4"));
+    assert!(local.split_slowdown().expect("a split exists") > 1.0, "{local:?}");
+    assert_eq!(split.split_slowdown(), Some(1.0));
+    assert!(md.contains("local (split "), "{md}");
+    assert!(md.contains("Closest: ×1 at 100 Mbit/s, `step2-conv9-k7` split at pool4 with q8-lz4"), "{md}");
     assert!(regime_map(&profiles, floor, 2.0, &[0.0], &bps).is_err());
 }

@@ -60,9 +60,13 @@ fn report_writes_markdown_and_every_chart() {
         "1 Mbit/s",
         "10 Mbit/s",
         "step2-conv1_2-k1",
+        "## Where a mid-network split would win",
+        "| ×32 (R = ",
+        "| 300 kbit/s |",
     ] {
         assert!(md.contains(needle), "report.md lacks {needle:?}:\n{md}");
     }
+    assert_eq!(opts.regime_bps(), vec![1e5, 3e5, 1e6, 3e6, 1e7, 3e7, 1e8]);
 }
 
 #[test]
