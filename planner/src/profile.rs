@@ -173,10 +173,14 @@ impl ModelProfile {
         self.points.iter().find(|p| p.point == point)
     }
 
-    /// Accuracy of running this model with `coding` (the model's own when the coding was not
-    /// measured separately or nothing is sent).
+    /// Accuracy of running this model with `coding`: the model's own when the coding was not
+    /// measured separately or nothing is sent, else the lower of the two. A coding's accuracy is
+    /// measured on the profile's few accuracy images (`--accuracy-images`, e.g. 200) and the
+    /// model's on the whole test split, so a coding can read higher than its model by sampling
+    /// noise alone (a member 0.45 points below the floor was admitted by its q4-lz4 coding's
+    /// 200-image figure, RESULTS §10c); lossy coding does not make a model more accurate.
     pub fn accuracy_with(&self, coding: Option<&CodingCost>) -> f64 {
-        coding.and_then(|c| c.accuracy).unwrap_or(self.accuracy)
+        coding.and_then(|c| c.accuracy).map_or(self.accuracy, |a| a.min(self.accuracy))
     }
 }
 

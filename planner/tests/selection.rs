@@ -162,3 +162,27 @@ fn ranked_plans_start_with_the_choice_and_are_ordered_and_distinct() {
     let all = tandem_planner::ranked_plans(&p, &LinkState::mbps(3.0, 2.0), AccuracyFloor::Absolute(0.0), 100);
     assert_eq!(all.len(), 2 * 3, "two members x (input, pool4, end)");
 }
+
+/// A member below the floor is not admitted by a coding whose accuracy, measured on the
+/// profile's few accuracy images, happens to read above its model's (RESULTS §10c).
+#[test]
+fn a_coding_never_reads_more_accurate_than_its_model() {
+    use tandem_planner::testkit::{CodingExt, coding, end, model, point, profile, same_machine};
+    use tandem_planner::{CodingClass, ModelKind, Role};
+    let pool1 = |bytes: f64, coded_accuracy: f64| {
+        point(1, "pool1", 1.0, 1.0, vec![coding("q4-lz4", CodingClass::Lossy, bytes).accuracy(coded_accuracy)])
+    };
+    let original = model(0, "original", ModelKind::Original, 0.74, vec![pool1(5_000.0, 0.73), end(2, 50.0)]);
+    // 71.7 % on the test split, 72.2 % with its coding on 200 images; the floor is 72.15 %.
+    let member = model(
+        1,
+        "step2-conv1_2-7",
+        ModelKind::Step2 { layer: 1, iter: 2 },
+        0.717,
+        vec![pool1(100.0, 0.722), end(2, 50.0)],
+    );
+    let p = same_machine(&profile(Role::Edge, 1, vec![original, member]));
+    assert_eq!(p.model(1).expect("exists").accuracy_with(p.model(1).expect("exists").points[0].codings.first()), 0.717);
+    let plan = select_plan(&p, &LinkState::mbps(1.0, 1.0), AccuracyFloor::Absolute(0.7215)).expect("the original fits");
+    assert_eq!((plan.model_id, plan.accuracy), (0, 0.73), "{plan:?}");
+}
