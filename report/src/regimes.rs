@@ -12,7 +12,9 @@
 use std::fmt::Write as _;
 
 use tandem_planner::units::{format_bandwidth, format_ratio};
-use tandem_planner::{AccuracyFloor, Baseline, LinkState, Plan, PlanError, Profiles, baseline, ranked_plans};
+use tandem_planner::{
+    AccuracyFloor, Baseline, INPUT_POINT, LinkState, Plan, PlanError, Profiles, baseline, ranked_plans,
+};
 
 use crate::compare::ratio;
 use crate::table::Table;
@@ -32,7 +34,7 @@ impl Regime {
     pub fn of(plan: &Plan) -> Regime {
         if plan.is_local() {
             Regime::Local
-        } else if plan.point_name == "input" {
+        } else if plan.point_name == INPUT_POINT {
             Regime::Input
         } else {
             Regime::Split { point: plan.point_name.clone() }
@@ -121,15 +123,17 @@ pub fn regime_table(rows: &[RegimeRow]) -> String {
         let split_gap = |c: &RegimeCell| {
             c.split_slowdown().map(|s| format!(" (split {} slower)", format_ratio(s))).unwrap_or_default()
         };
-        let cells = row.cells.iter().map(|c| match (c.regime(), c.chosen.as_ref()) {
-            (None, _) | (_, None) => "infeasible".to_string(),
-            (Some(Regime::Input), Some(p)) => format!("input {}{}", p.coding.as_deref().unwrap_or(""), split_gap(c)),
-            (Some(Regime::Local), _) => format!("local{}", split_gap(c)),
-            (Some(Regime::Split { point }), Some(p)) => format!(
-                "**{point}** `{}` {}",
-                p.model_name,
-                c.speedup().map(|s| format!("({})", format_ratio(s))).unwrap_or_default()
-            ),
+        let cells = row.cells.iter().map(|c| match c.chosen.as_ref() {
+            None => "infeasible".to_string(),
+            Some(p) => match Regime::of(p) {
+                Regime::Input => format!("input {}{}", p.coding.as_deref().unwrap_or(""), split_gap(c)),
+                Regime::Local => format!("local{}", split_gap(c)),
+                Regime::Split { point } => format!(
+                    "**{point}** `{}` {}",
+                    p.model_name,
+                    c.speedup().map(|s| format!("({})", format_ratio(s))).unwrap_or_default()
+                ),
+            },
         });
         t.row(std::iter::once(format!("×{} (R = {})", row.factor, format_r(row.slowdown))).chain(cells));
     }
