@@ -401,6 +401,11 @@ pub struct ControllerConfig {
     /// Price plans with what finished frames measured (measured ÷ profiled time of device
     /// inference, encoding and edge compute) instead of the profiles alone. Default true.
     pub calibrate: bool,
+    /// Hold the camera until the controller has measured the link and decided its first plan,
+    /// at most this long; then the first frame already runs that plan. 0 = start at once with
+    /// the configured `plan`. Default 3000.
+    #[serde(deserialize_with = "crate::millis::de")]
+    pub first_plan_wait_ms: u64,
 }
 
 impl Default for ControllerConfig {
@@ -418,6 +423,7 @@ impl Default for ControllerConfig {
             probe_burst_bytes: 8192,
             probe_count: 2,
             calibrate: true,
+            first_plan_wait_ms: 3_000,
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Start order is downstream first (ledger, link, encoder, front) so that nothing is sent into a
 //! stage that does not exist; the camera starts last, once the link is up or `connect_wait` has
-//! passed. Shutdown has one owner, [`DeviceHandle::finish`]: the camera stops first (frame count
+//! passed, and then once its [`CameraGate`] (if any) opens. Shutdown has one owner, [`DeviceHandle::finish`]: the camera stops first (frame count
 //! reached, [`Stopper::stop`], or Ctrl-C in the CLI), its queue closes, each stage drains and
 //! closes the next; if the ledger has not heard the last outcome within the drain deadline the
 //! abort token is cancelled and every stage drops what it still holds as `shutdown`.
@@ -73,6 +73,37 @@ pub struct DeviceSettings {
     pub engine_threads: Option<usize>,
     /// Write every frame's prediction here (`--predictions`); `None` = no predictions file.
     pub predictions: Option<PredictionsSettings>,
+    /// Hold the camera until this gate opens (`None`: start it as soon as the link is up).
+    pub camera_gate: Option<CameraGate>,
+}
+
+/// Holds the camera's first frame until `open` reads true or `within` has passed, whichever
+/// comes first. An adaptive device opens it on the controller's first decision
+/// ([`ControllerStatus::decisions`](crate::controller::ControllerStatus::decisions)): the first
+/// frame then runs the plan chosen for the measured link, not the configured guess — on a slow
+/// link a guess that sends large frames would queue the whole start-up behind it — and the first
+/// probe has the link to itself. Frames a live source delivers meanwhile are never captured.
+#[derive(Clone, Debug)]
+pub struct CameraGate {
+    /// Opens the gate when it turns true.
+    pub open: watch::Receiver<bool>,
+    /// The longest the camera waits.
+    pub within: Duration,
+}
+
+impl CameraGate {
+    /// A closed gate and its opener.
+    pub fn new(within: Duration) -> (watch::Sender<bool>, CameraGate) {
+        let (tx, open) = watch::channel(false);
+        (tx, CameraGate { open, within })
+    }
+
+    /// Wait until the gate opens (true) or `within` passes (false); a dropped opener counts as
+    /// never opening.
+    pub async fn wait(mut self) -> bool {
+        let within = self.within;
+        matches!(tokio::time::timeout(within, self.open.wait_for(|open| *open)).await, Ok(Ok(_)))
+    }
 }
 
 /// The predictions writer ([`crate::predictions`]).
@@ -236,7 +267,24 @@ impl Device {
             tracing::warn!(edge = %settings.link.edge, "edge not reachable yet; starting with local inference");
         }
         let (camera, cmd) = Camera::new(settings.camera, source, (front_tx, front_rx), metrics, ledger_tx);
-        let camera = tokio::spawn(camera.run().instrument(tracing::info_span!("camera")));
+        let gate = settings.camera_gate;
+        let camera = tokio::spawn(
+            async move {
+                if let Some(gate) = gate {
+                    let within = gate.within;
+                    if gate.wait().await {
+                        tracing::debug!("camera gate opened");
+                    } else {
+                        tracing::warn!(
+                            within_ms = within.as_millis() as u64,
+                            "no first plan yet; starting the camera with the configured plan"
+                        );
+                    }
+                }
+                camera.run().await
+            }
+            .instrument(tracing::info_span!("camera")),
+        );
         Ok(DeviceHandle {
             plan,
             stopper: Stopper(cmd),

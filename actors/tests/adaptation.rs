@@ -9,6 +9,7 @@ use std::time::Duration;
 use prometheus::Registry;
 use tandem_actors::controller::policy::{Step, held, next_step};
 use tandem_actors::controller::{ControllerSettings, RANKED_SHOWN, SwapResult};
+use tandem_actors::device::CameraGate;
 use tandem_actors::http::serve_with_floor;
 use tandem_actors::ledger::{DropReason, Summary};
 use tandem_actors::link::{LinkCommand, LinkState as TandemLinkState, Shaper, Trace};
@@ -175,6 +176,52 @@ async fn raising_the_floor_switches_to_a_more_accurate_model() {
         summary.results.iter().any(|r| r.plan.epoch > 2 && r.plan.choice.model_id == 0),
         "no result under the raised floor"
     );
+}
+
+/// With a camera gate the first frame waits for the controller's first decision: no frame runs
+/// the configured guess when the controller replaces it at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gated_camera_starts_on_the_controllers_first_plan() {
+    let s = series();
+    let (edge, _) = start_edge(&s.path, &edge_config()).await;
+    let mut cfg = device_settings(&s, &edge.addr.to_string(), "0:pool2:q8-lz4", 20.0, None);
+    let (opener, gate) = CameraGate::new(Duration::from_secs(30));
+    cfg.camera_gate = Some(gate);
+    let (mut device, _) = start_device(cfg, 16).await;
+    let (ctl, _) = start_controller(&mut device, planner(floor_profiles(&s)), settings(AccuracyFloor::Absolute(0.5)));
+    ctl.open_on_first_decision(opener);
+    wait_counts(&device, "results after the gate opened", |c| c.edge >= 5).await;
+    let (summary, st) = finish_with(device, ctl).await;
+    edge.shutdown().await;
+    assert_consistent(&summary, &st.history);
+    assert!(st.decisions >= 1, "{st:?}");
+    assert!(!summary.results.is_empty());
+    for r in &summary.results {
+        assert!(
+            r.plan.epoch >= 2 && r.plan.choice.model_id == 1,
+            "frame {} ran the configured plan: {:?}",
+            r.frame_id,
+            r.plan
+        );
+    }
+}
+
+/// A gate that never opens holds the camera only for its timeout: frames then run the
+/// configured plan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_that_never_opens_times_out_into_the_configured_plan() {
+    let s = series();
+    let (edge, _) = start_edge(&s.path, &edge_config()).await;
+    let mut cfg = device_settings(&s, &edge.addr.to_string(), "0:pool2:q8-lz4", 20.0, Some(6));
+    let (opener, gate) = CameraGate::new(Duration::from_millis(100));
+    cfg.camera_gate = Some(gate);
+    let (device, _) = start_device(cfg, 16).await;
+    let summary = guarded("the gated run", device.finish()).await.expect("finish");
+    drop(opener);
+    edge.shutdown().await;
+    assert_eq!(summary.captured, 6, "{summary}");
+    assert!(summary.balanced(), "{summary}");
+    assert!(summary.results.iter().all(|r| r.plan.epoch == 1), "{summary}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

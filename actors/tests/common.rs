@@ -84,6 +84,7 @@ pub fn device_settings(s: &TestSeries, edge: &str, plan_text: &str, fps: f64, fr
         engine: tandem_engine::Choice::Auto,
         engine_threads: None,
         predictions: None,
+        camera_gate: None,
     }
 }
 

@@ -52,7 +52,7 @@ pub fn baseline_name(b: Baseline) -> &'static str {
         Baseline::OriginalUncoded => "original, best split, uncoded",
         Baseline::OriginalCoded => "original, best split, coded",
         Baseline::InputOffload => "original, offload input",
-        Baseline::InputOffloadLossy => "original, offload input, lossy (JPEG)",
+        Baseline::InputOffloadLossy => "original, offload input, best lossy coding",
         Baseline::LocalOnly => "original, all on device",
     }
 }

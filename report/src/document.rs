@@ -12,7 +12,7 @@ use crate::compare::{
     Comparison, PAPER_COMPUTATION, PAPER_END_TO_END, PAPER_TRANSMISSION, Ratios, baseline_name, ratio,
 };
 use crate::error::{ReportError, Result};
-use crate::regimes::{regime_map, regime_table};
+use crate::regimes::{needs_table, regime_map, regime_table, split_needs};
 use crate::table::Table;
 use tandem_planner::units::{format_bandwidth, format_bytes, format_ratio};
 
@@ -456,6 +456,11 @@ pub fn write_report(series: &Series, profiles: &Profiles, opts: &ReportOptions, 
     let rows = regime_map(profiles, floor, opts.rtt_ms, &REGIME_FACTORS, &opts.regime_bps())
         .map_err(|source| ReportError::Profile { context: "slowing the device for the regime map".into(), source })?;
     let _ = writeln!(md, "{}", regime_table(&rows));
+    let _ = writeln!(
+        md,
+        "What a split at each point would need to win on the profiles' device (×1), at each bandwidth: the largest request (frame header included) its fastest plan could send and still beat the chosen plan, and how many times smaller than its best coding today that is; `compute A ≥ B ms` where its head, tail, coding, round trip and result message alone (A) already take at least as long as the chosen plan (B), so that no coding helps.\n"
+    );
+    let _ = writeln!(md, "{}", needs_table(&split_needs(profiles, floor, opts.rtt_ms, &opts.regime_bps())));
 
     // Coding accuracy (if measured).
     let orig = profiles.original();

@@ -8,6 +8,11 @@
 //! model's best plan there (its best split or JPEG input offload or local, any coding); where
 //! another regime wins, how much slower the fastest mid-network split is — how far splits are
 //! from winning.
+//!
+//! [`split_needs`] turns "how far" into the term to change: for each point, what the request
+//! of its fastest plan would have to code to for that plan to win — or that its compute alone
+//! (head, tail, coding, round trip) already takes longer than the planner's choice, so that no
+//! coding can make it win.
 
 use std::fmt::Write as _;
 
@@ -181,6 +186,139 @@ pub fn regime_table(rows: &[RegimeRow]) -> String {
             c.chosen.as_ref().map_or(f64::NAN, |p| p.predicted.total_ms)
         );
     }
+    md
+}
+
+/// What the fastest plan that splits at one point would need to beat the planner's choice.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BreakEven {
+    /// It is the planner's choice.
+    Wins,
+    /// It would win if its request (frame header included) coded to fewer than `max_bytes`
+    /// bytes; it codes to `bytes`.
+    Bytes { bytes: f64, max_bytes: f64 },
+    /// Everything but the request's transfer — device and edge compute, coding, the round trip
+    /// and the result — already takes `fixed_ms`, no less than the chosen plan's `chosen_ms`:
+    /// compute dominates, and no coding makes it win.
+    Compute { fixed_ms: f64, chosen_ms: f64 },
+}
+
+impl BreakEven {
+    /// `split` against `chosen`, both priced at `link`.
+    pub fn between(split: &Plan, chosen: &Plan, link: &LinkState) -> BreakEven {
+        if split.same_choice(chosen) {
+            return BreakEven::Wins;
+        }
+        let b = split.at(link);
+        let fixed_ms = b.total_ms - b.transfer_ms;
+        let chosen_ms = chosen.at(link).total_ms;
+        if fixed_ms >= chosen_ms {
+            return BreakEven::Compute { fixed_ms, chosen_ms };
+        }
+        // transfer_ms = bytes · 8000 / bandwidth, so the slack buys this many bytes.
+        BreakEven::Bytes { bytes: split.cost.bytes, max_bytes: (chosen_ms - fixed_ms) * link.bandwidth_bps / 8000.0 }
+    }
+
+    /// How many times smaller the request must code for the split to win: 1 when it wins, +∞
+    /// when compute alone rules it out.
+    pub fn shrink_needed(&self) -> f64 {
+        match *self {
+            BreakEven::Wins => 1.0,
+            BreakEven::Bytes { bytes, max_bytes } => ratio(bytes, max_bytes),
+            BreakEven::Compute { .. } => f64::INFINITY,
+        }
+    }
+}
+
+/// One point's break-even over bandwidth, on the profiles' device.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PointNeeds {
+    pub point: String,
+    /// Per bandwidth: the fastest feasible plan splitting here and what it needs, or `None`
+    /// when no plan at this point meets the floor (or nothing is chosen).
+    pub cells: Vec<(LinkState, Option<(Plan, BreakEven)>)>,
+}
+
+/// For every mid-network point of the original model, in execution order: what its fastest
+/// plan (any member above the floor, any coding) would need to win at each bandwidth.
+pub fn split_needs(profiles: &Profiles, floor: AccuracyFloor, rtt_ms: f64, bandwidths_bps: &[f64]) -> Vec<PointNeeds> {
+    let ranked: Vec<(LinkState, Vec<Plan>)> = bandwidths_bps
+        .iter()
+        .map(|&b| {
+            let link = LinkState::new(b, rtt_ms);
+            (link, ranked_plans(profiles, &link, floor, usize::MAX))
+        })
+        .collect();
+    profiles
+        .original()
+        .points
+        .iter()
+        .filter(|p| p.name != INPUT_POINT && !p.is_end())
+        .map(|p| PointNeeds {
+            point: p.name.clone(),
+            cells: ranked
+                .iter()
+                .map(|(link, plans)| {
+                    let need = plans.first().and_then(|chosen| {
+                        let split = plans.iter().find(|c| c.point_name == p.name && !c.is_local())?;
+                        Some((split.clone(), BreakEven::between(split, chosen, link)))
+                    });
+                    (*link, need)
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The needs as a markdown table (rows: points, columns: bandwidth) and a line naming the
+/// dominant term: at how many cells compute alone rules a split out, and the smallest shrink
+/// that would make one win.
+pub fn needs_table(needs: &[PointNeeds]) -> String {
+    let Some(first) = needs.first() else { return String::new() };
+    let mut t = Table::new(
+        std::iter::once("point".to_string()).chain(first.cells.iter().map(|(l, _)| format_bandwidth(l.bandwidth_bps))),
+    );
+    for n in needs {
+        let cells = n.cells.iter().map(|(_, need)| match need {
+            None => "–".to_string(),
+            Some((_, BreakEven::Wins)) => "**wins**".to_string(),
+            Some((_, BreakEven::Bytes { bytes, max_bytes })) => {
+                format!("< {max_bytes:.0} B ({} less than {bytes:.0} B)", format_ratio(ratio(*bytes, *max_bytes)))
+            }
+            Some((_, BreakEven::Compute { fixed_ms, chosen_ms })) => {
+                format!("compute {fixed_ms:.2} ≥ {chosen_ms:.2} ms")
+            }
+        });
+        t.row(std::iter::once(n.point.clone()).chain(cells));
+    }
+    let mut md = t.to_string();
+    let all: Vec<(&str, &LinkState, &Plan, &BreakEven)> = needs
+        .iter()
+        .flat_map(|n| {
+            n.cells.iter().filter_map(move |(l, need)| need.as_ref().map(|(p, b)| (n.point.as_str(), l, p, b)))
+        })
+        .collect();
+    let compute = all.iter().filter(|c| matches!(c.3, BreakEven::Compute { .. })).count();
+    let _ = write!(
+        md,
+        "\nCompute alone (no request at all) is slower than the chosen plan in {compute} of {} cells.",
+        all.len()
+    );
+    let easiest = all
+        .iter()
+        .filter(|c| matches!(c.3, BreakEven::Bytes { .. }))
+        .min_by(|a, b| a.3.shrink_needed().total_cmp(&b.3.shrink_needed()));
+    if let Some((point, link, plan, need)) = easiest {
+        let _ = write!(
+            md,
+            " The smallest change that makes a split win: `{}` at {point} coding to {} less ({}) at {}.",
+            plan.model_name,
+            format_ratio(need.shrink_needed()),
+            plan.coding.as_deref().unwrap_or("-"),
+            format_bandwidth(link.bandwidth_bps)
+        );
+    }
+    let _ = writeln!(md);
     md
 }
 

@@ -184,3 +184,58 @@ fn the_regime_map_finds_the_device_speed_at_which_a_split_wins() {
     assert!(md.contains("Closest: ×1 at 100 Mbit/s, `step2-conv9-k7` split at pool4 with q8-lz4"), "{md}");
     assert!(regime_map(&profiles, floor, 2.0, &[0.0], &bps).is_err());
 }
+
+/// The break-even table: where a split loses on compute alone it says so; where it loses on
+/// bytes, a request just under the break-even size wins and one just over it does not.
+#[test]
+fn split_needs_names_the_term_that_keeps_a_split_from_winning() {
+    use tandem_report::regimes::{BreakEven, needs_table, split_needs};
+    let member = |id: u32, name: &str, kind, accuracy: f64, pool4_bytes: f64| {
+        let input = point(0, "input", 0.0, 1.0, vec![coded("jpeg90", CodingClass::Lossy, 12_000.0)]);
+        let pool4 = point(1, "pool4", 1.0, 0.2, vec![coded("q8-lz4", CodingClass::Lossy, pool4_bytes)]);
+        model(id, name, kind, accuracy, vec![input, pool4, end(2, 3.0)])
+    };
+    let edge = profile_of(
+        Role::Edge,
+        2,
+        vec![
+            member(0, "original", ModelKind::Original, 0.90, 2_000.0),
+            member(1, "step2-conv9-k7", ModelKind::Step2 { layer: 9, iter: 7 }, 0.89, 100.0),
+        ],
+    );
+    let profiles = tandem_planner::testkit::slowed_device(&edge, 1.0);
+    let floor = AccuracyFloor::MaxLoss(0.018);
+    // No round trip: at 300 kbit/s the 100 B request (2.7 ms) is what keeps the split (2.7 ms of
+    // compute, coding and result) behind local (3 ms); at 3 Mbit/s it wins.
+    let needs = split_needs(&profiles, floor, 0.0, &[300e3, 3e6]);
+    assert_eq!(needs.iter().map(|n| n.point.as_str()).collect::<Vec<_>>(), vec!["pool4"]);
+    let [(slow_link, Some((split, slow))), (_, Some((_, fast)))] = needs[0].cells.as_slice() else {
+        panic!("both cells have a split: {needs:?}")
+    };
+    assert_eq!(split.model_id, 1, "the fastest split is the step-2 member's");
+    assert_eq!(*fast, BreakEven::Wins);
+    let BreakEven::Bytes { bytes, max_bytes } = *slow else { panic!("bytes-bound: {slow:?}") };
+    assert_eq!(bytes, 100.0);
+    assert!(max_bytes > 0.0 && max_bytes < bytes, "{max_bytes}");
+    let chosen = tandem_planner::select_plan(&profiles, slow_link, floor).expect("local is feasible");
+    assert!(chosen.is_local());
+    let with_bytes = |b: f64| {
+        let mut p = split.clone();
+        p.cost.bytes = b;
+        p.at(slow_link).total_ms
+    };
+    assert!(with_bytes(max_bytes * 0.99) < chosen.predicted.total_ms);
+    assert!(with_bytes(max_bytes * 1.01) > chosen.predicted.total_ms);
+    assert!((slow.shrink_needed() - bytes / max_bytes).abs() < 1e-9);
+    // With a 2 ms round trip the split's compute alone (3.3 ms) is slower than local at any rate.
+    let needs = split_needs(&profiles, floor, 2.0, &[300e3, 100e6]);
+    for (_, need) in &needs[0].cells {
+        let (_, need) = need.as_ref().expect("a split exists");
+        assert!(matches!(need, BreakEven::Compute { fixed_ms, chosen_ms } if fixed_ms >= chosen_ms), "{need:?}");
+        assert_eq!(need.shrink_needed(), f64::INFINITY);
+    }
+    let md = needs_table(&needs);
+    assert!(md.contains("Compute alone (no request at all) is slower than the chosen plan in 2 of 2 cells."), "{md}");
+    let md = needs_table(&split_needs(&profiles, floor, 0.0, &[300e3]));
+    assert!(md.contains("`step2-conv9-k7` at pool4 coding to"), "{md}");
+}

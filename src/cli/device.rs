@@ -11,7 +11,7 @@ use tandem_actors::camera::CameraSource;
 use tandem_actors::config::ControllerConfig;
 use tandem_actors::config::{self, DeviceConfig};
 use tandem_actors::controller::{Controller, ControllerMetrics, ControllerSettings, PricedPlan, SwapEvent, SwapResult};
-use tandem_actors::device::{Device, DeviceSettings, PredictionsSettings, Queues};
+use tandem_actors::device::{CameraGate, Device, DeviceSettings, PredictionsSettings, Queues};
 use tandem_actors::emulation::Slowdown;
 use tandem_actors::http::{listen_addr, serve_with_floor};
 use tandem_actors::link::LinkState;
@@ -270,6 +270,7 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
             queue: cfg.predictions.queue,
             top_k: cfg.predictions.top_k,
         }),
+        camera_gate: None,
     };
     if slowdown != Slowdown::NONE {
         say!(
@@ -299,6 +300,15 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
         let fps = settings.camera.fps;
         say!(to_stderr, "device: plan {plan_text} (model {}, point {}, {}), edge {edge}, source {} at {fps} fps", plan.model_id, plan.point, plan.coding, cfg.camera.source);
         let restart = cfg.camera.source.is_live().then(|| (cfg.camera.source.clone(), cfg.camera.source_options()));
+        // Adaptive: the first frame waits for the controller's first plan (bounded).
+        let gate_opener = match (&planner, &cfg.controller) {
+            (Some(_), Some(c)) if c.first_plan_wait_ms > 0 => {
+                let (opener, gate) = CameraGate::new(Duration::from_millis(c.first_plan_wait_ms));
+                settings.camera_gate = Some(gate);
+                Some(opener)
+            }
+            _ => None,
+        };
         let mut device = Device::start(settings, CameraSource { frames, input, restart }, metrics.clone()).await?;
         let mut controller = None;
         if let (Some(planner), Some(ccfg)) = (planner, &cfg.controller) {
@@ -308,6 +318,9 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
             // Plans that cannot keep up with the camera would drop frames: the planner avoids them.
             let settings = ControllerSettings { frame_interval: (fps.is_finite() && fps > 0.0).then(|| Duration::from_secs_f64(1.0 / fps)), ..ccfg.settings() };
             let c = Controller::spawn(settings, planner, device.plan_handle(), device.link_state(), device.link_commands(), feedback, cmetrics, metrics.clone(), Some(ev_tx))?;
+            if let Some(opener) = gate_opener {
+                c.open_on_first_decision(opener);
+            }
             say!(to_stderr, "controller: floor {}, hysteresis {} / {} ms, min dwell {} ms", ccfg.floor, ccfg.margin_frac, ccfg.min_gain_ms, ccfg.min_dwell_ms);
             let started = Instant::now();
             let trace_clock = shaper.clone();

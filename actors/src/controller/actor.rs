@@ -229,6 +229,9 @@ pub struct ControllerStatus {
     pub calibration: Calibration,
     /// Results taken into the calibration.
     pub calibrated_frames: u64,
+    /// Plans decided on a measured link (kept or swapped, applied or not). The first one opens
+    /// the device's [camera gate](crate::device::CameraGate).
+    pub decisions: u64,
     /// The latest [`SWAP_RECORDS_KEPT`] swap decisions with their reasons, oldest first.
     pub swaps: Vec<SwapRecord>,
 }
@@ -268,6 +271,18 @@ impl ControllerHandle {
     /// Status updates.
     pub fn status(&self) -> watch::Receiver<ControllerStatus> {
         self.status.clone()
+    }
+
+    /// Open a [`CameraGate`](crate::device::CameraGate) (send true on `opener`) at this
+    /// controller's first decision. If the controller ends first the gate stays closed and its
+    /// own timeout starts the camera.
+    pub fn open_on_first_decision(&self, opener: watch::Sender<bool>) {
+        let mut status = self.status();
+        tokio::spawn(async move {
+            if status.wait_for(|s| s.decisions > 0).await.is_ok() {
+                let _ = opener.send(true);
+            }
+        });
     }
 
     /// Stop and wait for the task.
@@ -521,11 +536,14 @@ impl Controller {
                 self.swap(plan, old, e.bandwidth_bps, ranked).await
             }
         }
-        if let Some(cur) = self.planner.current() {
-            let predicted_ms = cur.at(&link).total_ms;
-            self.metrics.predicted.set(predicted_ms / 1e3);
-            self.status.send_modify(|s| s.predicted_ms = Some(predicted_ms));
+        let predicted_ms = self.planner.current().map(|cur| cur.at(&link).total_ms);
+        if let Some(ms) = predicted_ms {
+            self.metrics.predicted.set(ms / 1e3);
         }
+        self.status.send_modify(|s| {
+            s.decisions += 1;
+            s.predicted_ms = predicted_ms.or(s.predicted_ms);
+        });
     }
 
     /// The swap protocol (see the module docs).

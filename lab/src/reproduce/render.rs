@@ -145,7 +145,7 @@ fn ratios_table(bandwidths_mbps: &[f64], measured: &[Measured]) -> Table {
         "vs unpruned best split (uncoded)",
         "vs unpruned best split (coded)",
         "vs input offload",
-        "vs input offload, lossy (JPEG)",
+        "vs input offload, best lossy coding",
         "vs all on device",
     ]);
     for &mbps in bandwidths_mbps {
