@@ -130,11 +130,8 @@ fn pairing_and_emulation_are_labelled() {
 }
 
 /// A camera-like series: a 12 kB JPEG input, a step-2 member that sends 100 B at pool4 after a
-/// third of the local compute. On a fast device everything runs locally; on one 8× slower the
-/// three regimes appear across bandwidth, the split faster than the unpruned model's best.
-#[test]
-fn the_regime_map_finds_the_device_speed_at_which_a_split_wins() {
-    use tandem_report::regimes::{Regime, regime_map, regime_table};
+/// third of the local compute (1 of 3 ms); the device as fast as the edge.
+fn camera_like_series() -> tandem_planner::Profiles {
     let member = |id: u32, name: &str, kind, accuracy: f64, pool4_bytes: f64| {
         let input = point(0, "input", 0.0, 1.0, vec![coded("jpeg90", CodingClass::Lossy, 12_000.0)]);
         let pool4 = point(1, "pool4", 1.0, 0.2, vec![coded("q8-lz4", CodingClass::Lossy, pool4_bytes)]);
@@ -148,7 +145,15 @@ fn the_regime_map_finds_the_device_speed_at_which_a_split_wins() {
             member(1, "step2-conv9-k7", ModelKind::Step2 { layer: 9, iter: 7 }, 0.89, 100.0),
         ],
     );
-    let profiles = tandem_planner::testkit::slowed_device(&edge, 1.0);
+    tandem_planner::testkit::slowed_device(&edge, 1.0)
+}
+
+/// On a fast device everything runs locally; on one 8× slower the three regimes appear across
+/// bandwidth, the split faster than the unpruned model's best.
+#[test]
+fn the_regime_map_finds_the_device_speed_at_which_a_split_wins() {
+    use tandem_report::regimes::{Regime, regime_map, regime_table};
+    let profiles = camera_like_series();
     let floor = AccuracyFloor::MaxLoss(0.018);
     let bps = [10e3, 3e6, 100e6];
     let rows = regime_map(&profiles, floor, 2.0, &[1.0, 8.0], &bps).expect("valid factors");
@@ -190,20 +195,7 @@ fn the_regime_map_finds_the_device_speed_at_which_a_split_wins() {
 #[test]
 fn split_needs_names_the_term_that_keeps_a_split_from_winning() {
     use tandem_report::regimes::{BreakEven, needs_table, split_needs};
-    let member = |id: u32, name: &str, kind, accuracy: f64, pool4_bytes: f64| {
-        let input = point(0, "input", 0.0, 1.0, vec![coded("jpeg90", CodingClass::Lossy, 12_000.0)]);
-        let pool4 = point(1, "pool4", 1.0, 0.2, vec![coded("q8-lz4", CodingClass::Lossy, pool4_bytes)]);
-        model(id, name, kind, accuracy, vec![input, pool4, end(2, 3.0)])
-    };
-    let edge = profile_of(
-        Role::Edge,
-        2,
-        vec![
-            member(0, "original", ModelKind::Original, 0.90, 2_000.0),
-            member(1, "step2-conv9-k7", ModelKind::Step2 { layer: 9, iter: 7 }, 0.89, 100.0),
-        ],
-    );
-    let profiles = tandem_planner::testkit::slowed_device(&edge, 1.0);
+    let profiles = camera_like_series();
     let floor = AccuracyFloor::MaxLoss(0.018);
     // No round trip: at 300 kbit/s the 100 B request (2.7 ms) is what keeps the split (2.7 ms of
     // compute, coding and result) behind local (3 ms); at 3 Mbit/s it wins.
