@@ -2,7 +2,8 @@
 //!
 //! Start order is downstream first (ledger, link, encoder, front) so that nothing is sent into a
 //! stage that does not exist; the camera starts last, once the link is up or `connect_wait` has
-//! passed, and then once its [`CameraGate`] (if any) opens. Shutdown has one owner, [`DeviceHandle::finish`]: the camera stops first (frame count
+//! passed, and then once its [`CameraGate`] (if any) opens. Shutdown has one owner,
+//! [`DeviceHandle::finish`]: the camera stops first (frame count
 //! reached, [`Stopper::stop`], or Ctrl-C in the CLI), its queue closes, each stage drains and
 //! closes the next; if the ledger has not heard the last outcome within the drain deadline the
 //! abort token is cancelled and every stage drops what it still holds as `shutdown`.

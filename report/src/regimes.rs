@@ -282,8 +282,8 @@ pub fn needs_table(needs: &[PointNeeds]) -> String {
         let cells = n.cells.iter().map(|(_, need)| match need {
             None => "–".to_string(),
             Some((_, BreakEven::Wins)) => "**wins**".to_string(),
-            Some((_, BreakEven::Bytes { bytes, max_bytes })) => {
-                format!("< {max_bytes:.0} B ({} less than {bytes:.0} B)", format_ratio(ratio(*bytes, *max_bytes)))
+            Some((_, need @ BreakEven::Bytes { bytes, max_bytes })) => {
+                format!("< {max_bytes:.0} B ({} less than {bytes:.0} B)", format_ratio(need.shrink_needed()))
             }
             Some((_, BreakEven::Compute { fixed_ms, chosen_ms })) => {
                 format!("compute {fixed_ms:.2} ≥ {chosen_ms:.2} ms")
