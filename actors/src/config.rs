@@ -192,7 +192,8 @@ pub struct CameraConfig {
     /// Stop after this many frames; unset = run until `duration_ms`, the end of a file source,
     /// or Ctrl-C.
     pub frames: Option<u64>,
-    /// Stop after this long; unset = run until `frames`, the end of a file source, or Ctrl-C.
+    /// Stop after capturing this long (counted from the camera's start, after the start-up
+    /// gate); unset = run until `frames`, the end of a file source, or Ctrl-C.
     #[serde(deserialize_with = "crate::millis::de_opt")]
     pub duration_ms: Option<u64>,
     /// `drop-oldest` (default) or `drop-newest`: what the camera drops when front inference is busy.

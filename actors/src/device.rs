@@ -150,6 +150,7 @@ pub struct DeviceHandle {
     abort: CancellationToken,
     drain: Duration,
     predictions: Option<PredictionsWriter>,
+    capturing: watch::Receiver<bool>,
 }
 
 impl Device {
@@ -269,6 +270,7 @@ impl Device {
         }
         let (camera, cmd) = Camera::new(settings.camera, source, (front_tx, front_rx), metrics, ledger_tx);
         let gate = settings.camera_gate;
+        let (capture_tx, capturing) = watch::channel(false);
         let camera = tokio::spawn(
             async move {
                 if let Some(gate) = gate {
@@ -282,6 +284,7 @@ impl Device {
                         );
                     }
                 }
+                let _ = capture_tx.send(true);
                 camera.run().await
             }
             .instrument(tracing::info_span!("camera")),
@@ -300,6 +303,7 @@ impl Device {
             abort,
             drain: settings.drain,
             predictions,
+            capturing,
         })
     }
 }
@@ -313,6 +317,12 @@ impl DeviceHandle {
     /// The control plane, shared with the controller (the only publisher when one runs).
     pub fn plan_handle(&self) -> Arc<PlanHandle> {
         Arc::clone(&self.plan)
+    }
+
+    /// Turns true when the camera starts capturing (after the start-up gate, if one is set): a
+    /// run's duration counts from here, so a gate's wait does not eat into it.
+    pub fn capturing(&self) -> watch::Receiver<bool> {
+        self.capturing.clone()
     }
 
     /// Live counts.

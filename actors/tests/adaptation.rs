@@ -188,9 +188,12 @@ async fn a_gated_camera_starts_on_the_controllers_first_plan() {
     let (opener, gate) = CameraGate::new(Duration::from_secs(30));
     cfg.camera_gate = Some(gate);
     let (mut device, _) = start_device(cfg, 16).await;
+    let capturing = device.capturing();
     let (ctl, _) = start_controller(&mut device, planner(floor_profiles(&s)), settings(AccuracyFloor::Absolute(0.5)));
+    assert!(!*capturing.borrow(), "the camera started before its gate opened");
     ctl.open_on_first_decision(opener);
     wait_counts(&device, "results after the gate opened", |c| c.edge >= 5).await;
+    assert!(*capturing.borrow(), "results came while the device says the camera has not started");
     let (summary, st) = finish_with(device, ctl).await;
     edge.shutdown().await;
     assert_consistent(&summary, &st.history);

@@ -50,7 +50,8 @@ pub struct DeviceArgs {
     /// Stop after N frames [config `camera.frames`].
     #[arg(long, conflicts_with = "duration")]
     frames: Option<u64>,
-    /// Stop after this long: 500ms, 60s, 2m, 1h 30m — a unit is required [config `camera.duration_ms`].
+    /// Stop after capturing this long (from the camera's start, after the start-up gate): 500ms,
+    /// 60s, 2m, 1h 30m — a unit is required [config `camera.duration_ms`].
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
     /// Write the final summary (frame accounting, latencies, bytes, controller status and
@@ -355,6 +356,7 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
             say!(to_stderr, "metrics on http://{}/metrics{}", h.addr, if controller.is_some() { format!(", accuracy floor: POST http://{}/floor?0.92", h.addr) } else { String::new() });
         }
         let stopper = device.stopper();
+        let mut capturing = device.capturing();
         let stdin_closed = a.stop_on_stdin_eof.then(|| {
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
             std::thread::spawn(move || {
@@ -381,8 +383,12 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
                 tracing::info!("stopping: camera first, then the pipeline drains");
             };
             match duration {
+                // The duration is of capture: it starts when the camera does (after the gate).
                 Some(d) => tokio::select! {
-                    _ = tokio::time::sleep(d) => {}
+                    _ = async {
+                        let _ = capturing.wait_for(|c| *c).await;
+                        tokio::time::sleep(d).await
+                    } => {}
                     _ = asked => {}
                 },
                 None => asked.await,

@@ -221,6 +221,14 @@ fn run_measured(tandem: &Tandem, args: &[String], out: &PathBuf) -> anyhow::Resu
     tandem.quiet(&args)?;
     let report: RunReport =
         read_json(out).with_context(|| format!("reading the summary of `tandem {}`", args.join(" ")))?;
+    // A run that produced no result has no latency to report: a row of zeros would read as a
+    // measurement.
+    anyhow::ensure!(
+        report.summary.results_total() > 0,
+        "`tandem {}` captured {} frames and produced no result; is measure.duration_s long enough?",
+        args.join(" "),
+        report.summary.captured
+    );
     Ok(RunStats::from(&report))
 }
 
