@@ -209,6 +209,27 @@ async fn a_gated_camera_starts_on_the_controllers_first_plan() {
     }
 }
 
+/// With calibration on and a gated camera, the first decision does not wait for a calibration
+/// that no frame can feed: the gate opens although the learning wait is ten minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gated_start_does_not_wait_to_calibrate() {
+    let s = series();
+    let (edge, _) = start_edge(&s.path, &edge_config()).await;
+    let mut cfg = device_settings(&s, &edge.addr.to_string(), "0:pool2:q8-lz4", 20.0, None);
+    let (opener, gate) = CameraGate::new(Duration::from_secs(600));
+    cfg.camera_gate = Some(gate);
+    let (mut device, _) = start_device(cfg, 16).await;
+    let learning =
+        ControllerSettings { calibrate: true, first_swap_wait: Duration::from_secs(600), ..settings(AccuracyFloor::Absolute(0.5)) };
+    let (ctl, _) = start_controller(&mut device, planner(floor_profiles(&s)), learning.gated());
+    ctl.open_on_first_decision(opener);
+    wait_counts(&device, "results after the gate opened", |c| c.edge + c.local >= 3).await;
+    let (summary, st) = finish_with(device, ctl).await;
+    edge.shutdown().await;
+    assert_consistent(&summary, &st.history);
+    assert!(st.decisions >= 1, "{st:?}");
+}
+
 /// A gate that never opens holds the camera only for its timeout: frames then run the
 /// configured plan.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

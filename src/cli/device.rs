@@ -317,7 +317,10 @@ pub fn run(a: DeviceArgs) -> anyhow::Result<()> {
             let feedback = device.take_feedback().context("controller feedback queues")?;
             let (ev_tx, mut ev_rx) = tokio::sync::mpsc::channel::<SwapEvent>(64);
             // Plans that cannot keep up with the camera would drop frames: the planner avoids them.
-            let settings = ControllerSettings { frame_interval: (fps.is_finite() && fps > 0.0).then(|| Duration::from_secs_f64(1.0 / fps)), ..ccfg.settings() };
+            let mut settings = ControllerSettings { frame_interval: (fps.is_finite() && fps > 0.0).then(|| Duration::from_secs_f64(1.0 / fps)), ..ccfg.settings() };
+            if gate_opener.is_some() {
+                settings = settings.gated();
+            }
             let c = Controller::spawn(settings, planner, device.plan_handle(), device.link_state(), device.link_commands(), feedback, cmetrics, metrics.clone(), Some(ev_tx))?;
             if let Some(opener) = gate_opener {
                 c.open_on_first_decision(opener);

@@ -43,6 +43,10 @@ pub struct ControllerSettings {
     pub max_probe_burst: u64,
     /// Price plans with the calibration learned from finished frames (see the module docs).
     pub calibrate: bool,
+    /// With calibration on, the first swap waits (at most this long) until the calibration has
+    /// learned an inference scale from the initial plan's frames: chosen from the profiles alone,
+    /// it is often undone two seconds later. [`ControllerSettings::gated`] sets it to zero.
+    pub first_swap_wait: Duration,
     /// How the calibration learns.
     pub calibrator: CalibratorConfig,
     /// The camera's frame interval: plans whose slowest stage takes longer (they would drop
@@ -54,10 +58,6 @@ pub struct ControllerSettings {
 pub const RANKED_SHOWN: usize = 3;
 /// A new calibration re-prices the plans when a scale moved by more than this (relative).
 const CALIBRATION_REL: f64 = 0.05;
-/// With calibration on, the first swap waits (at most this long) until the calibration has
-/// learned an inference scale from the initial plan's frames: chosen from the profiles alone,
-/// it is often undone two seconds later.
-const FIRST_SWAP_WAIT: Duration = Duration::from_secs(2);
 /// The first frames after a plan swap run on cold caches (and, for a new tail, a model just
 /// loaded): they are left out of the calibration.
 const CALIBRATION_WARMUP_FRAMES: u32 = 3;
@@ -84,9 +84,20 @@ impl Default for ControllerSettings {
             min_dwell: Duration::from_secs(2),
             max_probe_burst: 16 * 1024,
             calibrate: true,
+            first_swap_wait: Duration::from_secs(2),
             calibrator: CalibratorConfig::default(),
             frame_interval: None,
         }
+    }
+}
+
+impl ControllerSettings {
+    /// For a camera held until this controller's first decision
+    /// ([`ControllerHandle::open_on_first_decision`]): no frame runs before that decision, so
+    /// there is nothing to calibrate from and the first decision must not wait for it (it
+    /// would hold the camera for the whole `first_swap_wait`).
+    pub fn gated(self) -> Self {
+        ControllerSettings { first_swap_wait: Duration::ZERO, ..self }
     }
 }
 
@@ -463,7 +474,7 @@ impl Controller {
                 }
                 _ = tick.tick() => {
                     let now = self.now();
-                    let learning = self.settings.calibrate && self.last_swap.is_none() && now < FIRST_SWAP_WAIT && !self.calibrator.ready();
+                    let learning = self.settings.calibrate && self.last_swap.is_none() && now < self.settings.first_swap_wait && !self.calibrator.ready();
                     let held = learning || held(now, self.hold_until, self.last_swap, self.settings.min_dwell);
                     let up = self.link_state.borrow().is_up();
                     match next_step(&self.estimator, now, up, probe.is_some(), held) {
