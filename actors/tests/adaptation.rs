@@ -219,8 +219,11 @@ async fn a_gated_start_does_not_wait_to_calibrate() {
     let (opener, gate) = CameraGate::new(Duration::from_secs(600));
     cfg.camera_gate = Some(gate);
     let (mut device, _) = start_device(cfg, 16).await;
-    let learning =
-        ControllerSettings { calibrate: true, first_swap_wait: Duration::from_secs(600), ..settings(AccuracyFloor::Absolute(0.5)) };
+    let learning = ControllerSettings {
+        calibrate: true,
+        first_swap_wait: Duration::from_secs(600),
+        ..settings(AccuracyFloor::Absolute(0.5))
+    };
     let (ctl, _) = start_controller(&mut device, planner(floor_profiles(&s)), learning.gated());
     ctl.open_on_first_decision(opener);
     wait_counts(&device, "results after the gate opened", |c| c.edge + c.local >= 3).await;
