@@ -3,7 +3,7 @@
 //! of lossless f32 features (+ lz4) a frame (≈ 2.9 Mbit/s at 30 FPS), more than the trace's slow phases
 //! carry, so the link queue fills, backpressure reaches the camera and the queue drains again —
 //! twice in each 30-second loop of the trace — while the soak watches. The soak's own verdict
-//! carries the acceptance criteria (RSS growth after warm-up < 5 %, descriptors flat, every frame
+//! carries the acceptance criteria (RSS growth after warm-up < 5 %, the descriptor floor flat, every frame
 //! accounted for); this test checks that it ran the whole minute, passed, and wrote what it found.
 //!
 //! The faulted minute (issue #19 item 7): the same soak with `--faults` every 8 s from 12 s —
@@ -87,7 +87,10 @@ fn a_one_minute_soak_over_a_varying_link_leaks_nothing_and_loses_no_frame() {
     for role in ["edge", "device"] {
         let p = table(&verdict, role);
         assert!(float(p, "growth_pct") < 5.0, "{role}: {p:#?}");
-        assert!(int(p, "fds_max") - int(p, "fds_min") <= 2, "{role}: {p:#?}");
+        // Descriptors held for good (the floor of each window) must not rise; a sample that lands
+        // while one is held for an instant is recorded in fds_min..fds_max but is not a leak.
+        assert!(int(p, "fds_floor_last") - int(p, "fds_floor_first") <= 2, "{role}: {p:#?}");
+        assert!(int(p, "fds_min") <= int(p, "fds_floor_first"), "{role}: {p:#?}");
         // One sample a second over the judged 10..60 s (generous: the machine may be loaded).
         assert!(int(p, "samples") >= 30, "{role}: {p:#?}");
     }

@@ -19,11 +19,14 @@
 //!   window) / mean RSS over the first window, the windows being the first and the last
 //!   `min(60 s, span / 3)` of the judged span. Window means rather than single samples, so that one
 //!   burst at a sampling instant decides nothing. Passes below [`MAX_GROWTH_PCT`] (the 5 %).
-//! - **descriptors**, per process: max − min of the open-descriptor count over the judged span, at
-//!   most [`FD_TOLERANCE`]. The pipeline holds one connection for the whole run, so the count
-//!   should not move at all; the tolerance covers a sample that lands while a connection is being
-//!   replaced (a reconnect, a `/metrics` scrape) and holds one or two extra descriptors for an
-//!   instant. A leak of one per reconnect, swap or minute outgrows it within the run.
+//! - **descriptors**, per process: the floor (fewest open descriptors) over the last window minus
+//!   the floor over the first window, at most [`FD_TOLERANCE`]. A leaked descriptor is held for
+//!   good, so it raises the floor; a descriptor held for an instant — a sample that lands while a
+//!   connection is replaced, a `/metrics` scrape is served or a plan swap reads its model — does
+//!   not. (Until 2026-12-04 the check was max − min over the whole span; on a loaded two-core CI
+//!   box one sample of 18 among fifty of 15 failed it.) The pipeline holds one connection for the
+//!   whole run, so the floor should not move at all; a leak of one per reconnect, swap or minute
+//!   outgrows the tolerance within the run. min..max is still recorded.
 //! - **frames**, from the device's final [`RunReport`] (its `--summary-out` file): unaccounted =
 //!   captured − results − drops must be 0, and the device must exit successfully.
 //!
@@ -155,6 +158,17 @@ pub struct ProcessVerdict {
     pub fds_min: u64,
     /// Most open descriptors over the judged span.
     pub fds_max: u64,
+    /// Fewest open descriptors over the first window (the descriptors held for good).
+    pub fds_floor_first: u64,
+    /// Fewest open descriptors over the last window.
+    pub fds_floor_last: u64,
+}
+
+impl ProcessVerdict {
+    /// How far the descriptor floor rose from the first window to the last (0 if it fell).
+    pub fn fds_floor_rise(&self) -> u64 {
+        self.fds_floor_last.saturating_sub(self.fds_floor_first)
+    }
 }
 
 /// Judge one process's samples; `Err` says why they cannot be judged (the process died early).
@@ -164,9 +178,13 @@ pub fn judge(samples: &[Sample], span: &Span) -> Result<ProcessVerdict, String> 
         let v: Vec<f64> = judged.iter().filter(|s| (lo..=hi).contains(&s.t_s)).map(|s| s.rss_kib as f64).collect();
         (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
     };
+    let min_fds = |lo: f64, hi: f64| judged.iter().filter(|s| (lo..=hi).contains(&s.t_s)).map(|s| s.fds).min();
     let first = mean_rss(span.warmup_s, span.warmup_s + span.window_s);
     let last = mean_rss(span.end_s - span.window_s, span.end_s);
-    let (Some(first), Some(last)) = (first, last) else {
+    let floor_first = min_fds(span.warmup_s, span.warmup_s + span.window_s);
+    let floor_last = min_fds(span.end_s - span.window_s, span.end_s);
+    let (Some(first), Some(last), Some(fds_floor_first), Some(fds_floor_last)) = (first, last, floor_first, floor_last)
+    else {
         let seen = samples.last().map_or(0.0, |s| s.t_s);
         return Err(format!(
             "not sampled in both windows (last sample at {seen:.1} s of {:.0} s): the run ended early",
@@ -181,6 +199,8 @@ pub fn judge(samples: &[Sample], span: &Span) -> Result<ProcessVerdict, String> 
         growth_pct: if first > 0.0 { 100.0 * (last - first) / first } else { 0.0 },
         fds_min: judged.iter().map(|s| s.fds).min().unwrap_or(0),
         fds_max: judged.iter().map(|s| s.fds).max().unwrap_or(0),
+        fds_floor_first,
+        fds_floor_last,
     })
 }
 
@@ -539,10 +559,12 @@ fn judge_with(failures: &mut Vec<String>, role: Role, samples: &[Sample], span: 
                     v.growth_pct
                 ));
             }
-            if v.fds_max - v.fds_min > FD_TOLERANCE {
+            if v.fds_floor_rise() > FD_TOLERANCE {
                 failures.push(format!(
-                    "{} open descriptors moved {}..{} after warm-up (tolerance {FD_TOLERANCE})",
+                    "{} open descriptors held for good rose {} -> {} from the first window to the last (tolerance {FD_TOLERANCE}; {}..{} over the span)",
                     role.as_str(),
+                    v.fds_floor_first,
+                    v.fds_floor_last,
                     v.fds_min,
                     v.fds_max
                 ));
@@ -741,9 +763,28 @@ mod tests {
     fn descriptors_are_judged_after_warmup_only() {
         let span = Span::new(Duration::from_secs(60), None).expect("span");
         let opening = judge(&series(60, |_| 1000, |t| if t < 10 { t } else { 14 }), &span).expect("judged");
-        assert_eq!(opening.fds_max - opening.fds_min, 0);
+        assert_eq!((opening.fds_min, opening.fds_max, opening.fds_floor_rise()), (14, 14, 0));
         let leaking = judge(&series(60, |_| 1000, |t| 14 + t / 10), &span).expect("judged");
-        assert!(leaking.fds_max - leaking.fds_min > FD_TOLERANCE, "{leaking:?}");
+        assert!(leaking.fds_floor_rise() > FD_TOLERANCE, "{leaking:?}");
+    }
+
+    #[test]
+    fn a_descriptor_held_for_an_instant_is_not_a_leak_but_one_held_for_good_is() {
+        let span = Span::new(Duration::from_secs(60), None).expect("span");
+        let mut failures = Vec::new();
+        // The CI failure of 2026-12-03: one sample of 18 among fifty of 15.
+        let blip =
+            judge_with(&mut failures, Role::Device, &series(60, |_| 1000, |t| if t == 23 { 18 } else { 15 }), &span)
+                .expect("judged");
+        assert_eq!((blip.fds_min, blip.fds_max, blip.fds_floor_rise()), (15, 18, 0));
+        assert!(failures.is_empty(), "{failures:?}");
+        // Three descriptors opened at 30 s and never closed.
+        let held =
+            judge_with(&mut failures, Role::Device, &series(60, |_| 1000, |t| if t < 30 { 15 } else { 18 }), &span)
+                .expect("judged");
+        assert_eq!(held.fds_floor_rise(), 3);
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(failures[0].contains("device open descriptors held for good rose 15 -> 18"), "{failures:?}");
     }
 
     #[test]
