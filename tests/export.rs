@@ -1,16 +1,21 @@
 //! `tandem export` as a process: the files it writes are ONNX that an independent runtime
-//! (tract) runs with the engine's predictions, and they say what they are.
+//! (tract, the `tract` feature) runs with the engine's predictions, and they say what they are.
 
 use std::path::Path;
 use std::process::Command;
 
+#[cfg(feature = "tract")]
 use tandem_engine::onnx::read_metadata;
+#[cfg(feature = "tract")]
 use tandem_engine::tract::TractModel;
+#[cfg(feature = "tract")]
 use tandem_engine::{Engine, EngineOptions};
 
 const TANDEM: &str = env!("CARGO_BIN_EXE_tandem");
 
+/// Needs tract (`--features tract`, which scripts/test.sh turns on).
 #[test]
+#[cfg(feature = "tract")]
 fn export_writes_heads_and_tails_that_tract_runs_like_the_engine() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("export-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

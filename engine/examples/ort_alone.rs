@@ -15,8 +15,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// `[1, C, H, W]` of the graph's first input (the batch dimension is dynamic).
 fn input_shape(bytes: &[u8]) -> Result<[usize; 4], Box<dyn std::error::Error>> {
     use prost::Message;
-    use tract_onnx::pb::{tensor_shape_proto::dimension::Value as Dim, type_proto::Value};
-    let model = tract_onnx::pb::ModelProto::decode(bytes)?;
+    use tandem_engine::pb::{tensor_shape_proto::dimension::Value as Dim, type_proto::Value};
+    let model = tandem_engine::pb::ModelProto::decode(bytes)?;
     let input = model.graph.as_ref().and_then(|g| g.input.first()).ok_or("no graph input")?;
     let Some(Value::TensorType(t)) = input.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
         return Err("input is not a tensor".into());

@@ -10,14 +10,17 @@
 //! warning. Why ONNX Runtime: at batch 1 it is 6–12× faster than burn's flex backend on the
 //! same weights (docs/RESULTS.md, "Inference engine").
 //!
-//! [`onnx`] builds the ONNX graph of a segment; the same bytes feed ONNX Runtime and
-//! `tandem export`.
+//! [`onnx`] builds the ONNX graph of a segment (in [`pb`], ONNX's protobuf messages); the same
+//! bytes feed ONNX Runtime and `tandem export`. With the `tract` feature, [`tract`] runs the
+//! files in an independent runtime (the tests and `tandem bench engines`).
 
 pub mod agreement;
 mod engine;
 pub mod error;
 pub mod onnx;
 pub mod onnxruntime;
+pub mod pb;
+#[cfg(feature = "tract")]
 pub mod tract;
 
 pub use engine::{Choice, Engine, EngineKind, EngineOptions, Segment, default_threads};

@@ -1,7 +1,7 @@
 //! A segment of a series member as an ONNX graph.
 //!
-//! The graph is written with ONNX's own protobuf schema: the prost types that `tract-onnx`
-//! generates from `onnx.proto` (`tract_onnx::pb`), encoded by prost. Nothing is assembled by
+//! The graph is written with ONNX's own protobuf schema: the prost messages of [`crate::pb`]
+//! (the fields of `onnx.proto` that tandem uses), encoded by prost. Nothing is assembled by
 //! hand at the byte level.
 //!
 //! Choices:
@@ -18,9 +18,9 @@
 use prost::Message;
 use tandem_models::params::ParamMap;
 use tandem_models::zoo::{Net, NetSpec, Unit};
-use tract_onnx::pb;
 
 use crate::error::EngineError;
+use crate::pb;
 
 /// The ONNX opset the graphs use.
 pub const OPSET: i64 = 17;

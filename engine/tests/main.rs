@@ -356,3 +356,52 @@ fn a_model_trained_on_64x64_colour_scenes_survives_export() {
     // A 32×32 input is refused by the 64×64 file.
     assert!(TractModel::load(&bytes, [1, 3, 32, 32]).is_err());
 }
+
+/// `tandem_engine::pb` declares the fields of `onnx.proto` that tandem writes; tract's types are
+/// generated from `onnx.proto` itself. A whole segment encoded with ours decodes in tract's to the
+/// same graph, and re-encodes to the same bytes: every field has the specification's tag and wire
+/// type. The other way, a file written with tract's types reads back in ours.
+#[test]
+fn the_onnx_messages_match_the_ones_generated_from_onnx_proto() {
+    use prost::Message;
+    use tract_onnx::pb as spec;
+    let net = random_bn_net(29);
+    let meta = Metadata { member: "m".into(), model_id: Some(7), ..Metadata::default() };
+    let pool2 = net.spec.point("pool2").expect("pool2").index;
+    for (from, to) in [(0, net.spec.end()), (0, pool2), (pool2, net.spec.end())] {
+        let ours = onnx::segment_model(&net, from, to, &meta).expect("segment");
+        let bytes = ours.encode_to_vec();
+        let theirs = spec::ModelProto::decode(&bytes[..]).expect("tract's types decode the file");
+        assert_eq!(theirs.encode_to_vec(), bytes, "segment {from}..{to} re-encodes differently");
+        let (g, tg) = (ours.graph.as_ref().expect("graph"), theirs.graph.as_ref().expect("graph"));
+        assert_eq!((theirs.ir_version, theirs.opset_import[0].version), (onnx::IR_VERSION, onnx::OPSET));
+        assert_eq!(tg.node.len(), g.node.len());
+        for (n, t) in g.node.iter().zip(&tg.node) {
+            assert_eq!((&t.op_type, &t.name, &t.input, &t.output), (&n.op_type, &n.name, &n.input, &n.output));
+            let attrs: Vec<_> = t.attribute.iter().map(|a| (a.name.clone(), a.r#type, a.i, a.ints.clone())).collect();
+            let want: Vec<_> = n.attribute.iter().map(|a| (a.name.clone(), a.r#type, a.i, a.ints.clone())).collect();
+            assert_eq!(attrs, want, "attributes of {}", n.name);
+        }
+        for (i, t) in g.initializer.iter().zip(&tg.initializer) {
+            assert_eq!((&t.name, &t.dims, t.data_type, &t.raw_data), (&i.name, &i.dims, i.data_type, &i.raw_data));
+        }
+        let shape = |v: &spec::ValueInfoProto| format!("{:?}", v.r#type);
+        assert_eq!(tg.input.iter().map(shape).collect::<Vec<_>>().len(), 1);
+        assert!(shape(&tg.input[0]).contains("DimParam(\"N\")"), "{}", shape(&tg.input[0]));
+        let props: Vec<_> = theirs.metadata_props.iter().map(|p| (p.key.clone(), p.value.clone())).collect();
+        assert_eq!(props, onnx::read_metadata(&bytes).expect("ours read it"));
+    }
+    // Written with tract's types, read with ours.
+    let written = spec::ModelProto {
+        ir_version: 8,
+        producer_name: "elsewhere".into(),
+        metadata_props: vec![spec::StringStringEntryProto { key: "k".into(), value: "v".into() }],
+        graph: Some(spec::GraphProto { name: "g".into(), ..Default::default() }),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let read = tandem_engine::pb::ModelProto::decode(&written[..]).expect("ours decode it");
+    assert_eq!((read.ir_version, read.producer_name.as_str()), (8, "elsewhere"));
+    assert_eq!(read.graph.expect("graph").name, "g");
+    assert_eq!(onnx::read_metadata(&written).expect("metadata"), vec![("k".to_string(), "v".to_string())]);
+}

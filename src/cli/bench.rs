@@ -125,7 +125,6 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
 /// `tandem bench engines` for one width: a markdown table on stdout.
 fn engines(spec: &NetSpec, mult: f64, runs: usize, onnx_out: Option<&std::path::Path>) -> anyhow::Result<()> {
     use tandem_engine::onnx::{Metadata, segment_bytes};
-    use tandem_engine::tract::TractModel;
     use tandem_engine::{Choice, Engine, EngineOptions};
     let dev = tandem_models::device::cpu();
     dev.seed(1);
@@ -145,10 +144,15 @@ fn engines(spec: &NetSpec, mult: f64, runs: usize, onnx_out: Option<&std::path::
         }
     }
     println!(
-        "\n{} x{mult} ({:.1} M MACs), batch 1, median of {runs} runs (ms); burn on {} rayon threads; tract single-threaded",
+        "\n{} x{mult} ({:.1} M MACs), batch 1, median of {runs} runs (ms); burn on {} rayon threads; {}",
         spec.arch,
         spec.total_macs() as f64 / 1e6,
-        rayon_threads()
+        rayon_threads(),
+        if cfg!(feature = "tract") {
+            "tract single-threaded"
+        } else {
+            "tract not built (cargo build --features tract)"
+        }
     );
     println!(
         "| segment | burn | onnxruntime 1t | onnxruntime 2t | tract | burn / ort 2t | prepare ort 2t | prepare tract |"
@@ -169,7 +173,7 @@ fn engines(spec: &NetSpec, mult: f64, runs: usize, onnx_out: Option<&std::path::
             let file = dir.join(format!("{}-x{mult}-{}.onnx", spec.arch, name.replace(' ', "-")));
             std::fs::write(&file, &onnx).map_err(|e| anyhow::anyhow!("writing {}: {e}", file.display()))?;
         }
-        let tr = TractModel::load(&onnx, shape)?;
+        let tr = tract_runner(&onnx, shape)?;
         let tract_prepare = t0.elapsed();
         let mut times: [Vec<f64>; 4] = Default::default();
         for r in 0..runs + 3 {
@@ -180,7 +184,10 @@ fn engines(spec: &NetSpec, mult: f64, runs: usize, onnx_out: Option<&std::path::
                     0 => drop(b.run(x.clone(), shape)?),
                     1 => drop(o1.run(x.clone(), shape)?),
                     2 => drop(o2.run(x.clone(), shape)?),
-                    _ => drop(tr.run(&x)?),
+                    _ => match &tr {
+                        Some(run) => run(&x)?,
+                        None => continue,
+                    },
                 }
                 if r >= 3 {
                     t.push(started.elapsed().as_secs_f64() * 1e3);
@@ -192,15 +199,37 @@ fn engines(spec: &NetSpec, mult: f64, runs: usize, onnx_out: Option<&std::path::
             v.iter().for_each(|&ms| h.record_ms(ms));
             h.percentiles().p50
         };
-        let [mb, m1, m2, mt] = [med(&times[0]), med(&times[1]), med(&times[2]), med(&times[3])];
+        let [mb, m1, m2] = [med(&times[0]), med(&times[1]), med(&times[2])];
+        let (mt, tp) = match tr {
+            Some(_) => (format!("{:.3}", med(&times[3])), format!("{:.1} ms", tract_prepare.as_secs_f64() * 1e3)),
+            None => ("—".to_string(), "—".to_string()),
+        };
         println!(
-            "| {name} | {mb:.3} | {m1:.3} | {m2:.3} | {mt:.3} | {:.1}x | {:.1} ms | {:.1} ms |",
+            "| {name} | {mb:.3} | {m1:.3} | {m2:.3} | {mt} | {:.1}x | {:.1} ms | {tp} |",
             mb / m2.max(1e-9),
             o2.prepare_time().as_secs_f64() * 1e3,
-            tract_prepare.as_secs_f64() * 1e3
         );
     }
     Ok(())
+}
+
+/// One segment's ONNX file prepared in tract, as a function that runs it; `None` in a build
+/// without tract (the `tract` feature: tract is a large build and only this bench and the tests
+/// need it).
+type TractRun = Box<dyn Fn(&[f32]) -> anyhow::Result<()>>;
+
+#[cfg(feature = "tract")]
+fn tract_runner(onnx: &[u8], shape: [usize; 4]) -> anyhow::Result<Option<TractRun>> {
+    let model = tandem_engine::tract::TractModel::load(onnx, shape)?;
+    Ok(Some(Box::new(move |x| {
+        model.run(x)?;
+        Ok(())
+    })))
+}
+
+#[cfg(not(feature = "tract"))]
+fn tract_runner(_onnx: &[u8], _shape: [usize; 4]) -> anyhow::Result<Option<TractRun>> {
+    Ok(None)
 }
 
 /// Threads burn's CPU backend computes with (rayon's global pool; `RAYON_NUM_THREADS` sets it).
